@@ -1,0 +1,97 @@
+"""The static half of the pipeline: parse a script, run the rules under a policy, apply waivers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+from dbguard.dialects import Dialect
+from dbguard.inputs import Source
+from dbguard.policy.policy import Policy
+from dbguard.policy.waivers import Waiver, find_waivers
+from dbguard.report.model import CheckReport, FileReport, Finding
+from dbguard.rules import RULES, RuleContext, Severity
+from dbguard.sql.model import Script, Statement
+from dbguard.sql.parse import parse_script
+
+
+def check_text(sql: str, dialect: Dialect, policy: Policy, path: str = "<stdin>") -> FileReport:
+    script = parse_script(sql, dialect, path)
+    return FileReport(path=path, dialect=dialect, script=script, findings=tuple(check_script(script, policy)))
+
+
+def check_script(script: Script, policy: Policy) -> list[Finding]:
+    context = RuleContext(script, policy)
+    active = [
+        (r, policy.severity_of(r.id))
+        for r in RULES.values()
+        if r.check is not None and script.dialect in r.dialects and policy.severity_of(r.id) is not Severity.OFF
+    ]
+    findings: list[Finding] = []
+    for statement in script.statements:
+        for rule, severity in active:
+            assert rule.check is not None
+            for violation in rule.check(statement, context):
+                findings.append(
+                    Finding(rule.id, severity, violation.message, violation.help, script.path,
+                            statement.span, statement.index, statement.origin)  # fmt: skip
+                )
+    waivers = find_waivers(script)
+    findings = _apply_waivers(findings, waivers, script)
+    findings += _waiver_findings(waivers, policy, script.path)
+    return sorted(findings, key=lambda f: (f.span.start if f.span else 0, f.statement_index or 0, f.rule_id))
+
+
+def check_sources(
+    sources: Iterable[Source], dialect: Dialect, policy: Policy, on_file: Callable[[str], None] | None = None
+) -> CheckReport:
+    files = []
+    for source in sources:
+        if on_file:
+            on_file(source.name)
+        files.append(check_text(source.text, dialect, policy, source.name))
+    return CheckReport(policy=policy, files=tuple(files))
+
+
+def _apply_waivers(findings: list[Finding], waivers: list[Waiver], script: Script) -> list[Finding]:
+    by_statement: dict[int, dict[str, str]] = {}
+    for waiver in waivers:
+        if waiver.statement is not None and waiver.reason:
+            for rule_id in waiver.rule_ids:
+                by_statement.setdefault(waiver.statement, {})[rule_id] = waiver.reason
+    top_of = {s.index: _top(s) for s in script.statements}
+    out = []
+    for finding in findings:
+        reason = by_statement.get(top_of.get(finding.statement_index or 0, 0), {}).get(finding.rule_id)
+        out.append(replace(finding, waived_reason=reason) if reason else finding)
+    return out
+
+
+def _top(statement: Statement) -> int:
+    return statement.parent or statement.index
+
+
+def _waiver_findings(waivers: list[Waiver], policy: Policy, path: str) -> list[Finding]:
+    out = []
+    for waiver in waivers:
+        problems = []
+        for rule_id in waiver.rule_ids:
+            if rule_id not in RULES:
+                problems.append((
+                    "waiver-unknown-rule",
+                    f"waiver names unknown rule {rule_id!r}",
+                    "Name a rule from `dbguard rules list`; a mistyped waiver silently waives nothing.",
+                ))  # fmt: skip
+        if waiver.reason is None:
+            problems.append((
+                "waiver-without-reason",
+                f"waiver for {', '.join(waiver.rule_ids)} gives no reason",
+                'Say why the hazard is acceptable here: -- dbguard: allow <rule-id> reason="..."',
+            ))  # fmt: skip
+        for rule_id, message, help_text in problems:
+            severity = policy.severity_of(rule_id)
+            if severity is not Severity.OFF:
+                finding = Finding(rule_id, severity, message, help_text, path, None, waiver.statement, None,
+                                  line=waiver.line, column=waiver.column)  # fmt: skip
+                out.append(finding)
+    return out

@@ -1,0 +1,1 @@
+"""Policies (TOML), project config discovery and inline waivers."""

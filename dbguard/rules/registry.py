@@ -1,0 +1,106 @@
+"""The rule registry: one `@rule(...)` decorator, one dict. Adding a rule means adding one module."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from dbguard.dialects import Dialect
+
+if TYPE_CHECKING:
+    from dbguard.policy.policy import Policy
+    from dbguard.sql.model import Script, Statement
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    OFF = "off"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 3, "warning": 2, "info": 1, "off": 0}[self.value]
+
+
+@dataclass(frozen=True)
+class Violation:
+    """What a rule says about one statement: the problem, and the safer way."""
+
+    message: str
+    help: str
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    script: Script
+    policy: Policy
+
+    def earlier(self, statement: Statement) -> Iterator[Statement]:
+        """Statements that run before this one, top level first-to-last (a nested one sees its parent's)."""
+        anchor = statement.parent or statement.index
+        return (s for s in self.script.statements if s.index < anchor and s.parent is None)
+
+
+Check = Callable[["Statement", RuleContext], Iterable[Violation]]
+
+ALL_DIALECTS = frozenset(Dialect)
+POSTGRES_ONLY = frozenset({Dialect.POSTGRES})
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    summary: str
+    doc: str
+    dialects: frozenset[Dialect]
+    check: Check | None  # None: the engine itself raises this rule's findings (waivers)
+    module: str = field(compare=False)
+
+    def examples(self, section: str) -> list[str]:
+        """The SQL under `Bad:` or `Good:` in the rule's docs, one example per blank-line-separated block."""
+        match = re.search(rf"^{section}:\n((?:[ \t]+.*\n|\n)+)", self.doc + "\n", re.MULTILINE)
+        if not match:
+            return []
+        blocks = re.split(r"\n\s*\n", match.group(1).strip("\n"))
+        return [re.sub(r"^    ", "", b, flags=re.MULTILINE).strip() for b in blocks if b.strip()]
+
+
+RULES: dict[str, Rule] = {}
+
+_RULE_ID = re.compile(r"^(ban|require|prefer|protected|unrecognized|waiver|max|warn)-[a-z0-9-]+$")
+
+
+def rule(
+    rule_id: str,
+    severity: Severity,
+    summary: str,
+    dialects: frozenset[Dialect] = ALL_DIALECTS,
+) -> Callable[[Check], Check]:
+    """Register a rule. Its module's docstring is its documentation, with `Bad:` and `Good:` SQL."""
+
+    def register(check: Check) -> Check:
+        _add(rule_id, severity, summary, dialects, check, check.__module__)
+        return check
+
+    return register
+
+
+def engine_rule(rule_id: str, severity: Severity, summary: str, module: str) -> None:
+    """Register a rule whose findings the check engine raises itself (it needs more than one statement)."""
+    _add(rule_id, severity, summary, ALL_DIALECTS, None, module)
+
+
+def _add(rule_id: str, severity: Severity, summary: str, dialects: frozenset[Dialect],
+         check: Check | None, module: str) -> None:  # fmt: skip
+    if not _RULE_ID.match(rule_id):
+        raise ValueError(f"rule id {rule_id!r} must be kebab-case and start with a verb")
+    if rule_id in RULES:
+        raise ValueError(f"rule {rule_id!r} registered twice")
+    doc = sys.modules[module].__doc__ or ""
+    RULES[rule_id] = Rule(rule_id, severity, summary, doc.strip(), dialects, check, module)

@@ -1,0 +1,173 @@
+"""A small SQL lexer that knows where strings, quoted names and comments start and end.
+
+It finds three things a parser does not give back with positions:
+- statement boundaries (the `;` that is not inside a string, a comment or a dollar quote);
+- comments, where waivers live;
+- psql meta-commands (`\\i`, `\\set`...), which no SQL parser accepts.
+
+For PostgreSQL, pglast stays the authority on splitting; this lexer is the fallback that lets one bad
+statement be reported while the rest of the script is still checked.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from dbguard.dialects import Dialect
+
+_DOLLAR_TAG = re.compile(r"\$([A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A half-open character range [start, end) of the script."""
+
+    start: int
+    end: int
+
+
+@dataclass
+class Lexed:
+    statements: list[Piece] = field(default_factory=list)
+    comments: list[Piece] = field(default_factory=list)
+    meta_commands: list[Piece] = field(default_factory=list)
+    unterminated: Piece | None = None  # a string, quoted name or comment still open at the end
+
+
+def lex(text: str, dialect: Dialect) -> Lexed:
+    out = Lexed()
+    pos, n = 0, len(text)
+    stmt_start: int | None = None
+    words: list[str] = []  # leading words of the current statement, to spot SQLite trigger bodies
+    block_depth = 0
+
+    def end_statement(end: int) -> None:
+        nonlocal stmt_start, block_depth
+        if stmt_start is not None and text[stmt_start:end].strip():
+            out.statements.append(Piece(stmt_start, end))
+        stmt_start, block_depth = None, 0
+        words.clear()
+
+    while pos < n:
+        ch = text[pos]
+        nxt = text[pos + 1] if pos + 1 < n else ""
+        if ch.isspace():
+            pos += 1
+            continue
+        if ch == "-" and nxt == "-" or ch == "#" and dialect is Dialect.MYSQL:
+            end = text.find("\n", pos)
+            end = n if end < 0 else end
+            out.comments.append(Piece(pos, end))
+            pos = end
+            continue
+        if ch == "/" and nxt == "*":
+            end = _block_comment_end(text, pos, nested=dialect is Dialect.POSTGRES)
+            if end is None:
+                out.unterminated = Piece(pos, n)
+                out.comments.append(Piece(pos, n))
+                break
+            out.comments.append(Piece(pos, end))
+            pos = end
+            continue
+        if ch == "\\" and dialect is Dialect.POSTGRES:
+            end_statement(pos)
+            end = text.find("\n", pos)
+            end = n if end < 0 else end
+            out.meta_commands.append(Piece(pos, end))
+            pos = end
+            continue
+        if ch == ";":
+            if block_depth > 0:
+                pos += 1
+                continue
+            end_statement(pos)
+            pos += 1
+            continue
+        if stmt_start is None:
+            stmt_start = pos
+        end = _quoted_end(text, pos, dialect)
+        if end is not None:
+            if end < 0:
+                out.unterminated = Piece(pos, n)
+                break
+            pos = end
+            continue
+        word = _WORD.match(text, pos)
+        if word:
+            upper = word.group().upper()
+            if len(words) < 4:
+                words.append(upper)
+            if dialect is not Dialect.POSTGRES and "TRIGGER" in words:
+                if upper in ("BEGIN", "CASE"):
+                    block_depth += 1
+                elif upper == "END" and block_depth > 0:
+                    block_depth -= 1
+            pos = word.end()
+            continue
+        pos += 1
+    end_statement(n)
+    return out
+
+
+def _block_comment_end(text: str, pos: int, nested: bool) -> int | None:
+    depth, i, n = 0, pos, len(text)
+    while i < n - 1:
+        pair = text[i : i + 2]
+        if pair == "/*" and (nested or depth == 0):
+            depth += 1
+            i += 2
+        elif pair == "*/":
+            depth -= 1
+            i += 2
+            if depth == 0:
+                return i
+        else:
+            i += 1
+    return None
+
+
+def _quoted_end(text: str, pos: int, dialect: Dialect) -> int | None:
+    """If a string or quoted name starts at pos, return where it ends (-1 if never); else None."""
+    ch = text[pos]
+    prev_is_word = pos > 0 and (text[pos - 1].isalnum() or text[pos - 1] in "_$")
+    if dialect is Dialect.POSTGRES:
+        if ch in "Ee" and text[pos + 1 : pos + 2] == "'" and not prev_is_word:
+            return _scan_quote(text, pos + 1, "'", backslash=True)
+        if ch == "$" and not prev_is_word:
+            tag = _DOLLAR_TAG.match(text, pos)
+            if tag:
+                close = text.find(tag.group(), tag.end())
+                return -1 if close < 0 else close + len(tag.group())
+        if ch in "'\"":
+            return _scan_quote(text, pos, ch, backslash=False)
+        return None
+    if dialect is Dialect.MYSQL:
+        if ch in "'\"":
+            return _scan_quote(text, pos, ch, backslash=True)
+        if ch == "`":
+            return _scan_quote(text, pos, ch, backslash=False)
+        return None
+    if ch in "'\"`":
+        return _scan_quote(text, pos, ch, backslash=False)
+    if ch == "[":
+        close = text.find("]", pos + 1)
+        return -1 if close < 0 else close + 1
+    return None
+
+
+def _scan_quote(text: str, pos: int, quote: str, backslash: bool) -> int:
+    i, n = pos + 1, len(text)
+    while i < n:
+        ch = text[i]
+        if backslash and ch == "\\":
+            i += 2
+            continue
+        if ch == quote:
+            if text[i + 1 : i + 2] == quote:
+                i += 2
+                continue
+            return i + 1
+        i += 1
+    return -1

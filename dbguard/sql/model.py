@@ -1,0 +1,155 @@
+"""What the parse layer knows about a script: statements, their spans, and the actions inside them.
+
+Rules never look at a parser's tree directly. Each dialect's classifier (pglast for PostgreSQL,
+sqlglot for SQLite and MySQL) turns a statement into the same `Action` records, so one rule serves
+every dialect. The action kinds, with the details each carries:
+
+| kind | table / column | details |
+|---|---|---|
+| delete, update | table | where (sqlglot expression or None), has_where |
+| insert, merge | table | |
+| truncate | table | cascade |
+| drop | name | object ("table", "schema", "database", "index", "view", ...), cascade, concurrently |
+| drop-column | table, column | cascade |
+| add-column | table, column | type, not_null, has_default, default_volatile, default_sql |
+| alter-column-type | table, column | type |
+| set-not-null | table, column | |
+| add-constraint | table | constraint ("foreign", "check", "unique", "primary", "exclusion"), not_valid, using_index |
+| validate-constraint | table | |
+| alter-table | table | algorithm, lock (MySQL online DDL options, lower case) |
+| create-table | table | columns: tuple of (name, type, is_primary_key, is_identity) |
+| create-index | table | concurrently, unique |
+| reindex | name | concurrently, target |
+| vacuum | table or None | full |
+| cluster | table or None | |
+| lock-table | table | mode |
+| rename-table, rename-column | table, column | new_name |
+| set | | name, value, local |
+| transaction-control | | command |
+| disable-trigger | table | trigger |
+| alter-system | | |
+| copy | table | program, file, is_from |
+| grant, revoke | | to_public, privileges, objects |
+| sequence-reset | name | how |
+| pragma | | name, value |
+| dynamic-sql | | expression (EXECUTE in PL/pgSQL: its text cannot be checked) |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from dbguard.dialects import Dialect
+
+
+class LockMode(IntEnum):
+    """PostgreSQL table-level lock modes, weakest first ("Explicit Locking" in the docs)."""
+
+    ACCESS_SHARE = 1
+    ROW_SHARE = 2
+    ROW_EXCLUSIVE = 3
+    SHARE_UPDATE_EXCLUSIVE = 4
+    SHARE = 5
+    SHARE_ROW_EXCLUSIVE = 6
+    EXCLUSIVE = 7
+    ACCESS_EXCLUSIVE = 8
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ")
+
+    @property
+    def blocks_reads(self) -> bool:
+        return self is LockMode.ACCESS_EXCLUSIVE
+
+    @property
+    def blocks_writes(self) -> bool:
+        return self >= LockMode.SHARE
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where a statement sits in its script: 1-based lines and columns, 0-based character offsets."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    start: int
+    end: int
+
+    @classmethod
+    def of(cls, text: str, start: int, end: int) -> Span:
+        line = text.count("\n", 0, start) + 1
+        column = start - (text.rfind("\n", 0, start) + 1) + 1
+        end_line = text.count("\n", 0, end) + 1
+        end_column = end - (text.rfind("\n", 0, end) + 1) + 1
+        return cls(line, column, end_line, end_column, start, end)
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str
+    table: str | None = None
+    column: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.details.get(key, default)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a classifier learned about one statement."""
+
+    kind: str
+    tables_read: tuple[str, ...] = ()
+    tables_written: tuple[str, ...] = ()
+    lock: LockMode | None = None
+    transactional: bool = True
+    actions: tuple[Action, ...] = ()
+    nested_sql: tuple[tuple[str, str], ...] = ()  # (origin, sql) bodies to check like top-level SQL
+
+
+UNRECOGNIZED = "UNRECOGNIZED"
+META_COMMAND = "PSQL META-COMMAND"
+
+
+@dataclass(frozen=True)
+class Statement:
+    index: int
+    text: str
+    span: Span
+    dialect: Dialect
+    facts: Facts
+    parse_error: str | None = None
+    origin: str | None = None  # "DO block", "function f()": where nested SQL came from
+    parent: int | None = None  # index of the statement that holds this nested one
+
+    @property
+    def kind(self) -> str:
+        return self.facts.kind
+
+    @property
+    def actions(self) -> tuple[Action, ...]:
+        return self.facts.actions
+
+    @property
+    def recognized(self) -> bool:
+        return self.facts.kind not in (UNRECOGNIZED, META_COMMAND)
+
+    def actions_of(self, *kinds: str) -> list[Action]:
+        return [a for a in self.facts.actions if a.kind in kinds]
+
+
+@dataclass(frozen=True)
+class Script:
+    """A parsed script: its source, its statements in order, and its comments (for waivers)."""
+
+    path: str
+    text: str
+    dialect: Dialect
+    statements: tuple[Statement, ...]
+    comments: tuple[tuple[int, int], ...]  # character ranges

@@ -1,0 +1,151 @@
+"""Turn a script's text into classified statements, failing closed on anything not understood.
+
+PostgreSQL: pglast (libpg_query, the server's grammar) splits and classifies. When the whole script
+does not parse, the lexer splits it instead and each piece is parsed alone, so one broken statement
+becomes a finding while the rest are still checked. SQLite and MySQL: the lexer splits, sqlglot parses.
+"""
+
+from __future__ import annotations
+
+import logging
+from bisect import bisect_right
+from itertools import accumulate
+
+import pglast
+import sqlglot
+from sqlglot.errors import SqlglotError
+
+from dbguard.dialects import Dialect
+from dbguard.sql import classify_pg, classify_sqlglot, plpgsql
+from dbguard.sql.lexer import Lexed, Piece, lex
+from dbguard.sql.model import META_COMMAND, UNRECOGNIZED, Action, Facts, Script, Span, Statement
+
+logging.getLogger("sqlglot").setLevel(logging.CRITICAL)  # its Command fallback warnings are our findings
+
+
+def parse_script(text: str, dialect: Dialect, path: str = "<stdin>") -> Script:
+    lexed = lex(text, dialect)
+    if dialect is Dialect.POSTGRES:
+        pieces = _postgres_statements(text, lexed)
+    else:
+        pieces = [(p, _sqlglot_facts(text[p.start : p.end], dialect)) for p in lexed.statements]
+    pieces += [(m, (Facts(kind=META_COMMAND), "psql meta-command")) for m in lexed.meta_commands]
+    if lexed.unterminated is not None:
+        u = lexed.unterminated
+        pieces.append((u, (Facts(kind=UNRECOGNIZED), "unterminated string, quoted name or comment")))
+    pieces.sort(key=lambda item: item[0].start)
+
+    statements: list[Statement] = []
+    for piece, (facts, error) in pieces:
+        start = _skip_leading_comments(text, piece, lexed)
+        top = Statement(
+            index=len(statements) + 1,
+            text=text[start : piece.end].rstrip(),
+            span=Span.of(text, start, len(text[: piece.end].rstrip())),
+            dialect=dialect,
+            facts=facts,
+            parse_error=error,
+        )
+        statements.append(top)
+        for origin, sql in facts.nested_sql:
+            statements.extend(_nested(sql, origin, top, first_index=len(statements) + 1))
+    comments = tuple((c.start, c.end) for c in lexed.comments)
+    return Script(path=path, text=text, dialect=dialect, statements=tuple(statements), comments=comments)
+
+
+def _postgres_statements(text: str, lexed: Lexed) -> list[tuple[Piece, tuple[Facts, str | None]]]:
+    masked = _mask(text, lexed.meta_commands)
+    try:
+        raw = pglast.parse_sql(masked)
+    except pglast.parser.ParseError:
+        return [(p, _pglast_facts(text[p.start : p.end])) for p in lexed.statements]
+    to_char = _byte_to_char(masked)
+    out = []
+    for stmt in raw:
+        start = to_char(stmt.stmt_location)
+        end = to_char(stmt.stmt_location + stmt.stmt_len) if stmt.stmt_len else len(masked.rstrip())
+        while start < end and masked[start].isspace():
+            start += 1
+        if start < end:
+            out.append((Piece(start, end), (classify_pg.classify(stmt.stmt), None)))
+    return out
+
+
+def _pglast_facts(sql: str) -> tuple[Facts, str | None]:
+    try:
+        raw = pglast.parse_sql(sql)
+    except pglast.parser.ParseError as error:
+        return Facts(kind=UNRECOGNIZED), str(error)
+    if len(raw) != 1:
+        return Facts(kind=UNRECOGNIZED), "expected one statement"
+    return classify_pg.classify(raw[0].stmt), None
+
+
+def _sqlglot_facts(sql: str, dialect: Dialect) -> tuple[Facts, str | None]:
+    try:
+        parsed = [e for e in sqlglot.parse(sql, read=dialect.sqlglot_name) if e is not None]
+    except SqlglotError as error:
+        return Facts(kind=UNRECOGNIZED), str(error).splitlines()[0]
+    if len(parsed) != 1:
+        return Facts(kind=UNRECOGNIZED), "expected one statement"
+    facts = classify_sqlglot.classify(parsed[0], dialect)
+    if facts is None:
+        return Facts(kind=UNRECOGNIZED), f"sqlglot does not understand this {dialect.value} statement"
+    return facts, None
+
+
+def _nested(sql: str, origin: str, parent: Statement, first_index: int) -> list[Statement]:
+    """Statements inside a DO block or a function body, located at their parent's span."""
+    if sql.startswith("DO $dbguard$"):
+        try:
+            bodies, dynamic = plpgsql.statements_in(sql)
+        except pglast.parser.ParseError as error:
+            return [_child(parent, sql, origin, first_index, Facts(kind=UNRECOGNIZED), str(error))]
+    else:
+        bodies, dynamic = [sql], []
+    children: list[Statement] = []
+    for body in bodies:
+        for piece, (facts, error) in _postgres_statements(body, lex(body, Dialect.POSTGRES)):
+            child = _child(parent, body[piece.start : piece.end], origin, first_index + len(children), facts, error)
+            children.append(child)
+            for inner_origin, inner_sql in facts.nested_sql:
+                children.extend(_nested(inner_sql, inner_origin, child, first_index + len(children)))
+    for expression in dynamic:
+        facts = Facts(kind="EXECUTE", actions=(Action("dynamic-sql", details={"expression": expression}),))
+        children.append(_child(parent, f"EXECUTE {expression}", origin, first_index + len(children), facts, None))
+    return children
+
+
+def _child(parent: Statement, text: str, origin: str, index: int, facts: Facts, error: str | None) -> Statement:
+    return Statement(index, text, parent.span, parent.dialect, facts, error, origin=origin, parent=parent.index)
+
+
+def _mask(text: str, ranges: list[Piece]) -> str:
+    """Blank out psql meta-commands for the server grammar, keeping every offset in place."""
+    if not ranges:
+        return text
+    chars = list(text)
+    for piece in ranges:
+        chars[piece.start : piece.end] = " " * (piece.end - piece.start)
+    return "".join(chars)
+
+
+def _byte_to_char(text: str):  # type: ignore[no-untyped-def]
+    """pglast reports UTF-8 byte offsets; the rest of dbguard counts characters."""
+    if text.isascii():
+        return lambda offset: offset
+    ends = list(accumulate(len(ch.encode()) for ch in text))
+    return lambda offset: bisect_right(ends, offset - 1) if offset else 0
+
+
+def _skip_leading_comments(text: str, piece: Piece, lexed: Lexed) -> int:
+    start = piece.start
+    comment_at = {c.start: c.end for c in lexed.comments}
+    while start < piece.end:
+        if text[start].isspace():
+            start += 1
+        elif start in comment_at:
+            start = comment_at[start]
+        else:
+            break
+    return start

@@ -1,0 +1,40 @@
+"""Pull the SQL statements out of PL/pgSQL bodies (DO blocks, functions), so they are checked too."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pglast
+
+# libpg_query's RawParseMode: 0 is a whole SQL statement; the others are bare expressions.
+_RAW_PARSE_DEFAULT = 0
+
+
+def statements_in(do_block_sql: str) -> tuple[list[str], list[str]]:
+    """Return (embedded SQL statements, dynamic EXECUTE expressions) of a `DO $$ ... $$` block.
+
+    Raises pglast's ParseError when the body is not valid PL/pgSQL.
+    """
+    tree = pglast.parse_plpgsql(do_block_sql)
+    statements: list[str] = []
+    dynamic: list[str] = []
+    for key, node in _walk(tree):
+        if key == "PLpgSQL_stmt_dynexecute":
+            dynamic.append(node.get("query", {}).get("PLpgSQL_expr", {}).get("query", "?"))
+        elif key == "PLpgSQL_expr" and node.get("parseMode", 0) == _RAW_PARSE_DEFAULT:
+            statements.append(node["query"])
+    return statements, dynamic
+
+
+def _walk(tree: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                if isinstance(value, dict):
+                    yield key, value
+                stack.append(value)

@@ -1,0 +1,21 @@
+-- MySQL: archive shipped/cancelled orders older than 18 months.
+-- Adds an archived_at marker column (instant metadata change, no table copy),
+-- copies old finished orders into orders_archive, then deletes exactly the
+-- rows that were copied.
+
+ALTER TABLE orders ADD COLUMN archived_at DATETIME NULL, ALGORITHM=INSTANT, LOCK=NONE;
+
+START TRANSACTION;
+
+INSERT INTO orders_archive (id, customer, status, created_at, archived_at)
+SELECT o.id, o.customer, o.status, o.created_at, NOW()
+FROM orders AS o
+WHERE o.status IN ('shipped', 'cancelled')
+  AND o.created_at < NOW() - INTERVAL 18 MONTH;
+
+DELETE FROM orders
+WHERE status IN ('shipped', 'cancelled')
+  AND created_at < NOW() - INTERVAL 18 MONTH
+  AND id IN (SELECT id FROM orders_archive);
+
+COMMIT;

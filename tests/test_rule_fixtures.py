@@ -1,0 +1,55 @@
+"""Every rule's fixture cases: `tests/fixtures/rules/<rule-id>.toml`, each with [[fires]] and [[passes]].
+
+A case is `sql = "..."`, with optional `dialect` (default postgres) and `protected_tables` (a policy
+that protects those tables). All rules run on each case, the way `dbguard check` runs them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dbguard.dialects import Dialect
+from dbguard.policy.policy import Policy, load_policy
+from dbguard.rules import RULES
+from tests.conftest import fired
+
+FIXTURES = Path(__file__).parent / "fixtures" / "rules"
+
+
+def _cases() -> list[Any]:
+    cases = []
+    for file in sorted(FIXTURES.glob("*.toml")):
+        data = tomllib.loads(file.read_text())
+        for expect in ("fires", "passes"):
+            for number, case in enumerate(data.get(expect, []), 1):
+                cases.append(pytest.param(file.stem, expect, case, id=f"{file.stem}-{expect}-{number}"))
+    return cases
+
+
+def _policy(case: dict[str, Any]) -> Policy:
+    base = load_policy(None)
+    if "protected_tables" in case:
+        return Policy(protected_tables=frozenset(case["protected_tables"]), severities=base.severities)
+    return base
+
+
+@pytest.mark.parametrize(("rule_id", "expect", "case"), _cases())
+def test_rule_fixture(rule_id: str, expect: str, case: dict[str, Any]) -> None:
+    dialect = Dialect(case.get("dialect", "postgres"))
+    hits = fired(case["sql"], dialect, _policy(case))
+    if expect == "fires":
+        assert rule_id in hits, f"{rule_id} should fire on: {case['sql']}"
+    else:
+        assert rule_id not in hits, f"{rule_id} should not fire on: {case['sql']}"
+
+
+def test_every_rule_has_a_fixture_file_with_both_kinds_of_case() -> None:
+    for rule_id in RULES:
+        file = FIXTURES / f"{rule_id}.toml"
+        assert file.exists(), f"{rule_id} has no fixture file {file}"
+        data = tomllib.loads(file.read_text())
+        assert data.get("fires") and data.get("passes"), f"{file} needs [[fires]] and [[passes]] cases"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
@@ -42,6 +43,15 @@ def check_script(script: Script, policy: Policy) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.span.start if f.span else 0, f.statement_index or 0, f.rule_id))
 
 
+_DIALECT_DIRECTIVE = re.compile(r"^\s*--\s*dbguard:\s*dialect\s*=?\s*([A-Za-z]+)", re.MULTILINE)
+
+
+def dialect_of(text: str, default: Dialect) -> Dialect:
+    """A script may name its own dialect in a comment: `-- dbguard: dialect=sqlite`."""
+    match = _DIALECT_DIRECTIVE.search(text, 0, 4096)
+    return Dialect.parse(match.group(1)) if match else default
+
+
 def check_sources(
     sources: Iterable[Source], dialect: Dialect, policy: Policy, on_file: Callable[[str], None] | None = None
 ) -> CheckReport:
@@ -49,7 +59,7 @@ def check_sources(
     for source in sources:
         if on_file:
             on_file(source.name)
-        files.append(check_text(source.text, dialect, policy, source.name))
+        files.append(check_text(source.text, dialect_of(source.text, dialect), policy, source.name))
     return CheckReport(policy=policy, files=tuple(files))
 
 

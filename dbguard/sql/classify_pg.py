@@ -83,7 +83,6 @@ _SIMPLE_KINDS: dict[type, tuple[str, LockMode | None, bool]] = {
     ast.CreatedbStmt: ("CREATE DATABASE", None, False),
     ast.CreateTableSpaceStmt: ("CREATE TABLESPACE", None, False),
     ast.DropTableSpaceStmt: ("DROP TABLESPACE", None, False),
-    ast.DropdbStmt: ("DROP DATABASE", None, False),
     ast.AlterEnumStmt: ("ALTER TYPE", None, True),
     ast.AlterDomainStmt: ("ALTER DOMAIN", None, True),
     ast.AlterRoleStmt: ("ALTER ROLE", None, True),
@@ -293,6 +292,9 @@ def _classify_into(node: ast.Node, c: _Collector) -> tuple[str, bool]:  # noqa: 
             return "CALL", True
         case ast.ExecuteStmt():
             return "EXECUTE", True
+        case ast.DropdbStmt():
+            c.add("drop", node.dbname, object="database", cascade=False, concurrently=False)
+            return "DROP DATABASE", False
         case ast.AlterDatabaseSetStmt() | ast.AlterRoleSetStmt():
             if node.setstmt is not None:
                 c.add("set", name=(node.setstmt.name or "").lower(), value=None, local=False, persistent=True)

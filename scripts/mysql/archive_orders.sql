@@ -1,3 +1,4 @@
+-- dbguard: dialect=mysql
 -- MySQL: archive shipped/cancelled orders older than 18 months.
 -- Adds an archived_at marker column (instant metadata change, no table copy),
 -- copies old finished orders into orders_archive, then deletes exactly the

@@ -1,3 +1,4 @@
+-- dbguard: dialect=sqlite
 -- SQLite: nightly cleanup of the web front-end's local session/cache store.
 -- Removes expired sessions and stale cache entries, marks idle sessions, and
 -- makes sure the expiry lookup is indexed. Safe to re-run.

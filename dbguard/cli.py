@@ -1,0 +1,242 @@
+"""The command line: a thin typer layer over the library. Only this module turns errors into exit codes."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from typer.core import TyperGroup
+
+from dbguard import __version__
+from dbguard.check import check_sources
+from dbguard.config import Config, discover
+from dbguard.dialects import Dialect
+from dbguard.errors import EXIT_FINDINGS, EXIT_INTERRUPTED, DbguardError, UsageError
+from dbguard.inputs import read_sources
+from dbguard.policy.policy import Policy, load_policy
+from dbguard.report.model import CheckReport
+from dbguard.rules import RULES, Severity
+
+stderr = Console(stderr=True, highlight=False)
+
+
+class _Guarded(TyperGroup):
+    """Turns every DbguardError into its one-line message and exit code, for every command at once."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DbguardError as error:
+            stderr.print(f"[bold red]dbguard: error:[/] {error}", markup=True, highlight=False)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            stderr.print("dbguard: interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+app = typer.Typer(
+    cls=_Guarded,
+    help="Make database maintenance scripts safe to run: parse, check, dry-run, back up, run under guard.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,  # locals can hold passwords
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+rules_app = typer.Typer(cls=_Guarded, help="List and explain the safety rules.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+class Format(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    MARKDOWN = "markdown"
+    SARIF = "sarif"
+    JUNIT = "junit"
+    GITHUB = "github"
+
+
+class FailOn(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    NEVER = "never"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"dbguard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """dbguard checks maintenance SQL before it runs. Exit codes: 0 ok, 1 blocking findings, 2 usage or
+    config error, 3 unreadable or unparseable input, 4 connection or sandbox failure, 5 backup failed,
+    6 rolled back, 7 a person is needed, 130 interrupted."""
+
+
+@app.command()
+def check(
+    paths: list[str] = typer.Argument(..., help="SQL files or directories of .sql files; - reads stdin."),
+    dialect: str | None = typer.Option(
+        None, "--dialect", "-d", envvar="DBGUARD_DIALECT", help="postgres (default), sqlite or mysql."
+    ),
+    policy: str | None = typer.Option(
+        None, "--policy", "-p", envvar="DBGUARD_POLICY",
+        help="Policy TOML file, or a built-in one: default, strict.",
+    ),  # fmt: skip
+    output_format: Format | None = typer.Option(
+        None, "--format", "-f", envvar="DBGUARD_FORMAT", case_sensitive=False, help="Report format [default: text]."
+    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file, not stdout."),
+    fail_on: FailOn | None = typer.Option(
+        None, "--fail-on", envvar="DBGUARD_FAIL_ON", case_sensitive=False,
+        help="Lowest severity that exits 1 [default: the policy's fail_on, error].",
+    ),  # fmt: skip
+) -> None:
+    """Check scripts against the policy's safety rules, offline. Exits 1 on blocking findings.
+
+    [bold]Examples:[/]
+
+        dbguard check scripts/fix_stock.sql
+        dbguard check scripts/ --format sarif --output results.sarif
+        cat x.sql | dbguard check - --dialect sqlite
+    """
+    config = discover()
+    chosen_dialect = Dialect.parse(dialect or config.dialect or "postgres")
+    chosen_policy = _policy(policy, config)
+    chosen_format = _format(output_format, config)
+    threshold = _fail_on(fail_on, config)
+    sources = list(read_sources(paths))
+    with _progress(len(sources)) as advance:
+        report = check_sources(sources, chosen_dialect, chosen_policy, on_file=advance)
+    if threshold is not None:
+        report = CheckReport(policy=report.policy, files=report.files, fail_on=threshold)
+    _emit(_render(report, chosen_format, output), output)
+    if report.blocking:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@rules_app.command("list")
+def rules_list(
+    policy: str | None = typer.Option(
+        None, "--policy", "-p", envvar="DBGUARD_POLICY", help="Show severities as this policy sets them."
+    ),
+    markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table (as in the README)."),
+) -> None:
+    """List every rule with its severity, dialects and summary.
+
+    [bold]Example:[/]
+
+        dbguard rules list --policy policies/strict.toml
+    """
+    chosen = _policy(policy, discover())
+    if markdown:
+        typer.echo(rules_markdown(chosen), nl=False)
+        return
+    table = Table("rule", "severity", "dialects", "summary", box=None, pad_edge=False)
+    for rule in sorted(RULES.values(), key=lambda r: r.id):
+        table.add_row(rule.id, chosen.severity_of(rule.id).value, _dialects(rule.dialects), rule.summary)
+    Console(highlight=False, width=max(120, Console().width)).print(table)
+
+
+@rules_app.command("explain")
+def rules_explain(rule_id: str = typer.Argument(..., help="A rule id, as `dbguard rules list` shows.")) -> None:
+    """Explain one rule: the problem, a bad example and the safer way.
+
+    [bold]Example:[/]
+
+        dbguard rules explain ban-delete-without-where
+    """
+    rule = RULES.get(rule_id)
+    if rule is None:
+        close = difflib.get_close_matches(rule_id, RULES, n=1)
+        hint = f"; did you mean {close[0]}?" if close else "; see `dbguard rules list`"
+        raise UsageError(f"unknown rule {rule_id!r}{hint}")
+    typer.echo(f"{rule.id} ({rule.severity.value}, {_dialects(rule.dialects)})\n{rule.summary}\n\n{rule.doc}")
+
+
+def rules_markdown(policy: Policy) -> str:
+    lines = ["| rule | default severity | dialects | what it catches |", "|---|---|---|---|"]
+    for rule in sorted(RULES.values(), key=lambda r: r.id):
+        lines.append(f"| `{rule.id}` | {policy.severity_of(rule.id).value} | {_dialects(rule.dialects)} | "
+                     f"{rule.summary} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _dialects(dialects: frozenset[Dialect]) -> str:
+    return "all" if dialects == frozenset(Dialect) else ", ".join(sorted(d.value for d in dialects))
+
+
+def _policy(option: str | None, config: Config) -> Policy:
+    return load_policy(option or config.policy)
+
+
+def _format(option: Format | None, config: Config) -> Format:
+    value = option or config.format or Format.TEXT
+    try:
+        return Format(str(value).lower())
+    except ValueError:
+        raise UsageError(f"unknown format {value!r} in {config.source}; choose one of: "
+                         f"{', '.join(f.value for f in Format)}") from None  # fmt: skip
+
+
+def _fail_on(option: FailOn | None, config: Config) -> Severity | None:
+    value = option or config.fail_on
+    if value is None:
+        return None
+    if str(value) == "never":
+        return Severity.OFF
+    try:
+        return Severity(str(value))
+    except ValueError:
+        raise UsageError(f"fail_on must be error, warning or never, not {value!r}") from None
+
+
+def _render(report: CheckReport, output_format: Format, output: Path | None) -> str:
+    module = importlib.import_module(f"dbguard.report.render_{output_format.value}")
+    if output_format is Format.TEXT:
+        color = output is None and sys.stdout.isatty()
+        return str(module.render(report, color=color))
+    return str(module.render(report))
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, "utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot write the report to {output}: {error.strerror}") from None
+    stderr.print(f"report written to {output}")
+
+
+class _progress:
+    """A progress bar on stderr for many files; silent for one file or when stderr is not a terminal."""
+
+    def __init__(self, total: int) -> None:
+        self.bar = Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                            console=stderr, transient=True, disable=total < 2 or not stderr.is_terminal)  # fmt: skip
+        self.task = self.bar.add_task("", total=total)
+
+    def __enter__(self) -> Any:
+        self.bar.start()
+        return lambda name: self.bar.update(self.task, advance=1, description=name)
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,73 @@
+"""The terminal report: `file:line:col`, severity, rule, message, a code frame, and the help."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
+
+from dbguard.report.model import CheckReport, FileReport, Finding
+from dbguard.rules.registry import Severity
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+_FRAME_LINES = 4
+
+
+def render(report: CheckReport, color: bool = False, width: int = 100) -> str:
+    out = StringIO()
+    console = Console(file=out, width=width, force_terminal=color, no_color=not color, highlight=False)
+    for file in report.files:
+        for finding in file.findings:
+            _finding(console, file, finding, report)
+    console.print(_summary(report))
+    return out.getvalue()
+
+
+def _finding(console: Console, file: FileReport, finding: Finding, report: CheckReport) -> None:
+    where = f"{finding.path}:{finding.line}:{finding.column}"
+    label = "waived" if finding.waived else finding.severity.value
+    style = "dim" if finding.waived else _STYLE.get(finding.severity, "")
+    inside = f" (in {finding.origin})" if finding.origin else ""
+    console.print(f"[bold]{escape(where)}[/] [{style}]{label}[/] [magenta]{finding.rule_id}[/]{escape(inside)}")
+    console.print(f"  {escape(finding.message)}")
+    for number, line, marked in _frame(file.script.text, finding):
+        marker = ">" if marked else " "
+        console.print(Text(f"  {marker} {number:>4} | {line}", style="bold" if marked else "dim"))
+    if finding.waived:
+        console.print(f"  [dim]waived: {escape(finding.waived_reason or '')}[/]")
+    else:
+        console.print(f"  [green]help:[/] {escape(finding.help)}")
+    console.print()
+
+
+def _frame(text: str, finding: Finding) -> list[tuple[int, str, bool]]:
+    """A few lines around the statement: the one before it, then up to _FRAME_LINES of it."""
+    lines = text.splitlines()
+    first = finding.line
+    last = finding.span.end_line if finding.span else first
+    shown_last = min(last, first + _FRAME_LINES - 1, len(lines))
+    frame = []
+    if first > 1 and lines[first - 2].strip():
+        frame.append((first - 1, lines[first - 2], False))
+    frame += [(n, lines[n - 1], True) for n in range(first, shown_last + 1)]
+    if shown_last < last:
+        frame.append((shown_last + 1, f"... ({last - shown_last} more lines)", False))
+    return frame
+
+
+def _summary(report: CheckReport) -> str:
+    counts = report.counts()
+    files = len(report.files)
+    parts = [f"{counts['error']} errors", f"{counts['warning']} warnings"]
+    if counts["info"]:
+        parts.append(f"{counts['info']} info")
+    if counts["waived"]:
+        parts.append(f"{counts['waived']} waived")
+    scope = f"{files} file{'s' * (files != 1)}, {report.statement_count} statements"
+    if report.blocking:
+        verdict = f"[bold red]BLOCKED[/]: {len(report.blocking)} blocking (fail-on {report.threshold.value})"
+    else:
+        verdict = f"[bold green]PASSED[/] (fail-on {report.threshold.value})"
+    return f"{scope}: {', '.join(parts)}. {verdict}"

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from dbguard import __version__
@@ -35,7 +36,7 @@ class _Guarded(TyperGroup):
         try:
             return super().invoke(ctx)
         except DbguardError as error:
-            stderr.print(f"[bold red]dbguard: error:[/] {error}", markup=True, highlight=False)
+            stderr.print(Text.assemble(("dbguard: error: ", "bold red"), str(error)), soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             stderr.print("dbguard: interrupted")

@@ -26,7 +26,7 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
         if action.get("object") in ("schema", "database"):
             what = action.get("object")
             yield Violation(
-                message=f"DROP {what.upper()} {action.table} destroys every object in the {what} and its data",
+                message=f"DROP {what.upper()} {action.table} destroys everything in the {what} with its data",
                 help=f"Leave dropping a whole {what} out of maintenance scripts: do it by hand after a "
                 "verified backup, or waive this rule with a reason after review.",
             )

@@ -390,7 +390,9 @@ def _add_column(table: str, col: ast.ColumnDef, c: _Collector) -> None:
     constraints = list(col.constraints or ())
     types = {ConstrType(k.contype) for k in constraints}
     default = next((k.raw_expr for k in constraints if k.contype == ConstrType.CONSTR_DEFAULT), None)
-    generated = ConstrType.CONSTR_IDENTITY in types or ConstrType.CONSTR_GENERATED in types
+    # Identity, GENERATED ... STORED and serial columns get a value per row: adding one rewrites the table.
+    serial = _type_name(col.typeName) in ("serial", "serial2", "serial4", "serial8", "smallserial", "bigserial")
+    generated = ConstrType.CONSTR_IDENTITY in types or ConstrType.CONSTR_GENERATED in types or serial
     c.add(
         "add-column",
         table,
@@ -398,7 +400,7 @@ def _add_column(table: str, col: ast.ColumnDef, c: _Collector) -> None:
         type=_type_name(col.typeName),
         not_null=ConstrType.CONSTR_NOTNULL in types or ConstrType.CONSTR_PRIMARY in types or col.is_not_null,
         has_default=default is not None or generated,
-        default_volatile=generated and ConstrType.CONSTR_GENERATED in types or _volatile(default),
+        default_volatile=generated or _volatile(default),
         default_sql=deparse(default) if default is not None else None,
     )
 
@@ -466,8 +468,11 @@ def _create_function(node: ast.CreateFunctionStmt, c: _Collector) -> tuple[str, 
     as_arg = options.get("as")
     bodies = [s.sval for s in as_arg] if isinstance(as_arg, list | tuple) else []
     kind = "CREATE PROCEDURE" if node.is_procedure else "CREATE FUNCTION"
-    if node.sql_body is not None:
-        c.nested.append((f"body of {name}()", deparse(node.sql_body)))
+    if node.sql_body is not None:  # BEGIN ATOMIC ... END, or RETURN expr
+        body = node.sql_body[0] if isinstance(node.sql_body, tuple) else (node.sql_body,)
+        sql = ";\n".join(deparse(s) for s in body if not isinstance(s, ast.ReturnStmt))
+        if sql:
+            c.nested.append((f"body of {name}()", sql))
     elif language == "plpgsql" and bodies:
         c.nested.append((f"body of {name}()", f"DO $dbguard$ {bodies[0]} $dbguard$"))
     elif language == "sql" and bodies:

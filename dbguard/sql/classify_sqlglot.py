@@ -1,5 +1,525 @@
-"""placeholder until helper finishes"""
+"""Classify a SQLite or MySQL statement from sqlglot's tree into the same `Action` records as PostgreSQL.
+
+sqlglot hands back `exp.Command` (raw text) for statements it cannot parse, and a bare column or alias
+for some keyword statements (SQLite `SAVEPOINT s`, `REINDEX`). Only the ones listed in `_COMMANDS` and
+`_KEYWORD_STATEMENTS` are recognized; anything else gives None so the caller fails closed.
+
+MySQL commits implicitly before and after DDL, GRANT, LOCK TABLES, OPTIMIZE... ("Statements That Cause
+an Implicit Commit"), so those are not transactional. SQLite cannot VACUUM, ATTACH or DETACH inside a
+transaction.
+"""
+
 from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
 from typing import Any
-def classify(expression: Any, dialect: Any) -> Any:
+
+import sqlglot
+from sqlglot import exp
+
+from dbguard.dialects import Dialect
+from dbguard.sql.model import Action, Facts
+
+_MYSQL_IMPLICIT_COMMIT = frozenset(
+    {"CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE", "GRANT", "REVOKE", "LOCK", "UNLOCK", "OPTIMIZE",
+     "ANALYZE"}
+)  # fmt: skip
+_SQLITE_OUTSIDE_TRANSACTION = frozenset({"VACUUM", "ATTACH", "DETACH"})
+# A default made only of these (and constants) is not volatile; any other function call counts as one.
+_STABLE_FUNCTIONS: tuple[type[exp.Expression], ...] = (
+    exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime, exp.Cast,
+)  # fmt: skip
+_CONSTRAINTS: tuple[tuple[type[exp.Expression], str], ...] = (
+    (exp.ForeignKey, "foreign"), (exp.CheckColumnConstraint, "check"), (exp.UniqueColumnConstraint, "unique"),
+    (exp.PrimaryKey, "primary"), (exp.PrimaryKeyColumnConstraint, "primary"),
+)  # fmt: skip
+_IDENTITY = (exp.AutoIncrementColumnConstraint, exp.GeneratedAsIdentityColumnConstraint)
+_GENERATED = (exp.ComputedColumnConstraint, *_IDENTITY)
+_NO_OPTIONS: dict[str, Any] = {"algorithm": None, "lock": None}  # MySQL online DDL options, when given
+_ONLINE_OPTION = re.compile(r"\b(ALGORITHM|LOCK)\s*=?\s*(\w+)", re.IGNORECASE)
+_FLAGS = re.IGNORECASE | re.DOTALL
+
+
+class _Collector:
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.read: list[str] = []
+        self.written: list[str] = []
+        self.actions: list[Action] = []
+        self.nested: list[tuple[str, str]] = []
+        self.names: set[int] = set()  # ids of Table nodes that name an object rather than read it
+        self.temporary = False
+
+    def write(self, table: str) -> None:
+        if table not in self.written:
+            self.written.append(table)
+
+    def add(self, kind: str, table: str | None = None, column: str | None = None, **details: Any) -> None:
+        self.actions.append(Action(kind, table, column, details))
+
+    def skip(self, node: exp.Expression | None) -> None:
+        if node is not None:
+            self.names.update(id(t) for t in node.find_all(exp.Table))
+
+    def collect_reads(self, tree: exp.Expr) -> None:
+        ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+        for table in tree.find_all(exp.Table):
+            if id(table) in self.names or not isinstance(table.this, exp.Identifier):
+                continue
+            name = _name(table)
+            if name not in self.written and name not in self.read and name not in ctes:
+                self.read.append(name)
+
+    def facts(self, kind: str) -> Facts:
+        first = kind.split()[0]
+        if self.dialect is Dialect.MYSQL:
+            transactional = first not in _MYSQL_IMPLICIT_COMMIT or self.temporary
+        else:
+            transactional = first not in _SQLITE_OUTSIDE_TRANSACTION
+        return Facts(kind, tuple(self.read), tuple(self.written), None, transactional, tuple(self.actions),
+                     tuple(self.nested))  # fmt: skip
+
+
+def classify(expression: exp.Expr, dialect: Dialect) -> Facts | None:
+    """Facts about one parsed statement, or None when the statement is not understood (fail closed)."""
+    if isinstance(expression, exp.Command | exp.Block):
+        return _command(expression, dialect)
+    c = _Collector(dialect)
+    kind = _statement(expression, c)
+    if kind is None:
+        return None
+    c.collect_reads(expression)
+    return c.facts(kind)
+
+
+def _name(table: exp.Table) -> str:
+    return ".".join(part for part in (table.catalog, table.db, table.name) if part)
+
+
+def _text(node: exp.Expression | None, dialect: Dialect) -> str:
+    """A value as plain text: names and literals unquoted, anything else as SQL."""
+    if isinstance(node, exp.Literal):
+        return str(node.this)
+    if isinstance(node, exp.Column | exp.Var | exp.Identifier):
+        return node.name
+    return node.sql(dialect=dialect.value) if node is not None else ""
+
+
+def _statement(e: exp.Expr, c: _Collector) -> str | None:
+    match e:
+        case exp.Query() | exp.Insert() | exp.Update() | exp.Delete():
+            return _query(e, c)
+        case exp.Create():
+            return _create(e, c)
+        case exp.Drop():
+            return _drop(e, c)
+        case exp.Alter() if (e.args.get("kind") or "").upper() == "TABLE":
+            return _alter_table(e, c)
+        case exp.TruncateTable():
+            cascade = str(e.args.get("option") or "").upper() == "CASCADE"
+            for table in e.expressions:
+                c.write(_name(table))
+                c.add("truncate", _name(table), cascade=cascade)
+            return "TRUNCATE"
+        case exp.Transaction():
+            c.add("transaction-control", command=" ".join(["BEGIN", str(e.this or "")]).strip().upper())
+            return "BEGIN"
+        case exp.Commit():
+            c.add("transaction-control", command="COMMIT")
+            return "COMMIT"
+        case exp.Rollback():
+            to = e.args.get("savepoint")
+            c.add("transaction-control", command=f"ROLLBACK TO SAVEPOINT {to}" if to else "ROLLBACK")
+            return "ROLLBACK"
+        case exp.Set():
+            for item in e.expressions:
+                _set_item(item, c)
+            return "SET"
+        case exp.Pragma():
+            _pragma(e, c)
+            return "PRAGMA"
+        case exp.Grant() | exp.Revoke():
+            _grant_node(e, c)
+            return type(e).__name__.upper()
+        case exp.Describe():
+            if str(e.args.get("style") or "").upper() == "ANALYZE":
+                return None  # MySQL EXPLAIN ANALYZE runs the statement: not modelled
+            return "DESCRIBE" if isinstance(e.this, exp.Table) else "EXPLAIN"
+        case exp.Analyze():
+            return "ANALYZE"
+        case exp.Show() | exp.Attach() | exp.Detach() | exp.Use():
+            c.skip(e)
+            return type(e).__name__.upper()
+        case exp.Column() | exp.Alias():
+            return _keyword_statement(e, c)
     return None
+
+
+def _query(e: exp.Expr, c: _Collector) -> str:
+    """SELECT, INSERT, UPDATE, DELETE, with DML anywhere in the tree (data-modifying CTEs included)."""
+    for node in e.find_all(exp.Delete, exp.Update, exp.Insert):
+        if isinstance(node, exp.Insert):
+            target = node.this.this if isinstance(node.this, exp.Schema) else node.this
+            if isinstance(target, exp.Table):
+                c.write(_name(target))
+                c.add("insert", _name(target))
+        elif isinstance(node, exp.Delete | exp.Update):
+            _delete_or_update(node, c)
+    if isinstance(e, exp.Query):
+        return "WITH" if e.args.get("with_") and c.actions else "SELECT"
+    return type(e).__name__.upper()
+
+
+def _delete_or_update(node: exp.Delete | exp.Update, c: _Collector) -> None:
+    where = node.args.get("where")
+    kind = "delete" if isinstance(node, exp.Delete) else "update"
+    for table in _dml_targets(node, c):
+        c.write(table)
+        c.add(kind, table, has_where=where is not None, where=where.this if where else None)
+
+
+def _dml_targets(node: exp.Delete | exp.Update, c: _Collector) -> list[str]:
+    """The tables an UPDATE or DELETE changes, resolving MySQL multi-table aliases."""
+    main = node.this
+    if not isinstance(main, exp.Table):
+        return []
+    joined = [j.this for j in main.args.get("joins") or () if isinstance(j.this, exp.Table)]
+    by_alias = {t.alias_or_name: _name(t) for t in [main, *joined]}
+    if isinstance(node, exp.Delete):
+        listed = node.args.get("tables") or []
+        c.names.update(id(t) for t in listed)
+        targets = [_name(t) if t.db else by_alias.get(t.name, _name(t)) for t in listed]
+    else:
+        qualifiers = {a.this.table for a in node.expressions if isinstance(a.this, exp.Column)}
+        targets = [real for alias, real in by_alias.items() if alias in qualifiers]
+    return list(dict.fromkeys(targets)) or [_name(main)]
+
+
+def _create(e: exp.Create, c: _Collector) -> str | None:
+    kind = str(e.args.get("kind") or "").upper()
+    properties = e.args.get("properties")
+    c.temporary = properties is not None and properties.find(exp.TemporaryProperty) is not None
+    if kind == "INDEX" and isinstance(e.this, exp.Index) and isinstance(e.this.args.get("table"), exp.Table):
+        table = _name(e.this.args["table"])
+        c.write(table)
+        c.add("create-index", table, concurrently=False, unique=bool(e.args.get("unique")), **_NO_OPTIONS)
+        return "CREATE INDEX"
+    c.skip(e.this.this if isinstance(e.this, exp.Schema) else e.this)  # the new name, not its references
+    if kind == "TABLE" and isinstance(e.expression, exp.Query):
+        return "CREATE TABLE AS"
+    if kind == "TABLE":
+        schema = e.this if isinstance(e.this, exp.Schema) else None
+        created = e.find(exp.Table)
+        columns = _columns(schema, c.dialect) if schema else ()
+        c.add("create-table", _name(created) if created else None, columns=columns)
+        return "CREATE TABLE"
+    if kind in ("VIEW", "DATABASE", "SCHEMA"):
+        return f"CREATE {kind}"
+    return None  # procedures, functions, events...: bodies this classifier cannot check
+
+
+def _columns(schema: exp.Schema, dialect: Dialect) -> tuple[tuple[str, str, bool, bool], ...]:
+    table_pk = {i.name for pk in schema.find_all(exp.PrimaryKey) for i in pk.expressions}
+    columns = []
+    for col in schema.expressions:
+        if isinstance(col, exp.ColumnDef):
+            kinds = [k.kind for k in col.constraints]
+            primary = col.name in table_pk or any(
+                isinstance(k, exp.PrimaryKeyColumnConstraint) for k in kinds
+            )
+            identity = any(isinstance(k, _IDENTITY) for k in kinds)
+            columns.append((col.name, _type_name(col.args.get("kind"), dialect), primary, identity))
+    return tuple(columns)
+
+
+def _type_name(dtype: exp.Expression | None, dialect: Dialect) -> str:
+    """The type as the dialect spells it, lower case, without its parameters: varchar(10) -> varchar."""
+    if not isinstance(dtype, exp.DataType):
+        return ""
+    return re.sub(r"\(.*\)", "", dtype.sql(dialect=dialect.value)).strip().lower()
+
+
+def _drop(e: exp.Drop, c: _Collector) -> str:
+    obj = str(e.args.get("kind") or "").lower()
+    on = e.args.get("cluster")  # MySQL DROP INDEX i ON t
+    owner = _name(on.this) if isinstance(on, exp.OnProperty) and isinstance(on.this, exp.Table) else None
+    c.temporary = bool(e.args.get("temporary"))
+    c.skip(e)
+    for target in e.args.get("tables") or ():
+        name = _name(target)
+        if obj in ("table", "index"):
+            c.write(owner or name)
+        c.add("drop", name, object=obj, cascade=bool(e.args.get("cascade")), concurrently=False)
+    return f"DROP {obj.upper()}"
+
+
+def _alter_table(e: exp.Alter, c: _Collector) -> str | None:
+    table = _name(e.this)
+    c.write(table)
+    options = {type(o): str(o.this).lower() for o in e.args.get("options") or ()}
+    online = {"algorithm": options.get(exp.AlgorithmProperty), "lock": options.get(exp.LockProperty)}
+    for action in e.args.get("actions") or ():
+        c.skip(action if isinstance(action, exp.Drop | exp.AlterRename) else None)
+        match action:
+            case exp.ColumnDef():
+                _add_column(table, action, c)
+            case exp.Drop() if str(action.args.get("kind")).upper() == "COLUMN":
+                for col in action.args.get("tables") or ():
+                    c.add("drop-column", table, col.name, cascade=bool(action.args.get("cascade")))
+            case exp.Drop() if str(action.args.get("kind")).upper() == "INDEX":
+                for index in action.args.get("tables") or ():
+                    c.add("drop", index.name, object="index", cascade=False, concurrently=False)
+            case exp.Drop() | exp.DropPrimaryKey():
+                names = [t.name for t in action.args.get("tables") or ()] or ["PRIMARY"]
+                for name in names:
+                    c.add("drop-constraint", table, name=name, cascade=False)
+            case exp.ModifyColumn():
+                old = action.args.get("rename_from")
+                column = old.name if old is not None else action.this.name
+                c.add(
+                    "alter-column-type",
+                    table,
+                    column,
+                    type=_type_name(action.this.args.get("kind"), c.dialect),
+                )
+                if old is not None and old.name != action.this.name:
+                    c.add("rename-column", table, old.name, new_name=action.this.name)
+            case exp.AlterColumn():
+                if action.args.get("dtype") is not None:
+                    c.add(
+                        "alter-column-type",
+                        table,
+                        action.name,
+                        type=_type_name(action.args["dtype"], c.dialect),
+                    )
+                elif action.args.get("allow_null") is False:
+                    c.add("set-not-null", table, action.name)
+            case exp.RenameColumn():
+                c.add("rename-column", table, action.this.name, new_name=action.args["to"].name)
+            case exp.AlterRename():
+                c.add("rename-table", table, new_name=_name(action.this))
+            case exp.AddConstraint():
+                _add_constraints(table, action, online, c)
+            case exp.ForceProperty():
+                c.add("vacuum", table, full=True)  # ALTER TABLE t FORCE rebuilds the table
+            case _:
+                return None
+    if exp.EngineProperty in options:
+        c.add("vacuum", table, full=True)  # ENGINE=... rebuilds the table
+    c.add("alter-table", table, **online)
+    return "ALTER TABLE"
+
+
+def _add_column(table: str, col: exp.ColumnDef, c: _Collector) -> None:
+    kinds = [k.kind for k in col.constraints]
+    default = next((k.this for k in kinds if isinstance(k, exp.DefaultColumnConstraint)), None)
+    generated = any(isinstance(k, _GENERATED) for k in kinds)
+    not_null = any(
+        (isinstance(k, exp.NotNullColumnConstraint) and not k.args.get("allow_null"))
+        or isinstance(k, exp.PrimaryKeyColumnConstraint)
+        for k in kinds
+    )
+    volatile = default is not None and any(
+        not isinstance(f, _STABLE_FUNCTIONS) for f in default.find_all(exp.Func)
+    )  # fmt: skip
+    c.add("add-column", table, col.name, type=_type_name(col.args.get("kind"), c.dialect), not_null=not_null,
+          has_default=default is not None or generated, default_volatile=volatile or generated,
+          default_sql=default.sql(dialect=c.dialect.value) if default is not None else None)  # fmt: skip
+
+
+def _add_constraints(table: str, action: exp.AddConstraint, online: dict[str, Any], c: _Collector) -> None:
+    for item in action.expressions:
+        inner = item.expressions if isinstance(item, exp.Constraint) else [item]
+        for con in inner:
+            if isinstance(con, exp.IndexColumnConstraint):  # MySQL ADD INDEX / KEY
+                c.add("create-index", table, concurrently=False, unique=False, **online)
+                continue
+            kind = next((name for cls, name in _CONSTRAINTS if isinstance(con, cls)), "other")
+            c.add("add-constraint", table, constraint=kind, not_valid=False, using_index=False,
+                  name=item.name if isinstance(item, exp.Constraint) else None)  # fmt: skip
+
+
+def _set_item(item: exp.Expression, c: _Collector) -> None:
+    scope = str(item.args.get("kind") or "").lower() or None
+    assignment = item.this
+    if isinstance(assignment, exp.EQ):
+        target = assignment.this
+        name = f"@{target.name}" if isinstance(target, exp.Parameter) else target.name
+        if isinstance(target, exp.SessionParameter):
+            scope = str(target.args.get("kind") or "session").lower()
+        value = assignment.expression.sql(dialect=c.dialect.value)
+    else:  # SET NAMES x, SET TRANSACTION ISOLATION LEVEL ...
+        name = scope or ""
+        value = " ".join(_text(v, c.dialect) for v in [assignment, *item.expressions] if v is not None)
+        scope = None
+    c.add("set", name=name.lower(), value=value, local=False, scope=scope)
+
+
+def _pragma(e: exp.Pragma, c: _Collector) -> None:
+    target, value = (e.this.this, e.this.expression) if isinstance(e.this, exp.EQ) else (e.this, None)
+    if isinstance(target, exp.Dot):  # PRAGMA schema.name
+        target = target.expression
+    name = target.name if isinstance(target, exp.Var | exp.Column | exp.Identifier) else target.sql()
+    c.add("pragma", name=name.lower(), value=_text(value, c.dialect).lower() if value is not None else None)
+
+
+def _grant_node(e: exp.Grant | exp.Revoke, c: _Collector) -> None:
+    privileges = [p.this.name.lower().removesuffix(" privileges") for p in e.args.get("privileges") or ()]
+    principals = e.args.get("principals") or ()
+    to_public = any(p.this.name.upper() == "PUBLIC" and not p.this.args.get("quoted") for p in principals)
+    securable = e.args.get("securable")
+    c.skip(securable)
+    c.add(type(e).__name__.lower(), to_public=to_public, privileges=privileges,
+          objects=[securable.sql(dialect=c.dialect.value)] if securable is not None else [])  # fmt: skip
+
+
+# Statements sqlglot reads as a bare column or alias: (keyword, dialects, statement kind).
+_KEYWORD_STATEMENTS = {
+    "SAVEPOINT": "SAVEPOINT", "RELEASE": "RELEASE", "END": "COMMIT", "REINDEX": "REINDEX",
+}  # fmt: skip
+
+
+def _keyword_statement(e: exp.Column | exp.Alias, c: _Collector) -> str | None:
+    column = e.this if isinstance(e, exp.Alias) else e
+    if not isinstance(column, exp.Column) or column.table or column.this.args.get("quoted"):
+        return None
+    keyword = column.name.upper()
+    argument = e.alias if isinstance(e, exp.Alias) else None
+    kind = _KEYWORD_STATEMENTS.get(keyword)
+    if kind is None or (keyword in ("END", "REINDEX") and c.dialect is not Dialect.SQLITE):
+        return None
+    if kind == "REINDEX":
+        target = None if argument else "REINDEX_OBJECT_DATABASE"  # a name may be a table, index or collation
+        c.add("reindex", argument, concurrently=False, target=target)
+    elif kind == "COMMIT":
+        c.add("transaction-control", command="COMMIT")
+    else:
+        if argument is None:
+            return None
+        c.add("transaction-control", command=f"{kind} {argument}")
+    return kind
+
+
+def _command(e: exp.Command | exp.Block, dialect: Dialect) -> Facts | None:
+    """Statements sqlglot keeps as raw text: recognized from their first keywords, or None."""
+    first = e.expressions[0] if isinstance(e, exp.Block) and e.expressions else e
+    if not isinstance(first, exp.Command):
+        return None
+    rest = first.args.get("expression")
+    text = f"{first.this} {rest.this if isinstance(rest, exp.Literal) else rest or ''}".strip()
+    if isinstance(e, exp.Block):  # a trigger body split at its semicolons
+        body = [p for p in e.expressions[1:] if not isinstance(p, exp.EndStatement)]
+        parts = [p.sql(dialect=dialect.value) for p in body]
+        text = ";\n".join([text, *parts]) + ";\nEND"
+    c = _Collector(dialect)
+    for pattern, only, handler in _COMMANDS:
+        match = re.fullmatch(pattern, text, _FLAGS)
+        if match and (only is None or only is dialect):
+            result = handler(match, c)
+            return result if not isinstance(result, str) else c.facts(result)
+    return None
+
+
+def _unquote(name: str) -> str:
+    return ".".join(part.strip('`"[]') for part in name.split("."))
+
+
+def _vacuum(m: re.Match[str], c: _Collector) -> str:
+    c.add("vacuum", None, full=False)
+    return "VACUUM"
+
+
+def _lock_tables(m: re.Match[str], c: _Collector) -> str | None:
+    for item in m["rest"].split(","):
+        parts = re.fullmatch(r"\s*(\S+)(?:\s+(?:AS\s+)?(?!READ|WRITE|LOW_PRIORITY)\w+)?\s+"
+                             r"(READ(?:\s+LOCAL)?|(?:LOW_PRIORITY\s+)?WRITE)\s*", item, _FLAGS)  # fmt: skip
+        if parts is None:
+            return None
+        table, mode = _unquote(parts[1]), "WRITE" if "WRITE" in parts[2].upper() else "READ"
+        if mode == "WRITE":
+            c.write(table)
+        elif table not in c.read:
+            c.read.append(table)
+        c.add("lock-table", table, mode=mode)
+    return "LOCK TABLES"
+
+
+def _optimize(m: re.Match[str], c: _Collector) -> str:
+    for name in m["rest"].split(","):
+        c.write(_unquote(name.strip()))
+        c.add("vacuum", _unquote(name.strip()), full=True)
+    return "OPTIMIZE TABLE"
+
+
+def _rename_tables(m: re.Match[str], c: _Collector) -> str | None:
+    for pair in m["rest"].split(","):
+        names = re.fullmatch(r"\s*(\S+)\s+TO\s+(\S+)\s*", pair, _FLAGS)
+        if names is None:
+            return None
+        c.write(_unquote(names[1]))
+        c.add("rename-table", _unquote(names[1]), new_name=_unquote(names[2]))
+    return "RENAME TABLE"
+
+
+def _grant_text(m: re.Match[str], c: _Collector) -> str:
+    command = m[1].upper()
+    privileges = re.sub(r"\([^)]*\)", "", m["privileges"])  # column lists: SELECT (a, b)
+    grantees = re.split(r"\bWITH\b|\bREQUIRE\b", m["grantees"], flags=re.IGNORECASE)[0]
+    c.add(command.lower(), to_public=any(g.strip().upper() == "PUBLIC" for g in grantees.split(",")),
+          privileges=[p.strip().lower().removesuffix(" privileges") for p in privileges.split(",")]
+          if m["objects"] else ["role"], objects=[m["objects"].strip()] if m["objects"] else [])  # fmt: skip
+    return command
+
+
+def _trigger(m: re.Match[str], c: _Collector) -> str:
+    table = _unquote(m["table"])
+    c.read.append(table)
+    body = re.search(r"\bBEGIN\b(.*)\bEND\s*;?\s*$", m["rest"], _FLAGS)
+    if body:
+        c.nested.append((f"trigger {m['name']}", body[1].strip()))
+    else:  # MySQL: one statement after FOR EACH ROW [FOLLOWS|PRECEDES other]
+        single = re.search(r"FOR\s+EACH\s+ROW\s+(?:(?:FOLLOWS|PRECEDES)\s+\S+\s+)?(.*)", m["rest"], _FLAGS)
+        if single:
+            c.nested.append((f"trigger {m['name']}", single[1].strip()))
+    return "CREATE TRIGGER"
+
+
+def _reparsed(sql: str, c: _Collector) -> Facts | None:
+    try:
+        return classify(sqlglot.parse_one(sql, read=c.dialect.value), c.dialect)
+    except sqlglot.errors.ParseError:
+        return None
+
+
+def _replace(m: re.Match[str], c: _Collector) -> Facts | None:
+    facts = _reparsed(f"INSERT {m['rest']}", c)  # REPLACE has INSERT's syntax
+    return dataclasses.replace(facts, kind="REPLACE") if facts and facts.kind == "INSERT" else None
+
+
+def _create_index_online(m: re.Match[str], c: _Collector) -> Facts | None:
+    """MySQL CREATE INDEX ... ALGORITHM=... LOCK=...: sqlglot parses it once the options are taken out."""
+    options = {k.lower(): v.lower() for k, v in _ONLINE_OPTION.findall(m[0])}
+    facts = _reparsed(_ONLINE_OPTION.sub("", m[0]), c)
+    if not options or facts is None or facts.kind != "CREATE INDEX":
+        return None
+    actions = tuple(dataclasses.replace(a, details={**a.details, **options}) for a in facts.actions)
+    return dataclasses.replace(facts, actions=actions)
+
+
+_Handler = Callable[[re.Match[str], _Collector], "str | Facts | None"]
+_COMMANDS: list[tuple[str, Dialect | None, _Handler]] = [
+    (r"VACUUM\b.*", Dialect.SQLITE, _vacuum),
+    (r"LOCK\s+TABLES?\s+(?P<rest>.+)", Dialect.MYSQL, _lock_tables),
+    (r"UNLOCK\s+TABLES?\s*", Dialect.MYSQL, lambda m, c: "UNLOCK TABLES"),
+    (r"OPTIMIZE\s+(?:NO_WRITE_TO_BINLOG\s+|LOCAL\s+)?TABLES?\s+(?P<rest>.+)", Dialect.MYSQL, _optimize),
+    (r"RENAME\s+TABLES?\s+(?P<rest>.+)", Dialect.MYSQL, _rename_tables),
+    (r"(GRANT|REVOKE)\s+(?P<privileges>.+?)(?:\s+ON\s+(?P<objects>.+?))?\s+(?:TO|FROM)\s+(?P<grantees>.+)",
+     Dialect.MYSQL, _grant_text),
+    (r"REPLACE\s+(?P<rest>.+)", None, _replace),
+    (r"CREATE\s+(?:UNIQUE\s+)?INDEX\b.*", Dialect.MYSQL, _create_index_online),
+    (r"CREATE\s+(?:DEFINER\s*=\s*\S+\s+)?(?:TEMP(?:ORARY)?\s+)?TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>\S+)"
+     r"\s.*?\bON\s+(?P<table>\S+)(?P<rest>.*)", None, _trigger),
+    (r"EXPLAIN\s+(?:QUERY\s+PLAN\s+)?(?P<rest>.+)", Dialect.SQLITE, lambda m, c: "EXPLAIN"),
+]  # fmt: skip

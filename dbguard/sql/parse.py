@@ -8,8 +8,6 @@ becomes a finding while the rest are still checked. SQLite and MySQL: the lexer 
 from __future__ import annotations
 
 import logging
-from bisect import bisect_right
-from itertools import accumulate
 
 import pglast
 import sqlglot
@@ -59,11 +57,10 @@ def _postgres_statements(text: str, lexed: Lexed) -> list[tuple[Piece, tuple[Fac
         raw = pglast.parse_sql(masked)
     except pglast.parser.ParseError:
         return [(p, _pglast_facts(text[p.start : p.end])) for p in lexed.statements]
-    to_char = _byte_to_char(masked)
     out = []
-    for stmt in raw:
-        start = to_char(stmt.stmt_location)
-        end = to_char(stmt.stmt_location + stmt.stmt_len) if stmt.stmt_len else len(masked.rstrip())
+    for stmt in raw:  # pglast gives character offsets (it converts libpg_query's byte offsets)
+        start = stmt.stmt_location
+        end = stmt.stmt_location + stmt.stmt_len if stmt.stmt_len else len(masked.rstrip())
         while start < end and masked[start].isspace():
             start += 1
         if start < end:
@@ -128,14 +125,6 @@ def _mask(text: str, ranges: list[Piece]) -> str:
     for piece in ranges:
         chars[piece.start : piece.end] = " " * (piece.end - piece.start)
     return "".join(chars)
-
-
-def _byte_to_char(text: str):  # type: ignore[no-untyped-def]
-    """pglast reports UTF-8 byte offsets; the rest of dbguard counts characters."""
-    if text.isascii():
-        return lambda offset: offset
-    ends = list(accumulate(len(ch.encode()) for ch in text))
-    return lambda offset: bisect_right(ends, offset - 1) if offset else 0
 
 
 def _skip_leading_comments(text: str, piece: Piece, lexed: Lexed) -> int:

@@ -6,7 +6,7 @@
 
 ALTER TABLE orders ADD COLUMN archived_at DATETIME NULL, ALGORITHM=INSTANT, LOCK=NONE;
 
-START TRANSACTION;
+-- No BEGIN/COMMIT here: dbguard runs the whole script as one transaction.
 
 INSERT INTO orders_archive (id, customer, status, created_at, archived_at)
 SELECT o.id, o.customer, o.status, o.created_at, NOW()
@@ -18,5 +18,3 @@ DELETE FROM orders
 WHERE status IN ('shipped', 'cancelled')
   AND created_at < NOW() - INTERVAL 18 MONTH
   AND id IN (SELECT id FROM orders_archive);
-
-COMMIT;

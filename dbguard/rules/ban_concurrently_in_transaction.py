@@ -1,0 +1,63 @@
+"""CONCURRENTLY inside a transaction block fails at run time.
+
+Problem: CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY and REINDEX ... CONCURRENTLY cannot run
+inside a transaction block, nor inside a DO block or a function (which always run in one).
+PostgreSQL raises an error there, in the middle of the script, after earlier statements have run.
+
+Bad:
+    BEGIN;
+    CREATE INDEX CONCURRENTLY stock_sku_idx ON stock (sku);
+    COMMIT;
+
+    DO $$ BEGIN DROP INDEX CONCURRENTLY stock_sku_idx; END $$;
+
+Good:
+    CREATE INDEX CONCURRENTLY stock_sku_idx ON stock (sku);
+
+    BEGIN;
+    CREATE INDEX stock_sku_idx ON stock (sku);
+    COMMIT;
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dbguard.rules.registry import RuleContext, Severity, Violation, rule
+from dbguard.sql.model import Statement
+
+_OPENS = ("BEGIN", "START")
+_CLOSES = ("COMMIT", "END", "ROLLBACK", "ABORT", "PREPARE")
+
+
+@rule("ban-concurrently-in-transaction", Severity.ERROR, "CONCURRENTLY inside a transaction block")
+def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
+    actions = statement.actions_of("create-index", "drop", "reindex")
+    targets = ", ".join(str(a.table) for a in actions if a.get("concurrently"))
+    if not targets:
+        return
+    if statement.parent is not None:
+        where = f"inside a DO block or function body ({statement.origin})"
+    elif _in_transaction(statement, context):
+        where = "after BEGIN, inside an explicit transaction block"
+    else:
+        return
+    yield Violation(
+        message=f"{statement.kind} CONCURRENTLY on {targets} runs {where}: PostgreSQL refuses it there "
+        "at run time",
+        help="Run it as a top-level statement outside any transaction block (and outside DO blocks and "
+        "functions), or drop CONCURRENTLY if the lock it then takes is acceptable.",
+    )
+
+
+def _in_transaction(statement: Statement, context: RuleContext) -> bool:
+    open_ = False
+    for earlier in context.earlier(statement):
+        for action in earlier.actions_of("transaction-control"):
+            words = str(action.get("command", "")).upper().split()
+            if words and words[0] in _OPENS:
+                open_ = True
+            elif words and words[0] in _CLOSES and words[1:2] != ["TO"]:
+                # COMMIT AND CHAIN / ROLLBACK AND CHAIN start a new transaction at once
+                open_ = "CHAIN" in words and "NO" not in words
+    return open_

@@ -1,0 +1,36 @@
+"""BEGIN, COMMIT, ROLLBACK and friends in a script: dbguard owns the transaction.
+
+Problem: dbguard runs the whole script in one transaction, takes its backup in that same snapshot
+and checks integrity before it commits. A COMMIT inside the script would make its changes permanent
+before those checks; a BEGIN, ROLLBACK or SAVEPOINT would break the guarantee that the script either
+applies in full or not at all.
+
+Bad:
+    BEGIN;
+
+    COMMIT;
+
+    SAVEPOINT before_fix;
+
+Good:
+    UPDATE stock SET qty = 0 WHERE qty < 0;
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dbguard.rules.registry import RuleContext, Severity, Violation, rule
+from dbguard.sql.model import Statement
+
+
+@rule("ban-transaction-control", Severity.ERROR, "Transaction control inside a script")
+def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
+    for action in statement.actions_of("transaction-control"):
+        command = " ".join(str(action.get("command") or statement.kind).split())
+        yield Violation(
+            message=f"{command} controls the transaction, which dbguard owns: the script runs in one "
+            "transaction that dbguard commits only after its integrity checks",
+            help="Remove BEGIN/COMMIT/ROLLBACK/SAVEPOINT from the script; dbguard commits it as a whole "
+            "or rolls it back. Split work that must commit separately into separate scripts.",
+        )

@@ -1,0 +1,207 @@
+"""CLI behaviour: every exit code, every bad input, stdin, --output, config precedence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dbguard.cli import app
+
+runner = CliRunner()
+SCRIPTS = Path(__file__).parent.parent / "scripts"
+
+
+def run(*args: str, input: str | bytes | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), input=input)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_clean_script_exits_0(tmp_path: Path) -> None:
+    script = tmp_path / "ok.sql"
+    script.write_text("SET lock_timeout = '2s';\nDELETE FROM reservations WHERE expires_at < now();\n")
+    code, out, _ = run("check", str(script))
+    assert code == 0, out
+    assert "PASSED" in out
+
+
+def test_blocking_findings_exit_1_and_name_the_location() -> None:
+    code, out, _ = run("check", str(SCRIPTS / "rogue_cleanup.sql"))
+    assert code == 1
+    assert "rogue_cleanup.sql:" in out and "ban-delete-without-where" in out and "BLOCKED" in out
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "expected"), [("error", 1), ("warning", 1), ("never", 0)]
+)
+def test_fail_on(tmp_path: Path, fail_on: str, expected: int) -> None:
+    script = tmp_path / "x.sql"
+    script.write_text("DELETE FROM stock;\n")
+    assert run("check", str(script), "--fail-on", fail_on)[0] == expected
+
+
+def test_fail_on_warning_blocks_on_a_warning_only(tmp_path: Path) -> None:
+    script = tmp_path / "x.sql"
+    script.write_text("CREATE TABLE t (id integer PRIMARY KEY);\n")  # prefer-bigint-identity-key: a warning
+    assert run("check", str(script))[0] == 0
+    assert run("check", str(script), "--fail-on", "warning")[0] == 1
+
+
+def test_stdin_with_dialect() -> None:
+    code, out, _ = run("check", "-", "--dialect", "sqlite", "--format", "json", input="DELETE FROM sessions;\n")
+    assert code == 1
+    report = json.loads(out)
+    assert report["files"][0]["path"] == "<stdin>"
+    assert report["files"][0]["dialect"] == "sqlite"
+    assert [f["rule"] for f in report["files"][0]["findings"]] == ["ban-delete-without-where"]
+
+
+def test_output_file(tmp_path: Path) -> None:
+    target = tmp_path / "results.sarif"
+    code, out, err = run("check", str(SCRIPTS), "--format", "sarif", "--output", str(target))
+    assert code == 1
+    assert out == ""
+    assert json.loads(target.read_text())["version"] == "2.1.0"
+    assert "report written to" in err
+
+
+def test_unparseable_statement_is_a_finding_not_a_crash(tmp_path: Path) -> None:
+    script = tmp_path / "x.sql"
+    script.write_text("SELECT 1;\nDELETE FROM WHERE;\nUPDATE t SET a = 1 WHERE id = 2;\n")
+    code, out, _ = run("check", str(script), "--format", "json")
+    assert code == 1
+    rules = [f["rule"] for f in json.loads(out)["files"][0]["findings"]]
+    assert rules == ["unrecognized-statement"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda d: (d / "empty.sql").write_text(""), "empty script"),
+        (lambda d: (d / "blank.sql").write_text("  \n\n"), "empty script"),
+        (lambda d: (d / "latin1.sql").write_bytes("SELECT 'caf\xe9';".encode("latin-1")), "not valid UTF-8"),
+        (lambda d: (d / "bin.sql").write_bytes(b"\x00\x01\x02SELECT"), "binary data"),
+        (lambda d: (d / "sub").mkdir(), "holds no .sql files"),
+    ],
+    ids=["empty", "blank", "not-utf8", "binary", "dir-without-sql"],
+)
+def test_bad_input_exits_3_with_one_line(tmp_path: Path, setup, message: str) -> None:  # type: ignore[no-untyped-def]
+    setup(tmp_path)
+    target = next(tmp_path.iterdir())
+    code, out, err = run("check", str(target))
+    assert code == 3
+    assert message in err
+    assert "Traceback" not in err + out
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_missing_path_exits_3() -> None:
+    code, _, err = run("check", "/no/such/script.sql")
+    assert code == 3
+    assert "no such file" in err
+
+
+def test_huge_script_exits_3(tmp_path: Path) -> None:
+    big = tmp_path / "big.sql"
+    line = "UPDATE stock SET qty = qty + 1 WHERE product_id = 1;\n"
+    big.write_text(line * (50 * 1024 * 1024 // len(line) + 1))
+    code, _, err = run("check", str(big))
+    assert code == 3
+    assert "MiB" in err and "split the script" in err
+
+
+def test_unknown_dialect_exits_2(tmp_path: Path) -> None:
+    script = tmp_path / "x.sql"
+    script.write_text("SELECT 1;")
+    code, _, err = run("check", str(script), "--dialect", "oracle")
+    assert code == 2
+    assert "unknown dialect 'oracle'" in err
+
+
+def test_broken_policy_toml_exits_2(tmp_path: Path) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text("fail_on = \n")
+    script = tmp_path / "x.sql"
+    script.write_text("SELECT 1;")
+    code, _, err = run("check", str(script), "--policy", str(policy))
+    assert code == 2
+    assert "not valid TOML" in err and "line 1" in err
+
+
+def test_unknown_rule_in_policy_exits_2_with_a_suggestion(tmp_path: Path) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text('[rules]\nban-truncat = "off"\n')
+    script = tmp_path / "x.sql"
+    script.write_text("SELECT 1;")
+    code, _, err = run("check", str(script), "--policy", str(policy))
+    assert code == 2
+    assert "unknown rule 'ban-truncat'" in err and "ban-truncate" in err
+
+
+def test_policy_turns_a_rule_off(tmp_path: Path) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text('[rules]\nban-truncate = "off"\n')
+    script = tmp_path / "x.sql"
+    script.write_text("TRUNCATE staging;")
+    assert run("check", str(script))[0] == 1
+    assert run("check", str(script), "--policy", str(policy))[0] == 0
+
+
+def test_bad_format_is_a_usage_error(tmp_path: Path) -> None:
+    script = tmp_path / "x.sql"
+    script.write_text("SELECT 1;")
+    assert run("check", str(script), "--format", "yaml")[0] == 2
+
+
+def test_config_file_then_env_then_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "dbguard.toml").write_text('dialect = "sqlite"\nformat = "json"\n')
+    (tmp_path / "x.sql").write_text("VACUUM;")
+    monkeypatch.chdir(tmp_path)
+    _, out, _ = run("check", "x.sql")
+    assert json.loads(out)["files"][0]["dialect"] == "sqlite"  # from the config file
+    monkeypatch.setenv("DBGUARD_DIALECT", "mysql")
+    _, out, _ = run("check", "x.sql")
+    assert json.loads(out)["files"][0]["dialect"] == "mysql"  # env beats the file
+    _, out, _ = run("check", "x.sql", "--dialect", "postgres")
+    assert json.loads(out)["files"][0]["dialect"] == "postgres"  # the flag beats both
+
+
+def test_tool_dbguard_in_pyproject(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.dbguard]\nfail_on = "never"\n')
+    (tmp_path / "x.sql").write_text("DELETE FROM stock;")
+    monkeypatch.chdir(tmp_path)
+    assert run("check", "x.sql")[0] == 0
+
+
+def test_unknown_config_key_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "dbguard.toml").write_text('dialekt = "sqlite"\n')
+    (tmp_path / "x.sql").write_text("SELECT 1;")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run("check", "x.sql")
+    assert code == 2 and "dialekt" in err
+
+
+def test_rules_list_and_explain() -> None:
+    code, out, _ = run("rules", "list")
+    assert code == 0 and "ban-delete-without-where" in out
+    code, out, _ = run("rules", "explain", "ban-delete-without-where")
+    assert code == 0 and "Bad:" in out and "Good:" in out
+
+
+def test_rules_explain_unknown_rule_suggests() -> None:
+    code, _, err = run("rules", "explain", "ban-delete-without-wher")
+    assert code == 2 and "did you mean ban-delete-without-where" in err
+
+
+def test_dialect_directive_in_the_script(tmp_path: Path) -> None:
+    script = tmp_path / "x.sql"
+    script.write_text("-- dbguard: dialect=sqlite\nVACUUM;\n")
+    _, out, _ = run("check", str(script), "--format", "json")
+    assert json.loads(out)["files"][0]["dialect"] == "sqlite"
+
+
+def test_version() -> None:
+    code, out, _ = run("--version")
+    assert code == 0 and out.startswith("dbguard ")

@@ -1,0 +1,32 @@
+"""Every registered rule is documented, and its own Bad example fires while its Good example does not."""
+
+from __future__ import annotations
+
+import pytest
+
+from dbguard.policy.policy import Policy
+from dbguard.rules import RULES
+from tests.conftest import fired
+
+# Examples for protected-table-write need a policy that protects something.
+_PROTECTING_STOCK = Policy(protected_tables=frozenset({"stock"}))
+
+
+@pytest.mark.parametrize("rule_id", sorted(RULES))
+def test_rule_is_documented(rule_id: str) -> None:
+    rule = RULES[rule_id]
+    assert rule.summary and not rule.summary.endswith(".")
+    problem = rule.doc.split("\n\n")[0]
+    assert len(problem) > 20, f"{rule_id}: the docstring should open with the problem"
+    assert rule.examples("Bad"), f"{rule_id}: no Bad example"
+    assert rule.examples("Good"), f"{rule_id}: no Good example"
+
+
+@pytest.mark.parametrize("rule_id", sorted(RULES))
+def test_bad_example_fires_and_good_example_does_not(rule_id: str) -> None:
+    rule = RULES[rule_id]
+    dialect = sorted(rule.dialects)[0] if len(rule.dialects) == 1 else "postgres"
+    for bad in rule.examples("Bad"):
+        assert rule_id in fired(bad, dialect, _PROTECTING_STOCK), f"{rule_id} does not fire on its Bad: {bad}"
+    for good in rule.examples("Good"):
+        assert rule_id not in fired(good, dialect, _PROTECTING_STOCK), f"{rule_id} fires on its Good: {good}"

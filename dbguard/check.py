@@ -34,13 +34,21 @@ def check_script(script: Script, policy: Policy) -> list[Finding]:
             assert rule.check is not None
             for violation in rule.check(statement, context):
                 findings.append(
-                    Finding(rule.id, severity, violation.message, violation.help, script.path,
-                            statement.span, statement.index, statement.origin)  # fmt: skip
+                    Finding(
+                        rule.id,
+                        severity,
+                        violation.message,
+                        violation.help,
+                        script.path,
+                        statement.span,
+                        statement.index,
+                        statement.origin,
+                    )
                 )
     waivers = find_waivers(script)
     findings = _apply_waivers(findings, waivers, script)
     findings += _waiver_findings(waivers, policy, script.path)
-    return sorted(findings, key=lambda f: (f.span.start if f.span else 0, f.statement_index or 0, f.rule_id))
+    return sorted(findings, key=lambda f: (f.line, f.column, f.statement_index or 0, f.rule_id))
 
 
 _DIALECT_DIRECTIVE = re.compile(r"^\s*--\s*dbguard:\s*dialect\s*=?\s*([A-Za-z]+)", re.MULTILINE)
@@ -87,21 +95,35 @@ def _waiver_findings(waivers: list[Waiver], policy: Policy, path: str) -> list[F
         problems = []
         for rule_id in waiver.rule_ids:
             if rule_id not in RULES:
-                problems.append((
-                    "waiver-unknown-rule",
-                    f"waiver names unknown rule {rule_id!r}",
-                    "Name a rule from `dbguard rules list`; a mistyped waiver silently waives nothing.",
-                ))  # fmt: skip
+                problems.append(
+                    (
+                        "waiver-unknown-rule",
+                        f"waiver names unknown rule {rule_id!r}",
+                        "Name a rule from `dbguard rules list`; a mistyped waiver silently waives nothing.",
+                    )
+                )
         if waiver.reason is None:
-            problems.append((
-                "waiver-without-reason",
-                f"waiver for {', '.join(waiver.rule_ids)} gives no reason",
-                'Say why the hazard is acceptable here: -- dbguard: allow <rule-id> reason="..."',
-            ))  # fmt: skip
+            problems.append(
+                (
+                    "waiver-without-reason",
+                    f"waiver for {', '.join(waiver.rule_ids)} gives no reason",
+                    'Say why the hazard is acceptable here: -- dbguard: allow <rule-id> reason="..."',
+                )
+            )
         for rule_id, message, help_text in problems:
             severity = policy.severity_of(rule_id)
             if severity is not Severity.OFF:
-                finding = Finding(rule_id, severity, message, help_text, path, None, waiver.statement, None,
-                                  line=waiver.line, column=waiver.column)  # fmt: skip
+                finding = Finding(
+                    rule_id,
+                    severity,
+                    message,
+                    help_text,
+                    path,
+                    None,
+                    waiver.statement,
+                    None,
+                    line=waiver.line,
+                    column=waiver.column,
+                )
                 out.append(finding)
     return out

@@ -93,17 +93,23 @@ def check(
         None, "--dialect", "-d", envvar="DBGUARD_DIALECT", help="postgres (default), sqlite or mysql."
     ),
     policy: str | None = typer.Option(
-        None, "--policy", "-p", envvar="DBGUARD_POLICY",
+        None,
+        "--policy",
+        "-p",
+        envvar="DBGUARD_POLICY",
         help="Policy TOML file, or a built-in one: default, strict.",
-    ),  # fmt: skip
+    ),
     output_format: Format | None = typer.Option(
         None, "--format", "-f", envvar="DBGUARD_FORMAT", case_sensitive=False, help="Report format [default: text]."
     ),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file, not stdout."),
     fail_on: FailOn | None = typer.Option(
-        None, "--fail-on", envvar="DBGUARD_FAIL_ON", case_sensitive=False,
+        None,
+        "--fail-on",
+        envvar="DBGUARD_FAIL_ON",
+        case_sensitive=False,
         help="Lowest severity that exits 1 [default: the policy's fail_on, error].",
-    ),  # fmt: skip
+    ),
 ) -> None:
     """Check scripts against the policy's safety rules, offline. Exits 1 on blocking findings.
 
@@ -170,8 +176,9 @@ def rules_explain(rule_id: str = typer.Argument(..., help="A rule id, as `dbguar
 def rules_markdown(policy: Policy) -> str:
     lines = ["| rule | default severity | dialects | what it catches |", "|---|---|---|---|"]
     for rule in sorted(RULES.values(), key=lambda r: r.id):
-        lines.append(f"| `{rule.id}` | {policy.severity_of(rule.id).value} | {_dialects(rule.dialects)} | "
-                     f"{rule.summary} |")  # fmt: skip
+        lines.append(
+            f"| `{rule.id}` | {policy.severity_of(rule.id).value} | {_dialects(rule.dialects)} | {rule.summary} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -188,8 +195,9 @@ def _format(option: Format | None, config: Config) -> Format:
     try:
         return Format(str(value).lower())
     except ValueError:
-        raise UsageError(f"unknown format {value!r} in {config.source}; choose one of: "
-                         f"{', '.join(f.value for f in Format)}") from None  # fmt: skip
+        raise UsageError(
+            f"unknown format {value!r} in {config.source}; choose one of: {', '.join(f.value for f in Format)}"
+        ) from None
 
 
 def _fail_on(option: FailOn | None, config: Config) -> Severity | None:
@@ -227,8 +235,15 @@ class _progress:
     """A progress bar on stderr for many files; silent for one file or when stderr is not a terminal."""
 
     def __init__(self, total: int) -> None:
-        self.bar = Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                            console=stderr, transient=True, disable=total < 2 or not stderr.is_terminal)  # fmt: skip
+        self.bar = Progress(
+            TextColumn("checking"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            console=stderr,
+            transient=True,
+            disable=total < 2 or not stderr.is_terminal,
+        )
         self.task = self.bar.add_task("", total=total)
 
     def __enter__(self) -> Any:

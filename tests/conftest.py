@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
+from dbguard.check import check_text
 from dbguard.dialects import Dialect
 from dbguard.policy.policy import Policy, load_policy
-from dbguard.check import check_text
 from dbguard.report.model import Finding
+from tests.warehouse import load_warehouse, make_sqlite_warehouse, scratch_database
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +26,22 @@ def findings_for(sql: str, dialect: Dialect = Dialect.POSTGRES, policy: Policy |
 def fired(sql: str, dialect: Dialect = Dialect.POSTGRES, policy: Policy | None = None) -> set[str]:
     """Rule ids that fired and were not waived."""
     return {f.rule_id for f in findings_for(sql, dialect, policy) if not f.waived}
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """An empty PostgreSQL database of this test's own, dropped afterwards."""
+    with scratch_database() as url:
+        yield url
+
+
+@pytest.fixture
+def warehouse_pg(pg_url: str) -> str:
+    """A PostgreSQL database with the warehouse schema and deterministic data."""
+    load_warehouse(pg_url)
+    return pg_url
+
+
+@pytest.fixture
+def warehouse_sqlite(tmp_path: Path) -> Path:
+    return make_sqlite_warehouse(tmp_path / "warehouse.db")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dbguard.dialects import Dialect
 from dbguard.policy.policy import Policy
 from dbguard.rules import RULES
 from tests.conftest import fired
@@ -25,7 +26,7 @@ def test_rule_is_documented(rule_id: str) -> None:
 @pytest.mark.parametrize("rule_id", sorted(RULES))
 def test_bad_example_fires_and_good_example_does_not(rule_id: str) -> None:
     rule = RULES[rule_id]
-    dialect = sorted(rule.dialects)[0] if len(rule.dialects) == 1 else "postgres"
+    dialect = next(iter(rule.dialects)) if len(rule.dialects) == 1 else Dialect.POSTGRES
     for bad in rule.examples("Bad"):
         assert rule_id in fired(bad, dialect, _PROTECTING_STOCK), f"{rule_id} does not fire on its Bad: {bad}"
     for good in rule.examples("Good"):

@@ -14,10 +14,29 @@ from dbguard.rules.registry import RULES, Severity
 
 BUILTIN_POLICIES = ("default", "strict")
 INVARIANT_KINDS = ("sql", "not_null", "unique", "accepted_values", "row_count")
-_TOP_KEYS = {"name", "description", "fail_on", "protected_tables", "allow_non_transactional", "rules",
-             "thresholds", "invariants", "timeouts"}  # fmt: skip
-_INVARIANT_KEYS = {"name", "kind", "sql", "table", "column", "columns", "values", "min_delta", "max_delta",
-                   "max_delete_percent"}  # fmt: skip
+_TOP_KEYS = {
+    "name",
+    "description",
+    "fail_on",
+    "protected_tables",
+    "allow_non_transactional",
+    "rules",
+    "thresholds",
+    "invariants",
+    "timeouts",
+}
+_INVARIANT_KEYS = {
+    "name",
+    "kind",
+    "sql",
+    "table",
+    "column",
+    "columns",
+    "values",
+    "min_delta",
+    "max_delta",
+    "max_delete_percent",
+}
 
 
 @dataclass(frozen=True)
@@ -141,8 +160,13 @@ def _invariant(raw: Any, number: int) -> Invariant:
     if kind not in INVARIANT_KINDS:
         raise ValueError(f"{where}: kind must be one of {', '.join(INVARIANT_KINDS)}, not {kind!r}")
     name = raw.get("name") or f"{kind} #{number}"
-    needs = {"sql": ["sql"], "not_null": ["table", "column"], "unique": ["table", "columns"],
-             "accepted_values": ["table", "column", "values"], "row_count": ["table"]}[kind]  # fmt: skip
+    needs = {
+        "sql": ["sql"],
+        "not_null": ["table", "column"],
+        "unique": ["table", "columns"],
+        "accepted_values": ["table", "column", "values"],
+        "row_count": ["table"],
+    }[kind]
     missing = [k for k in needs if k not in raw]
     if missing:
         raise ValueError(f"{where} ({name}): kind {kind!r} needs {', '.join(missing)}")

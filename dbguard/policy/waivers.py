@@ -41,8 +41,10 @@ def find_waivers(script: Script) -> list[Waiver]:
 def _covered(top: list[Statement], offset: int, line: int) -> int | None:
     """The statement the comment is inside or trails on the same line; else the next one below it."""
     for statement in top:
-        if statement.span.start <= offset <= statement.span.end or statement.span.end_line == line:
-            if statement.span.start <= offset or statement.span.line == line:
-                return statement.index
+        span = statement.span
+        inside = span.start <= offset <= span.end
+        trailing = span.end_line == line and offset >= span.start
+        if inside or trailing:
+            return statement.index
     following = [s for s in top if s.span.start > offset]
     return following[0].index if following else None

@@ -20,8 +20,12 @@ def to_dict(report: CheckReport) -> dict[str, Any]:
         "policy": {"name": report.policy.name, "source": report.policy.source},
         "fail_on": report.threshold.value,
         "verdict": "blocked" if report.blocking else "passed",
-        "summary": {**report.counts(), "blocking": len(report.blocking), "files": len(report.files),
-                    "statements": report.statement_count},  # fmt: skip
+        "summary": {
+            **report.counts(),
+            "blocking": len(report.blocking),
+            "files": len(report.files),
+            "statements": report.statement_count,
+        },
         "files": [_file(f, report) for f in report.files],
     }
 

@@ -64,7 +64,7 @@ def _case(path: str, name: str, findings: list[Finding], threshold: Severity) ->
         if finding.blocks(threshold):
             failure = ET.SubElement(case, "failure", message=f"{finding.rule_id}: {finding.message}",
                                     type=finding.rule_id)  # fmt: skip
-            failure.text = "\n".join(_where(finding) + [finding.help])
+            failure.text = "\n".join([*_where(finding), finding.help])
         elif finding.waived:
             notes.append(f"waived {finding.rule_id} at {_location(finding)}: {finding.message} "
                          f"(reason: {finding.waived_reason})")  # fmt: skip

@@ -55,7 +55,9 @@ def _file_section(report: CheckReport, file: FileReport) -> list[str]:
         lines += ["", "| Location | Severity | Rule | Message |", "|---|---|---|---|"]
         for finding in active:
             severity = finding.severity.value + (" (blocking)" if finding.blocks(report.threshold) else "")
-            lines.append(_row((_code(_location(finding)), severity, _code(finding.rule_id), _inline(finding.message))))
+            lines.append(
+                _row((_code(_location(finding)), severity, _code(finding.rule_id), _inline(finding.message)))
+            )
         for finding in active:
             lines += ["", *_details(finding, statements.get(finding.statement_index or 0))]
     if waived:

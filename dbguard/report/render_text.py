@@ -53,7 +53,8 @@ def _frame(text: str, finding: Finding) -> list[tuple[int, str, bool]]:
         frame.append((first - 1, lines[first - 2], False))
     frame += [(n, lines[n - 1], True) for n in range(first, shown_last + 1)]
     if shown_last < last:
-        frame.append((shown_last + 1, f"... ({last - shown_last} more lines)", False))
+        hidden = last - shown_last
+        frame.append((shown_last + 1, f"... ({hidden} more line{'s' * (hidden != 1)})", False))
     return frame
 
 

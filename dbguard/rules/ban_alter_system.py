@@ -24,7 +24,7 @@ from dbguard.sql.model import Statement
 @rule("ban-alter-system", Severity.ERROR, "ALTER SYSTEM changes server configuration", dialects=POSTGRES_ONLY)
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     for action in statement.actions_of("alter-system"):
-        setting = action.get("name") or "ALL"
+        setting = f"the setting {action.get('name')}" if action.get("name") else "every setting"
         yield Violation(
             message=f"ALTER SYSTEM changes {setting} for the whole server; it cannot be rolled back with "
             "the script",

@@ -27,9 +27,10 @@ from dbguard.sql.model import Action, Statement
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     for action in statement.actions:
         if action.get("cascade"):
+            also = ("empties every table that references it by foreign key" if action.kind == "truncate"
+                    else "drops every object that depends on it")  # fmt: skip
             yield Violation(
-                message=f"{_describe(action)} uses CASCADE: it also removes every object that depends "
-                "on it, and the script does not say which",
+                message=f"{_describe(action)} uses CASCADE: it also {also}, which the script does not name",
                 help="Remove CASCADE (the default, RESTRICT, fails while anything still depends on the "
                 "target), and first drop or empty each dependent object by name in its own statement.",
             )

@@ -26,8 +26,8 @@ from dbguard.sql.model import LockMode, Statement
 def _blocked(mode: str) -> str:
     lock = LockMode.__members__.get(mode.upper().replace(" ", "_"), LockMode.ACCESS_EXCLUSIVE)
     if lock.blocks_reads:
-        return "every query on"
-    return "writes to" if lock.blocks_writes else "conflicting DDL and maintenance on"
+        return "every query on {table} waits"
+    return "writes to {table} wait" if lock.blocks_writes else "DDL and maintenance on {table} wait"
 
 
 @rule("ban-lock-table", Severity.ERROR, "explicit LOCK TABLE")
@@ -39,8 +39,9 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
                        f"sessions' {'access to' if mode.upper() == 'WRITE' else 'writes to'} "
                        f"{action.table} until UNLOCK TABLES")  # fmt: skip
         else:
-            message = (f"LOCK TABLE {action.table} takes a {mode} lock and holds it until the transaction "
-                       f"ends: {_blocked(mode)} {action.table} waits for the rest of the script")  # fmt: skip
+            blocked = _blocked(mode).format(table=action.table)
+            message = (f"LOCK TABLE {action.table} takes the {mode} lock and holds it until the transaction "
+                       f"ends: {blocked} for the rest of the script")  # fmt: skip
         yield Violation(
             message=message,
             help="Let each statement take the locks it needs, or lock only the rows you change with "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from dbguard.dialects import Dialect
 from dbguard.rules.registry import RuleContext, Severity, Violation, rule
 from dbguard.sql.model import Statement
 
@@ -29,9 +30,12 @@ from dbguard.sql.model import Statement
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     if not statement.facts.transactional and not context.policy.allow_non_transactional:
         on = f" on {', '.join(statement.facts.tables_written)}" if statement.facts.tables_written else ""
+        # MySQL accepts DDL in a transaction but commits implicitly around it: rollback is lost all the same
+        mysql = statement.dialect is Dialect.MYSQL
+        why = "commits implicitly in MySQL" if mysql else "cannot run in a transaction"
         yield Violation(
-            message=f"{statement.kind}{on} cannot run inside a transaction: dbguard runs the script in one "
-            "transaction, so it is refused, and it could not be rolled back if it were run",
+            message=f"{statement.kind}{on} {why}: dbguard runs the script in one transaction, so it is "
+            "refused, and it could not be rolled back if it were run",
             help="Use the transactional form where there is one (CREATE INDEX or REINDEX without "
             "CONCURRENTLY); run maintenance such as VACUUM on its own, outside this script; or, after "
             "review, set allow_non_transactional = true in the policy so dbguard runs it as a separate "

@@ -25,9 +25,10 @@ from dbguard.sql.model import Statement
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     for action in statement.actions_of("sequence-reset"):
         how = action.get("how") or "a reset"
+        sequence = str(action.table).strip("'")
         yield Violation(
-            message=f"{how} moves sequence {action.table}: set below the highest existing key, later "
-            "inserts fail with duplicate keys",
+            message=f"{how} moves sequence {sequence}: set below the highest existing key, later inserts "
+            "fail with duplicate keys",
             help="Leave the sequence alone; if it really is behind, move it forward only, from the data: "
             "SELECT setval('<sequence>', (SELECT max(id) FROM <table>)), and waive this rule with a reason.",
         )

@@ -45,9 +45,11 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     for action in statement.actions_of("vacuum"):
         if not (action.get("full") or statement.dialect is Dialect.SQLITE):
             continue
-        target = action.table or ("the whole database" if statement.dialect is Dialect.SQLITE else "every table")
+        everything = "the whole database" if statement.dialect is Dialect.SQLITE else "every table"
+        target = action.table or everything
+        command = "VACUUM FULL" if statement.dialect is Dialect.POSTGRES else statement.kind
         yield Violation(
-            message=f"{statement.kind} rewrites {target} {_EFFECT[statement.dialect]}, and it needs disk "
+            message=f"{command} rewrites {target} {_EFFECT[statement.dialect]}, and it needs disk "
             "space for a second copy",
             help=_HELP[statement.dialect],
         )

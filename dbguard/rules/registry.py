@@ -96,8 +96,9 @@ def engine_rule(rule_id: str, severity: Severity, summary: str, module: str) -> 
     _add(rule_id, severity, summary, ALL_DIALECTS, None, module)
 
 
-def _add(rule_id: str, severity: Severity, summary: str, dialects: frozenset[Dialect],
-         check: Check | None, module: str) -> None:  # fmt: skip
+def _add(
+    rule_id: str, severity: Severity, summary: str, dialects: frozenset[Dialect], check: Check | None, module: str
+) -> None:
     if not _RULE_ID.match(rule_id):
         raise ValueError(f"rule id {rule_id!r} must be kebab-case and start with a verb")
     if rule_id in RULES:

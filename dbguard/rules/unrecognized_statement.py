@@ -29,10 +29,10 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     if statement.recognized:
         return
     words = " ".join(statement.text.split()[:6])
-    opening = words if len(words) <= 60 else words[:57] + "..."
+    opening = '"' + (words if len(words) <= 60 else words[:57] + "...") + '"'
     if statement.kind == META_COMMAND:
         yield Violation(
-            message=f"{opening!r} is a psql meta-command, not SQL: dbguard runs scripts through a database "
+            message=f"{opening} is a psql meta-command, not SQL: dbguard runs scripts through a database "
             "driver, not psql, so it cannot run or check it",
             help="Replace it with SQL (\\copy with COPY ... FROM STDIN, \\set with literal values, \\i with "
             "the included statements), or run it in psql separately.",
@@ -40,7 +40,7 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
         return
     reason = f": {statement.parse_error}" if statement.parse_error else ""
     yield Violation(
-        message=f"dbguard cannot classify the statement starting {opening!r}{reason}",
+        message=f"dbguard cannot classify the statement starting {opening}{reason}",
         help="dbguard fails closed on statements it cannot classify: fix or rewrite the statement, split it "
         "into simpler ones, or waive this rule with a reason after review.",
     )

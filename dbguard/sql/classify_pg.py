@@ -22,17 +22,46 @@ L = LockMode
 # Functions known not to be volatile: a default using only these does not rewrite the table.
 NON_VOLATILE_FUNCTIONS = frozenset(
     {
-        "now", "transaction_timestamp", "statement_timestamp", "current_setting", "lower", "upper",
-        "length", "abs", "round", "coalesce", "concat", "to_char", "to_date", "to_timestamp",
-        "date_trunc", "make_interval", "jsonb_build_object", "json_build_object", "jsonb_build_array",
-        "array_length", "btrim", "trim", "replace", "nullif", "greatest", "least", "md5",
+        "now",
+        "transaction_timestamp",
+        "statement_timestamp",
+        "current_setting",
+        "lower",
+        "upper",
+        "length",
+        "abs",
+        "round",
+        "coalesce",
+        "concat",
+        "to_char",
+        "to_date",
+        "to_timestamp",
+        "date_trunc",
+        "make_interval",
+        "jsonb_build_object",
+        "json_build_object",
+        "jsonb_build_array",
+        "array_length",
+        "btrim",
+        "trim",
+        "replace",
+        "nullif",
+        "greatest",
+        "least",
+        "md5",
     }
-)  # fmt: skip
+)
 
 LOCK_MODE_NAMES = {
-    1: L.ACCESS_SHARE, 2: L.ROW_SHARE, 3: L.ROW_EXCLUSIVE, 4: L.SHARE_UPDATE_EXCLUSIVE,
-    5: L.SHARE, 6: L.SHARE_ROW_EXCLUSIVE, 7: L.EXCLUSIVE, 8: L.ACCESS_EXCLUSIVE,
-}  # fmt: skip
+    1: L.ACCESS_SHARE,
+    2: L.ROW_SHARE,
+    3: L.ROW_EXCLUSIVE,
+    4: L.SHARE_UPDATE_EXCLUSIVE,
+    5: L.SHARE,
+    6: L.SHARE_ROW_EXCLUSIVE,
+    7: L.EXCLUSIVE,
+    8: L.ACCESS_EXCLUSIVE,
+}
 
 # ALTER TABLE subcommands that take less than ACCESS EXCLUSIVE (ALTER TABLE reference page).
 _ALTER_LOCKS = {
@@ -120,7 +149,7 @@ def deparse(node: ast.Node) -> str:
     return str(RawStream()(node))
 
 
-def to_sqlglot(node: ast.Node | None) -> exp.Expression | None:
+def to_sqlglot(node: ast.Node | None) -> exp.Expr | None:
     """Re-read a pglast expression with sqlglot, for rules that reason about expressions."""
     if node is None:
         return None
@@ -174,7 +203,7 @@ def classify(node: ast.Node) -> Facts:
     )
 
 
-def _classify_into(node: ast.Node, c: _Collector) -> tuple[str, bool]:  # noqa: C901 - one dispatch table
+def _classify_into(node: ast.Node, c: _Collector) -> tuple[str, bool]:
     for inner in walk(node):
         _dml(inner, c)
     match node:
@@ -222,15 +251,16 @@ def _classify_into(node: ast.Node, c: _Collector) -> tuple[str, bool]:  # noqa: 
             tables = [name_of(rel.relation) for rel in node.rels or ()]
             for table in tables:
                 c.write(table, lock)
-            for table in tables or [None]:
-                c.add("vacuum", table, full=full)
+            targets: list[str | None] = [*tables] or [None]  # a bare VACUUM covers the whole database
+            for target in targets:
+                c.add("vacuum", target, full=full)
             return "VACUUM", False
         case ast.ClusterStmt():
-            table = name_of(node.relation) if node.relation else None
-            if table:
-                c.write(table, L.ACCESS_EXCLUSIVE)
-            c.add("cluster", table, index=node.indexname)
-            return "CLUSTER", table is not None
+            clustered = name_of(node.relation) if node.relation else None
+            if clustered:
+                c.write(clustered, L.ACCESS_EXCLUSIVE)
+            c.add("cluster", clustered, index=node.indexname)
+            return "CLUSTER", clustered is not None
         case ast.LockStmt():
             mode = LOCK_MODE_NAMES.get(node.mode, L.ACCESS_EXCLUSIVE)
             for rv in node.relations:
@@ -249,20 +279,24 @@ def _classify_into(node: ast.Node, c: _Collector) -> tuple[str, bool]:  # noqa: 
             c.add("alter-system", name=node.setstmt.name if node.setstmt else None)
             return "ALTER SYSTEM", False
         case ast.CopyStmt():
-            table = name_of(node.relation) if node.relation else None
-            if table and node.is_from:
-                c.write(table, L.ROW_EXCLUSIVE)
-            elif table:
+            copied = name_of(node.relation) if node.relation else None
+            if copied and node.is_from:
+                c.write(copied, L.ROW_EXCLUSIVE)
+            elif copied:
                 c.take(L.ACCESS_SHARE)
-            c.add("copy", table, program=bool(node.is_program), file=node.filename is not None,
-                  is_from=bool(node.is_from))  # fmt: skip
+            c.add(
+                "copy",
+                copied,
+                program=bool(node.is_program),
+                file=node.filename is not None,
+                is_from=bool(node.is_from),
+            )
             return "COPY", True
         case ast.GrantStmt():
             to_public = any(g.roletype == 4 for g in node.grantees or () if isinstance(g, ast.RoleSpec))
             objects = [deparse(o) for o in node.objects or ()]
             privileges = [p.priv_name for p in node.privileges or () if p.priv_name] or ["all"]
-            c.add("grant" if node.is_grant else "revoke", to_public=to_public, privileges=privileges,
-                  objects=objects)  # fmt: skip
+            c.add("grant" if node.is_grant else "revoke", to_public=to_public, privileges=privileges, objects=objects)
             return ("GRANT" if node.is_grant else "REVOKE"), True
         case ast.GrantRoleStmt():
             c.add("grant" if node.is_grant else "revoke", to_public=False, privileges=["role"], objects=[])
@@ -299,9 +333,9 @@ def _classify_into(node: ast.Node, c: _Collector) -> tuple[str, bool]:  # noqa: 
             if node.setstmt is not None:
                 c.add("set", name=(node.setstmt.name or "").lower(), value=None, local=False, persistent=True)
             return "ALTER DATABASE" if isinstance(node, ast.AlterDatabaseSetStmt) else "ALTER ROLE", True
-    for node_type, (kind, lock, transactional) in _SIMPLE_KINDS.items():
+    for node_type, (kind, simple_lock, transactional) in _SIMPLE_KINDS.items():
         if isinstance(node, node_type):
-            c.take(lock)
+            c.take(simple_lock)
             return kind, transactional
     return type(node).__name__.removesuffix("Stmt"), True
 
@@ -328,12 +362,18 @@ def _cascade(behavior: Any) -> bool:
 
 
 _DROP_OBJECTS = {
-    ObjectType.OBJECT_TABLE: "table", ObjectType.OBJECT_SCHEMA: "schema", ObjectType.OBJECT_INDEX: "index",
-    ObjectType.OBJECT_VIEW: "view", ObjectType.OBJECT_MATVIEW: "materialized view",
-    ObjectType.OBJECT_SEQUENCE: "sequence", ObjectType.OBJECT_TYPE: "type", ObjectType.OBJECT_FUNCTION: "function",
-    ObjectType.OBJECT_TRIGGER: "trigger", ObjectType.OBJECT_EXTENSION: "extension",
+    ObjectType.OBJECT_TABLE: "table",
+    ObjectType.OBJECT_SCHEMA: "schema",
+    ObjectType.OBJECT_INDEX: "index",
+    ObjectType.OBJECT_VIEW: "view",
+    ObjectType.OBJECT_MATVIEW: "materialized view",
+    ObjectType.OBJECT_SEQUENCE: "sequence",
+    ObjectType.OBJECT_TYPE: "type",
+    ObjectType.OBJECT_FUNCTION: "function",
+    ObjectType.OBJECT_TRIGGER: "trigger",
+    ObjectType.OBJECT_EXTENSION: "extension",
     ObjectType.OBJECT_FOREIGN_TABLE: "foreign table",
-}  # fmt: skip
+}
 
 
 def _drop(node: ast.DropStmt, c: _Collector) -> tuple[str, bool]:
@@ -341,7 +381,7 @@ def _drop(node: ast.DropStmt, c: _Collector) -> tuple[str, bool]:
     cascade = _cascade(node.behavior)
     for target in node.objects or ():
         parts = target if isinstance(target, list | tuple) else (target,)
-        name = ".".join(p.sval for p in parts if isinstance(p, ast.String)) or deparse(target)
+        name = ".".join(str(p.sval) for p in parts if isinstance(p, ast.String)) or deparse(target)
         if obj in ("table", "index", "materialized view", "foreign table"):
             lock = L.SHARE_UPDATE_EXCLUSIVE if node.concurrent else L.ACCESS_EXCLUSIVE
             c.write(name, lock)
@@ -371,8 +411,14 @@ def _alter_table(node: ast.AlterTableStmt, c: _Collector) -> tuple[str, bool]:
                 lock = max(lock, L.SHARE_ROW_EXCLUSIVE)
                 if _ALTER_LOCKS.get(sub) is None and len(node.cmds) == 1:
                     lock = L.SHARE_ROW_EXCLUSIVE
-            c.add("add-constraint", table, constraint=kind, not_valid=bool(con.skip_validation),
-                  using_index=bool(con.indexname), name=con.conname)  # fmt: skip
+            c.add(
+                "add-constraint",
+                table,
+                constraint=kind,
+                not_valid=bool(con.skip_validation),
+                using_index=bool(con.indexname),
+                name=con.conname,
+            )
         elif sub == AlterTableType.AT_ValidateConstraint:
             c.add("validate-constraint", table, name=cmd.name)
         elif sub in _DISABLE_TRIGGER:
@@ -391,13 +437,14 @@ def _add_column(table: str, col: ast.ColumnDef, c: _Collector) -> None:
     types = {ConstrType(k.contype) for k in constraints}
     default = next((k.raw_expr for k in constraints if k.contype == ConstrType.CONSTR_DEFAULT), None)
     # Identity, GENERATED ... STORED and serial columns get a value per row: adding one rewrites the table.
-    serial = _type_name(col.typeName) in ("serial", "serial2", "serial4", "serial8", "smallserial", "bigserial")
+    type_name = _type_name(col.typeName)
+    serial = type_name in ("serial", "serial2", "serial4", "serial8", "smallserial", "bigserial")
     generated = ConstrType.CONSTR_IDENTITY in types or ConstrType.CONSTR_GENERATED in types or serial
     c.add(
         "add-column",
         table,
         col.colname,
-        type=_type_name(col.typeName),
+        type=type_name,
         not_null=ConstrType.CONSTR_NOTNULL in types or ConstrType.CONSTR_PRIMARY in types or col.is_not_null,
         has_default=default is not None or generated,
         default_volatile=generated or _volatile(default),

@@ -22,10 +22,10 @@ from sqlglot import exp
 from dbguard.dialects import Dialect
 from dbguard.sql.model import Action, Facts
 
-_MYSQL_IMPLICIT_COMMIT = frozenset(
-    {"CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE", "GRANT", "REVOKE", "LOCK", "UNLOCK", "OPTIMIZE",
-     "ANALYZE"}
-)  # fmt: skip
+_MYSQL_IMPLICIT_COMMIT = frozenset({
+    "CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE", "GRANT", "REVOKE",  # DDL and account changes
+    "LOCK", "UNLOCK", "OPTIMIZE", "ANALYZE",  # table maintenance and locks
+})  # fmt: skip
 _SQLITE_OUTSIDE_TRANSACTION = frozenset({"VACUUM", "ATTACH", "DETACH"})
 # A default made only of these (and constants) is not volatile; any other function call counts as one.
 _STABLE_FUNCTIONS: tuple[type[exp.Expression], ...] = (
@@ -37,7 +37,6 @@ _CONSTRAINTS: tuple[tuple[type[exp.Expression], str], ...] = (
 )  # fmt: skip
 _IDENTITY = (exp.AutoIncrementColumnConstraint, exp.GeneratedAsIdentityColumnConstraint)
 _GENERATED = (exp.ComputedColumnConstraint, *_IDENTITY)
-_NO_OPTIONS: dict[str, Any] = {"algorithm": None, "lock": None}  # MySQL online DDL options, when given
 _ONLINE_OPTION = re.compile(r"\b(ALGORITHM|LOCK)\s*=?\s*(\w+)", re.IGNORECASE)
 _FLAGS = re.IGNORECASE | re.DOTALL
 
@@ -58,6 +57,12 @@ class _Collector:
 
     def add(self, kind: str, table: str | None = None, column: str | None = None, **details: Any) -> None:
         self.actions.append(Action(kind, table, column, details))
+
+    def type_name(self, dtype: exp.Expression | None) -> str:
+        """The type as the dialect spells it, lower case, without parameters: varchar(10) -> varchar."""
+        if not isinstance(dtype, exp.DataType):
+            return ""
+        return re.sub(r"\(.*\)", "", dtype.sql(dialect=self.dialect.value)).strip().lower()
 
     def skip(self, node: exp.Expression | None) -> None:
         if node is not None:
@@ -204,7 +209,8 @@ def _create(e: exp.Create, c: _Collector) -> str | None:
     if kind == "INDEX" and isinstance(e.this, exp.Index) and isinstance(e.this.args.get("table"), exp.Table):
         table = _name(e.this.args["table"])
         c.write(table)
-        c.add("create-index", table, concurrently=False, unique=bool(e.args.get("unique")), **_NO_OPTIONS)
+        c.add("create-index", table, concurrently=False, unique=bool(e.args.get("unique")),
+              algorithm=None, lock=None)  # fmt: skip
         return "CREATE INDEX"
     c.skip(e.this.this if isinstance(e.this, exp.Schema) else e.this)  # the new name, not its references
     if kind == "TABLE" and isinstance(e.expression, exp.Query):
@@ -212,7 +218,7 @@ def _create(e: exp.Create, c: _Collector) -> str | None:
     if kind == "TABLE":
         schema = e.this if isinstance(e.this, exp.Schema) else None
         created = e.find(exp.Table)
-        columns = _columns(schema, c.dialect) if schema else ()
+        columns = _columns(schema, c) if schema else ()
         c.add("create-table", _name(created) if created else None, columns=columns)
         return "CREATE TABLE"
     if kind in ("VIEW", "DATABASE", "SCHEMA"):
@@ -220,7 +226,7 @@ def _create(e: exp.Create, c: _Collector) -> str | None:
     return None  # procedures, functions, events...: bodies this classifier cannot check
 
 
-def _columns(schema: exp.Schema, dialect: Dialect) -> tuple[tuple[str, str, bool, bool], ...]:
+def _columns(schema: exp.Schema, c: _Collector) -> tuple[tuple[str, str, bool, bool], ...]:
     table_pk = {i.name for pk in schema.find_all(exp.PrimaryKey) for i in pk.expressions}
     columns = []
     for col in schema.expressions:
@@ -230,15 +236,8 @@ def _columns(schema: exp.Schema, dialect: Dialect) -> tuple[tuple[str, str, bool
                 isinstance(k, exp.PrimaryKeyColumnConstraint) for k in kinds
             )
             identity = any(isinstance(k, _IDENTITY) for k in kinds)
-            columns.append((col.name, _type_name(col.args.get("kind"), dialect), primary, identity))
+            columns.append((col.name, c.type_name(col.args.get("kind")), primary, identity))
     return tuple(columns)
-
-
-def _type_name(dtype: exp.Expression | None, dialect: Dialect) -> str:
-    """The type as the dialect spells it, lower case, without its parameters: varchar(10) -> varchar."""
-    if not isinstance(dtype, exp.DataType):
-        return ""
-    return re.sub(r"\(.*\)", "", dtype.sql(dialect=dialect.value)).strip().lower()
 
 
 def _drop(e: exp.Drop, c: _Collector) -> str:
@@ -278,22 +277,12 @@ def _alter_table(e: exp.Alter, c: _Collector) -> str | None:
             case exp.ModifyColumn():
                 old = action.args.get("rename_from")
                 column = old.name if old is not None else action.this.name
-                c.add(
-                    "alter-column-type",
-                    table,
-                    column,
-                    type=_type_name(action.this.args.get("kind"), c.dialect),
-                )
+                c.add("alter-column-type", table, column, type=c.type_name(action.this.args.get("kind")))
                 if old is not None and old.name != action.this.name:
                     c.add("rename-column", table, old.name, new_name=action.this.name)
             case exp.AlterColumn():
                 if action.args.get("dtype") is not None:
-                    c.add(
-                        "alter-column-type",
-                        table,
-                        action.name,
-                        type=_type_name(action.args["dtype"], c.dialect),
-                    )
+                    c.add("alter-column-type", table, action.name, type=c.type_name(action.args["dtype"]))
                 elif action.args.get("allow_null") is False:
                     c.add("set-not-null", table, action.name)
             case exp.RenameColumn():
@@ -324,7 +313,7 @@ def _add_column(table: str, col: exp.ColumnDef, c: _Collector) -> None:
     volatile = default is not None and any(
         not isinstance(f, _STABLE_FUNCTIONS) for f in default.find_all(exp.Func)
     )  # fmt: skip
-    c.add("add-column", table, col.name, type=_type_name(col.args.get("kind"), c.dialect), not_null=not_null,
+    c.add("add-column", table, col.name, type=c.type_name(col.args.get("kind")), not_null=not_null,
           has_default=default is not None or generated, default_volatile=volatile or generated,
           default_sql=default.sql(dialect=c.dialect.value) if default is not None else None)  # fmt: skip
 
@@ -416,6 +405,8 @@ def _command(e: exp.Command | exp.Block, dialect: Dialect) -> Facts | None:
     c = _Collector(dialect)
     for pattern, only, handler in _COMMANDS:
         match = re.fullmatch(pattern, text, _FLAGS)
+        if isinstance(e, exp.Block) and handler is not _trigger:
+            continue  # only a trigger has a body that sqlglot splits into a block
         if match and (only is None or only is dialect):
             result = handler(match, c)
             return result if not isinstance(result, str) else c.facts(result)
@@ -433,7 +424,7 @@ def _vacuum(m: re.Match[str], c: _Collector) -> str:
 
 def _lock_tables(m: re.Match[str], c: _Collector) -> str | None:
     for item in m["rest"].split(","):
-        parts = re.fullmatch(r"\s*(\S+)(?:\s+(?:AS\s+)?(?!READ|WRITE|LOW_PRIORITY)\w+)?\s+"
+        parts = re.fullmatch(r"\s*(\S+)(?:\s+(?:AS\s+)?(?!(?:READ|WRITE|LOW_PRIORITY)\b)\w+)?\s+"
                              r"(READ(?:\s+LOCAL)?|(?:LOW_PRIORITY\s+)?WRITE)\s*", item, _FLAGS)  # fmt: skip
         if parts is None:
             return None

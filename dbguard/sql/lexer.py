@@ -56,20 +56,20 @@ def lex(text: str, dialect: Dialect) -> Lexed:
         if ch.isspace():
             pos += 1
             continue
-        if ch == "-" and nxt == "-" or ch == "#" and dialect is Dialect.MYSQL:
+        if (ch == "-" and nxt == "-") or (ch == "#" and dialect is Dialect.MYSQL):
             end = text.find("\n", pos)
             end = n if end < 0 else end
             out.comments.append(Piece(pos, end))
             pos = end
             continue
         if ch == "/" and nxt == "*":
-            end = _block_comment_end(text, pos, nested=dialect is Dialect.POSTGRES)
-            if end is None:
+            comment_end = _block_comment_end(text, pos, nested=dialect is Dialect.POSTGRES)
+            if comment_end is None:
                 out.unterminated = Piece(pos, n)
                 out.comments.append(Piece(pos, n))
                 break
-            out.comments.append(Piece(pos, end))
-            pos = end
+            out.comments.append(Piece(pos, comment_end))
+            pos = comment_end
             continue
         if ch == "\\" and dialect is Dialect.POSTGRES:
             end_statement(pos)
@@ -87,12 +87,12 @@ def lex(text: str, dialect: Dialect) -> Lexed:
             continue
         if stmt_start is None:
             stmt_start = pos
-        end = _quoted_end(text, pos, dialect)
-        if end is not None:
-            if end < 0:
+        quoted_end = _quoted_end(text, pos, dialect)
+        if quoted_end is not None:
+            if quoted_end < 0:
                 out.unterminated = Piece(pos, n)
                 break
-            pos = end
+            pos = quoted_end
             continue
         word = _WORD.match(text, pos)
         if word:

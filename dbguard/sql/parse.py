@@ -11,6 +11,7 @@ import logging
 
 import pglast
 import sqlglot
+from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from dbguard.dialects import Dialect
@@ -23,10 +24,7 @@ logging.getLogger("sqlglot").setLevel(logging.CRITICAL)  # its Command fallback 
 
 def parse_script(text: str, dialect: Dialect, path: str = "<stdin>") -> Script:
     lexed = lex(text, dialect)
-    if dialect is Dialect.POSTGRES:
-        pieces = _postgres_statements(text, lexed)
-    else:
-        pieces = [(p, _sqlglot_facts(text[p.start : p.end], dialect)) for p in lexed.statements]
+    pieces = _pieces(text, dialect, lexed)
     pieces += [(m, (Facts(kind=META_COMMAND), "psql meta-command")) for m in lexed.meta_commands]
     if lexed.unterminated is not None:
         u = lexed.unterminated
@@ -57,15 +55,21 @@ def _postgres_statements(text: str, lexed: Lexed) -> list[tuple[Piece, tuple[Fac
         raw = pglast.parse_sql(masked)
     except pglast.parser.ParseError:
         return [(p, _pglast_facts(text[p.start : p.end])) for p in lexed.statements]
-    out = []
+    out: list[tuple[Piece, tuple[Facts, str | None]]] = []
     for stmt in raw:  # pglast gives character offsets (it converts libpg_query's byte offsets)
-        start = stmt.stmt_location
-        end = stmt.stmt_location + stmt.stmt_len if stmt.stmt_len else len(masked.rstrip())
+        start = stmt.stmt_location or 0
+        end = start + stmt.stmt_len if stmt.stmt_len else len(masked.rstrip())
         while start < end and masked[start].isspace():
             start += 1
-        if start < end:
+        if start < end and stmt.stmt is not None:
             out.append((Piece(start, end), (classify_pg.classify(stmt.stmt), None)))
     return out
+
+
+def _pieces(text: str, dialect: Dialect, lexed: Lexed) -> list[tuple[Piece, tuple[Facts, str | None]]]:
+    if dialect is Dialect.POSTGRES:
+        return _postgres_statements(text, lexed)
+    return [(p, _sqlglot_facts(text[p.start : p.end], dialect)) for p in lexed.statements]
 
 
 def _pglast_facts(sql: str) -> tuple[Facts, str | None]:
@@ -73,7 +77,7 @@ def _pglast_facts(sql: str) -> tuple[Facts, str | None]:
         raw = pglast.parse_sql(sql)
     except pglast.parser.ParseError as error:
         return Facts(kind=UNRECOGNIZED), str(error)
-    if len(raw) != 1:
+    if len(raw) != 1 or raw[0].stmt is None:
         return Facts(kind=UNRECOGNIZED), "expected one statement"
     return classify_pg.classify(raw[0].stmt), None
 
@@ -83,9 +87,11 @@ def _sqlglot_facts(sql: str, dialect: Dialect) -> tuple[Facts, str | None]:
         parsed = [e for e in sqlglot.parse(sql, read=dialect.sqlglot_name) if e is not None]
     except SqlglotError as error:
         return Facts(kind=UNRECOGNIZED), str(error).splitlines()[0]
-    if len(parsed) != 1:
+    if not parsed:
         return Facts(kind=UNRECOGNIZED), "expected one statement"
-    facts = classify_sqlglot.classify(parsed[0], dialect)
+    # sqlglot splits a SQLite trigger body at its semicolons; the classifier reads the block as a whole.
+    expression = parsed[0] if len(parsed) == 1 else exp.Block(expressions=parsed)
+    facts = classify_sqlglot.classify(expression, dialect)
     if facts is None:
         return Facts(kind=UNRECOGNIZED), f"sqlglot does not understand this {dialect.value} statement"
     return facts, None
@@ -96,13 +102,13 @@ def _nested(sql: str, origin: str, parent: Statement, first_index: int) -> list[
     if sql.startswith("DO $dbguard$"):
         try:
             bodies, dynamic = plpgsql.statements_in(sql)
-        except pglast.parser.ParseError as error:
-            return [_child(parent, sql, origin, first_index, Facts(kind=UNRECOGNIZED), str(error))]
+        except pglast.parser.ParseError as parse_error:
+            return [_child(parent, sql, origin, first_index, Facts(kind=UNRECOGNIZED), str(parse_error))]
     else:
         bodies, dynamic = [sql], []
     children: list[Statement] = []
     for body in bodies:
-        for piece, (facts, error) in _postgres_statements(body, lex(body, Dialect.POSTGRES)):
+        for piece, (facts, error) in _pieces(body, parent.dialect, lex(body, parent.dialect)):
             child = _child(parent, body[piece.start : piece.end], origin, first_index + len(children), facts, error)
             children.append(child)
             for inner_origin, inner_sql in facts.nested_sql:

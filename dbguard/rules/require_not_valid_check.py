@@ -1,0 +1,43 @@
+"""Adding a CHECK constraint scans every row while the table is locked against all queries.
+
+Problem: ADD CONSTRAINT ... CHECK takes an ACCESS EXCLUSIVE lock (PostgreSQL docs, ALTER TABLE) and
+then reads every existing row: every query on the table waits for the whole scan. Added NOT VALID,
+the constraint is enforced for new rows at once, and VALIDATE CONSTRAINT later checks old rows under
+a SHARE UPDATE EXCLUSIVE lock that lets reads and writes go on. A table created earlier in the same
+script is empty, so there is nothing to check.
+
+Bad:
+    ALTER TABLE stock ADD CONSTRAINT stock_qty_positive CHECK (qty >= 0);
+
+Good:
+    ALTER TABLE stock ADD CONSTRAINT stock_qty_positive CHECK (qty >= 0) NOT VALID;
+
+    CREATE TABLE returns (id bigint PRIMARY KEY, qty integer);
+    ALTER TABLE returns ADD CONSTRAINT returns_qty_positive CHECK (qty > 0);
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dbguard.rules._script_facts import created_earlier
+from dbguard.rules.registry import POSTGRES_ONLY, RuleContext, Severity, Violation, rule
+from dbguard.sql.model import Statement
+
+
+@rule("require-not-valid-check", Severity.ERROR, "CHECK constraint added without NOT VALID",
+      dialects=POSTGRES_ONLY)  # fmt: skip
+def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
+    for action in statement.actions_of("add-constraint"):
+        if action.get("constraint") != "check" or action.get("not_valid"):
+            continue
+        if created_earlier(action.table, statement, context):
+            continue
+        name = action.get("name") or "<constraint name>"
+        what = f"CHECK constraint {name}" if action.get("name") else "a CHECK constraint"
+        yield Violation(
+            message=f"adding {what} on {action.table} takes an ACCESS EXCLUSIVE lock and "
+            f"scans every row: every query on {action.table} waits for the scan",
+            help=f"ADD the CHECK ... NOT VALID, then ALTER TABLE {action.table} VALIDATE CONSTRAINT {name} "
+            "in a later step (SHARE UPDATE EXCLUSIVE: reads and writes go on).",
+        )

@@ -1,0 +1,44 @@
+"""Adding a foreign key checks every row while writes to both tables are blocked.
+
+Problem: ADD FOREIGN KEY takes a SHARE ROW EXCLUSIVE lock on the table and on the referenced table
+(PostgreSQL docs, ALTER TABLE) and then checks every existing row: inserts, updates and deletes on
+both tables wait for the whole check. Added NOT VALID, the constraint is enforced for new rows at
+once, and VALIDATE CONSTRAINT later checks old rows under a SHARE UPDATE EXCLUSIVE lock that lets
+reads and writes go on. A table created earlier in the same script is empty, so there is nothing to
+check.
+
+Bad:
+    ALTER TABLE orders ADD CONSTRAINT orders_sku_fk FOREIGN KEY (sku) REFERENCES stock (sku);
+
+Good:
+    ALTER TABLE orders ADD CONSTRAINT orders_sku_fk FOREIGN KEY (sku) REFERENCES stock (sku) NOT VALID;
+
+    CREATE TABLE returns (id bigint PRIMARY KEY, sku text);
+    ALTER TABLE returns ADD CONSTRAINT returns_sku_fk FOREIGN KEY (sku) REFERENCES stock (sku);
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dbguard.rules._script_facts import created_earlier
+from dbguard.rules.registry import POSTGRES_ONLY, RuleContext, Severity, Violation, rule
+from dbguard.sql.model import Statement
+
+
+@rule("require-not-valid-foreign-key", Severity.ERROR, "foreign key added without NOT VALID",
+      dialects=POSTGRES_ONLY)  # fmt: skip
+def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
+    for action in statement.actions_of("add-constraint"):
+        if action.get("constraint") != "foreign" or action.get("not_valid"):
+            continue
+        if created_earlier(action.table, statement, context):
+            continue
+        name = action.get("name") or "<constraint name>"
+        what = f"foreign key {name}" if action.get("name") else "a foreign key"
+        yield Violation(
+            message=f"adding {what} on {action.table} takes SHARE ROW EXCLUSIVE locks on "
+            f"{action.table} and the referenced table and checks every row: writes to both wait",
+            help=f"ADD the foreign key ... NOT VALID, then ALTER TABLE {action.table} VALIDATE CONSTRAINT "
+            f"{name} in a later step (SHARE UPDATE EXCLUSIVE: reads and writes go on).",
+        )

@@ -1,0 +1,1 @@
+"""Database targets: one interface over PostgreSQL and SQLite, reached through SQLAlchemy URLs."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from io import StringIO
 
 from rich.console import Console
@@ -31,15 +32,20 @@ def _finding(console: Console, file: FileReport, finding: Finding, report: Check
     style = "dim" if finding.waived else _STYLE.get(finding.severity, "")
     inside = f" (in {finding.origin})" if finding.origin else ""
     console.print(f"[bold]{escape(where)}[/] [{style}]{label}[/] [magenta]{finding.rule_id}[/]{escape(inside)}")
-    console.print(f"  {escape(finding.message)}")
+    console.print(_wrapped(finding.message, "  ", console.width), soft_wrap=True)
     for number, line, marked in _frame(file.script.text, finding):
         marker = ">" if marked else " "
         console.print(Text(f"  {marker} {number:>4} | {line}", style="bold" if marked else "dim"))
     if finding.waived:
-        console.print(f"  [dim]waived: {escape(finding.waived_reason or '')}[/]")
+        console.print(_wrapped(f"waived: {finding.waived_reason}", "  ", console.width, "dim"), soft_wrap=True)
     else:
-        console.print(f"  [green]help:[/] {escape(finding.help)}")
+        console.print(_wrapped(f"help: {finding.help}", "  ", console.width, "green"), soft_wrap=True)
     console.print()
+
+
+def _wrapped(text: str, indent: str, width: int, style: str = "") -> Text:
+    """Wrap at word boundaries ourselves, so continuation lines keep the indent and carry no trailing blanks."""
+    return Text(textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent + "  "), style)
 
 
 def _frame(text: str, finding: Finding) -> list[tuple[int, str, bool]]:

@@ -56,6 +56,5 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     yield Violation(
         message=f"{statement.kind} on {tables} runs with no lock_timeout: while it waits{mode}, {queued} "
         f"on {tables} queues behind it",
-        help="Put SET lock_timeout = '2s' (or SET LOCAL lock_timeout) before it, so the statement gives up "
-        "instead of stalling the table; retry the script later if it times out.",
+        help="Put SET lock_timeout = '2s' (or SET LOCAL lock_timeout) before it, and retry the script if it times out.",
     )

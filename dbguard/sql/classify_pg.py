@@ -234,13 +234,13 @@ def _classify_into(node: ast.Node, c: _Collector) -> tuple[str, bool]:
         case ast.ReindexStmt():
             concurrently = any(p.defname == "concurrently" for p in node.params or ())
             target = node.name or (name_of(node.relation) if node.relation else None)
-            if node.relation:
-                c.write(name_of(node.relation), L.SHARE_UPDATE_EXCLUSIVE if concurrently else L.ACCESS_EXCLUSIVE)
+            if node.relation:  # the table gets SHARE (writes wait); each index ACCESS EXCLUSIVE (its readers wait)
+                c.write(name_of(node.relation), L.SHARE_UPDATE_EXCLUSIVE if concurrently else L.SHARE)
             whole = node.kind in (ReindexObjectType.REINDEX_OBJECT_SYSTEM, ReindexObjectType.REINDEX_OBJECT_DATABASE)
             c.add("reindex", target, concurrently=concurrently, target=ReindexObjectType(node.kind).name)
             return "REINDEX", not (concurrently or whole)
         case ast.VacuumStmt():
-            options = {o.defname for o in node.options or ()}
+            options = {o.defname for o in node.options or () if _option_on(o)}
             if not node.is_vacuumcmd:
                 for rel in node.rels or ():
                     c.take(L.SHARE_UPDATE_EXCLUSIVE)
@@ -355,6 +355,15 @@ def _dml(node: ast.Node, c: _Collector) -> None:
         case ast.MergeStmt():
             c.write(name_of(node.relation), L.ROW_EXCLUSIVE)
             c.add("merge", name_of(node.relation))
+
+
+def _option_on(option: ast.DefElem) -> bool:
+    """`VACUUM (FULL)` and `(FULL true)` turn an option on; `(FULL false)` / `(FULL off)` do not."""
+    arg = option.arg
+    if arg is None:
+        return True
+    value = getattr(arg, "sval", None) or getattr(arg, "boolval", None) or getattr(arg, "ival", None)
+    return str(value).lower() not in ("false", "off", "0", "no", "none")
 
 
 def _cascade(behavior: Any) -> bool:

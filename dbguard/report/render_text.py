@@ -67,14 +67,18 @@ def _frame(text: str, finding: Finding) -> list[tuple[int, str, bool]]:
 def _summary(report: CheckReport) -> str:
     counts = report.counts()
     files = len(report.files)
-    parts = [f"{counts['error']} errors", f"{counts['warning']} warnings"]
+    parts = [_plural(counts["error"], "error"), _plural(counts["warning"], "warning")]
     if counts["info"]:
         parts.append(f"{counts['info']} info")
     if counts["waived"]:
         parts.append(f"{counts['waived']} waived")
-    scope = f"{files} file{'s' * (files != 1)}, {report.statement_count} statements"
+    scope = f"{_plural(files, 'file')}, {_plural(report.statement_count, 'statement')}"
     if report.blocking:
         verdict = f"[bold red]BLOCKED[/]: {len(report.blocking)} blocking (fail-on {report.threshold.value})"
     else:
         verdict = f"[bold green]PASSED[/] (fail-on {report.threshold.value})"
     return f"{scope}: {', '.join(parts)}. {verdict}"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"

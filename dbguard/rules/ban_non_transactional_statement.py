@@ -33,8 +33,10 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
         # MySQL accepts DDL in a transaction but commits implicitly around it: rollback is lost all the same
         mysql = statement.dialect is Dialect.MYSQL
         why = "commits implicitly in MySQL" if mysql else "cannot run in a transaction"
+        concurrently = any(a.get("concurrently") for a in statement.actions)
+        what = f"{statement.kind} CONCURRENTLY" if concurrently else statement.kind
         yield Violation(
-            message=f"{statement.kind}{on} {why}: dbguard runs the script in one transaction, so it is "
+            message=f"{what}{on} {why}: dbguard runs the script in one transaction, so it is "
             "refused, and it could not be rolled back if it were run",
             help="Use the transactional form where there is one (CREATE INDEX or REINDEX without "
             "CONCURRENTLY); run maintenance such as VACUUM on its own, outside this script; or, after "

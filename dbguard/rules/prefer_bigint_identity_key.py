@@ -34,9 +34,13 @@ _SMALL_KEY_TYPES = frozenset(
       dialects=frozenset({Dialect.POSTGRES, Dialect.MYSQL}))  # fmt: skip
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     for action in statement.actions_of("create-table"):
-        for name, type_name, is_primary_key, _is_identity in action.get("columns", ()):
+        columns = action.get("columns", ())
+        key_columns = [c for c in columns if c[2]]
+        for name, type_name, is_primary_key, is_identity in columns:
             base = type_name.lower().split("(")[0].split()[0] if type_name.strip() else ""
-            if is_primary_key and base in _SMALL_KEY_TYPES:
+            # A generated key counts up and runs out; a column in a composite key (line_no) does not.
+            generated = is_identity or base.endswith("serial") or len(key_columns) == 1
+            if is_primary_key and generated and base in _SMALL_KEY_TYPES:
                 limit = "4,294,967,295" if "unsigned" in type_name.lower() else "2,147,483,647"
                 yield Violation(
                     message=f"primary key {action.table}.{name} is {type_name}: a 32-bit key runs out at "

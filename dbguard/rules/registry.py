@@ -104,4 +104,5 @@ def _add(
     if rule_id in RULES:
         raise ValueError(f"rule {rule_id!r} registered twice")
     doc = sys.modules[module].__doc__ or ""
+    summary = summary[:1].upper() + summary[1:]
     RULES[rule_id] = Rule(rule_id, severity, summary, doc.strip(), dialects, check, module)

@@ -100,7 +100,7 @@ def check(
         help="Policy TOML file, or a built-in one: default, strict.",
     ),
     output_format: Format | None = typer.Option(
-        None, "--format", "-f", envvar="DBGUARD_FORMAT", case_sensitive=False, help="Report format [default: text]."
+        None, "--format", "-f", envvar="DBGUARD_FORMAT", case_sensitive=False, help="Report format (default: text)."
     ),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file, not stdout."),
     fail_on: FailOn | None = typer.Option(
@@ -108,7 +108,7 @@ def check(
         "--fail-on",
         envvar="DBGUARD_FAIL_ON",
         case_sensitive=False,
-        help="Lowest severity that exits 1 [default: the policy's fail_on, error].",
+        help="Lowest severity that exits 1 (default: the policy's fail_on, error).",
     ),
 ) -> None:
     """Check scripts against the policy's safety rules, offline. Exits 1 on blocking findings.

@@ -37,12 +37,12 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import textwrap
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -265,8 +265,7 @@ class ScriptGenerator:
         ids = f"{self._id()}, {self._id()}, {self._id()}"
         options = (
             "UPDATE stock SET reserved = 0 WHERE reserved < 0;",
-            "UPDATE orders SET status = 'expired'\n"
-            f"WHERE status = 'pending' AND created_at < now() - {self._days()};",
+            f"UPDATE orders SET status = 'expired'\nWHERE status = 'pending' AND created_at < now() - {self._days()};",
             f"UPDATE products SET discontinued = true WHERE sku LIKE 'SKU-{r.randint(0, 99):02d}%';",
             f"UPDATE stock SET qty = qty + {r.randint(1, 500)}, updated_at = now()\n"
             f"WHERE warehouse_id = {r.randint(1, 400)} AND product_id IN ({ids});",
@@ -655,9 +654,7 @@ def generate_script(statements: int, seed: int = SEED) -> tuple[str, Composition
 
     def emit(sql: str, kind: str) -> None:
         if rng.random() < 0.04:
-            parts.append(
-                f"-- step {comp.total + 1}: {rng.choice(WORDS)} {rng.choice(('fix', 'cleanup', 'backfill'))}"
-            )
+            parts.append(f"-- step {comp.total + 1}: {rng.choice(WORDS)} {rng.choice(('fix', 'cleanup', 'backfill'))}")
         parts.append(sql)
         setattr(comp, kind, getattr(comp, kind) + 1)
 
@@ -743,6 +740,23 @@ def squawk_json_check(squawk: str, script_arg: str, env: dict[str, str]) -> Coun
 # Timing
 # --------------------------------------------------------------------------------------------------
 
+# Each measured process is started by this small launcher, not by the bench itself: Linux carries a
+# process's peak RSS across fork/vfork + exec, so a child spawned by the bench (which has generated the
+# script and run pglast on it, ~70 MiB) would report at least the bench's own peak as its ru_maxrss.
+# The launcher (python -I -S, stdlib only, ~10 MiB) times the tool with perf_counter around
+# Popen + os.wait4 and prints "seconds max_rss_kib exit_code".
+_LAUNCHER = """\
+import os, subprocess, sys, time
+out_path, err_path, *argv = sys.argv[1:]
+with open(out_path, "wb") as out, open(err_path, "wb") as err:
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: Popen must not wait again
+print(seconds, usage.ru_maxrss, proc.returncode)
+"""
+
 
 @dataclass(frozen=True)
 class Run:
@@ -756,6 +770,7 @@ class Tool:
     name: str
     argv: list[str]
     ok_codes: tuple[int, ...]
+    note: str = ""
     runs: list[Run] = field(default_factory=list)
 
     @property
@@ -766,32 +781,57 @@ class Tool:
     def stderr_path(self) -> Path:
         return OUT_DIR / f"{self.name}_stderr.txt"
 
+    @property
+    def median_seconds(self) -> float:
+        return statistics.median(r.seconds for r in self.runs)
+
+    @property
+    def median_rss_mib(self) -> float:
+        return statistics.median(r.max_rss_kib for r in self.runs) / 1024
+
+
+def launch(argv: list[str], stdout: Path, stderr: Path, env: dict[str, str]) -> Run:
+    """Run argv from the repository root via the launcher: wall time, peak RSS and exit code."""
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(stdout), str(stderr), *argv],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        seconds, rss, code = done.stdout.split()
+        return Run(seconds=float(seconds), max_rss_kib=int(rss), returncode=int(code))
+    except ValueError:
+        raise BenchError(f"launcher failed for {' '.join(argv)}:\n{done.stderr.strip()}") from None
+
 
 def run_once(tool: Tool, env: dict[str, str]) -> Run:
-    """Spawn the tool, reap it with os.wait4 (its own rusage), and check it did not fail."""
-    with tool.stdout_path.open("wb") as out, tool.stderr_path.open("wb") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            tool.argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    proc.returncode = code  # reaped here: keep Popen from waiting on it again
-    if code not in tool.ok_codes:
+    """One timed run of the tool; a crash, an unexpected exit or a squawk syntax error fails the bench."""
+    run = launch(tool.argv, tool.stdout_path, tool.stderr_path, env)
+    if run.returncode not in tool.ok_codes:
         tail = tool.stderr_path.read_text("utf-8", errors="replace")[-2000:]
         raise BenchError(
-            f"{tool.name} exited {code} (expected {tool.ok_codes}): {' '.join(tool.argv)}\n{tail}"
+            f"{tool.name} exited {run.returncode} (expected {tool.ok_codes}): {' '.join(tool.argv)}\n{tail}"
         )
-    if tool.name == "squawk":
+    if tool.name.startswith("squawk"):
         output = tool.stdout_path.read_bytes() + tool.stderr_path.read_bytes()
         if b"syntax-error" in output or b"panicked" in output:
-            raise BenchError(f"squawk reported a parse error or crashed; see {tool.stdout_path}")
-    return Run(seconds=seconds, max_rss_kib=int(usage.ru_maxrss), returncode=code)
+            raise BenchError(f"{tool.name} reported a parse error or crashed; see {tool.stdout_path}")
+    return run
+
+
+def rss_floor_kib(env: dict[str, str]) -> int | None:
+    """Peak RSS the launcher reports for `true`: the floor under every figure in the table."""
+    true = shutil.which("true")
+    if true is None:
+        return None
+    return launch([true], OUT_DIR / "floor_stdout.txt", OUT_DIR / "floor_stderr.txt", env).max_rss_kib
 
 
 def dbguard_summary(tool: Tool) -> tuple[dict[str, int], Counter[str], int]:
-    """(JSON summary, findings per rule, statements dbguard could not parse) of the last dbguard run."""
+    """(JSON summary, findings per rule, statements it could not classify) of the last dbguard run."""
     try:
         report = json.loads(tool.stdout_path.read_text("utf-8"))
     except json.JSONDecodeError as error:
@@ -802,6 +842,23 @@ def dbguard_summary(tool: Tool) -> tuple[dict[str, int], Counter[str], int]:
         rules.update(str(f.get("rule")) for f in file.get("findings", []) if not f.get("waived"))
         unrecognized += sum(1 for s in file.get("statements", []) if s.get("kind") == "UNRECOGNIZED")
     return dict(report.get("summary", {})), rules, unrecognized
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\]8;;[^\x1b]*\x1b\\")
+
+
+def squawk_tty_count(tool: Tool) -> int | None:
+    """The N of squawk's closing "Found N issues in 1 file" line (tty reporter), if present."""
+    text = _ANSI.sub("", tool.stdout_path.read_text("utf-8", errors="replace"))
+    match = re.search(r"Found (\d+) issues? in", text)
+    return int(match.group(1)) if match else None
+
+
+def squawk_json_count(tool: Tool) -> int:
+    try:
+        return len(json.loads(tool.stdout_path.read_text("utf-8") or "[]"))
+    except json.JSONDecodeError as error:
+        raise BenchError(f"squawk --reporter json did not print JSON ({error}); see {tool.stdout_path}") from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -822,15 +879,11 @@ def script_label(statements: int) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description="Time dbguard check against squawk on a generated script.")
     parser.add_argument("--runs", type=int, default=5, help="measured runs per tool (default 5)")
-    parser.add_argument(
-        "--statements", type=int, default=10_000, help="statements in the script (default 10000)"
-    )
-    parser.add_argument(
-        "--dbguard", default=None, help="dbguard executable (default: next to sys.executable)"
-    )
-    parser.add_argument("--squawk", default=None, help="squawk executable (default: next to sys.executable)")
+    parser.add_argument("--statements", type=int, default=10_000, help="script size (default 10000)")
+    parser.add_argument("--dbguard", default=None, help="dbguard executable (default: the venv's)")
+    parser.add_argument("--squawk", default=None, help="squawk executable (default: the venv's)")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.statements < 1:
         parser.error("--runs and --statements must be at least 1")
@@ -841,14 +894,23 @@ def _top(rules: Counter[str], n: int = 4) -> str:
     return ", ".join(f"{rule} {count:,}" for rule, count in rules.most_common(n)) or "none"
 
 
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [f"{row[0]:<{widths[0]}}", *(f"{c:>{w}}" for c, w in zip(row[1:], widths[1:], strict=True))]
+        print("  ".join(cells))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     dbguard = args.dbguard or default_tool("dbguard")
     squawk = args.squawk or default_tool("squawk")
-    for exe in (dbguard, squawk):
-        if shutil.which(exe) is None:
-            print(f"error: {exe} is not an executable (use --dbguard / --squawk)", file=sys.stderr)
-            return 2
+    resolved = [shutil.which(exe) for exe in (dbguard, squawk)]
+    if None in resolved:
+        print(f"error: {dbguard if resolved[0] is None else squawk} is not an executable "
+              "(use --dbguard / --squawk)", file=sys.stderr)  # fmt: skip
+        return 2
+    dbguard, squawk = (str(Path(exe).absolute()) for exe in resolved if exe is not None)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBGUARD_")}
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -858,65 +920,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     script.write_text(text, "utf-8")
 
     tools = [
-        Tool(
-            "dbguard", [dbguard, "check", script_arg, "--format", "json", "--fail-on", "never"], ok_codes=(0,)
-        ),
-        Tool("squawk", [squawk, script_arg], ok_codes=(0, 1)),  # 1: violations found
-    ]
+        Tool("dbguard", [dbguard, "check", script_arg, "--format", "json", "--fail-on", "never"], ok_codes=(0,)),
+        Tool("squawk", [squawk, script_arg], ok_codes=(0, 1)),  # exit 1: violations found
+        Tool("squawk-json", [squawk, "--reporter", "json", script_arg], ok_codes=(0, 1),
+             note="reference only: squawk without its terminal renderer"),
+    ]  # fmt: skip
     try:
         parsed = pglast_statement_count(script, Path(dbguard).parent / "python")
         if parsed != args.statements:
             raise BenchError(f"pglast parses {parsed} statements, expected {args.statements}")
         squawk_rules = squawk_json_check(squawk, script_arg, env)
-        print(
-            f"script   {script_arg}: {comp.total:,} statements (DML {comp.dml:,}, DDL {comp.ddl:,}, "
-            f"DO/function {comp.procedural:,}), {len(text.encode()) / 2**20:.2f} MiB, "
-            f"{text.count(chr(10)):,} lines"
-        )
+        floor = rss_floor_kib(env)
+        print(f"script   {script_arg}: {comp.total:,} statements (DML {comp.dml:,}, DDL {comp.ddl:,}, "
+              f"DO/function {comp.procedural:,}), {len(text.encode()) / 2**20:.2f} MiB, "
+              f"{text.count(chr(10)):,} lines")  # fmt: skip
         print(f"valid    pglast parses {parsed:,} statements; squawk reports no syntax-error")
-        print(f"runs     {args.runs} measured per tool after 1 warm-up each, interleaved; cwd {REPO_ROOT}")
+        print(f"runs     {args.runs} measured per tool after 1 warm-up each, interleaved; cwd {REPO_ROOT}; "
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")  # fmt: skip
+        if floor is not None:
+            print(f"         peak RSS is per process (os.wait4); launcher floor {floor / 1024:.1f} MiB")
         for tool in tools:
-            print(f"         {' '.join([Path(tool.argv[0]).name, *tool.argv[1:]])}   ({tool.argv[0]})")
+            shown = " ".join([Path(tool.argv[0]).name, *tool.argv[1:]])
+            print(f"         {tool.name:<12} {shown}" + (f"   ({tool.note})" if tool.note else ""))
         print(flush=True)
 
         for tool in tools:  # warm-up: page cache, .pyc files
             run_once(tool, env)
-        for i in range(args.runs):
-            for tool in tools if i % 2 == 0 else reversed(tools):
+        for i in range(args.runs):  # interleaved; the first tool of a round rotates
+            for tool in tools[i % len(tools) :] + tools[: i % len(tools)]:
                 tool.runs.append(run_once(tool, env))
         summary, dbguard_rules, unrecognized = dbguard_summary(tools[0])
+        findings = {
+            "dbguard": sum(summary.get(k, 0) for k in ("error", "warning", "info")),
+            "squawk": squawk_tty_count(tools[1]),
+            "squawk-json": squawk_json_count(tools[2]),
+        }
     except BenchError as error:
         print(f"bench failed: {error}", file=sys.stderr)
         return 2
 
-    dbguard_findings = sum(summary.get(k, 0) for k in ("error", "warning", "info"))
-    squawk_findings = sum(squawk_rules.values())
-    findings = {"dbguard": dbguard_findings, "squawk": squawk_findings}
-    medians = {t.name: statistics.median(r.seconds for r in t.runs) for t in tools}
-
     rows = [("tool", "median s", "min s", "max s", "peak RSS MiB", "exit", "findings")]
     for tool in tools:
         seconds = [r.seconds for r in tool.runs]
-        rss_mib = statistics.median(r.max_rss_kib for r in tool.runs) / 1024
-        exits = "/".join(sorted({str(r.returncode) for r in tool.runs}))
-        rows.append((tool.name, f"{medians[tool.name]:.3f}", f"{min(seconds):.3f}", f"{max(seconds):.3f}",
-                     f"{rss_mib:.1f}", exits, f"{findings[tool.name]:,}"))  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print(
-            f"{row[0]:<{widths[0]}}"
-            + "".join(f"  {cell:>{w}}" for cell, w in zip(row[1:], widths[1:], strict=True))
-        )
+        count = findings[tool.name]
+        rows.append((tool.name, f"{tool.median_seconds:.3f}", f"{min(seconds):.3f}", f"{max(seconds):.3f}",
+                     f"{tool.median_rss_mib:.1f}", "/".join(sorted({str(r.returncode) for r in tool.runs})),
+                     "?" if count is None else f"{count:,}"))  # fmt: skip
+    _print_table(rows)
     print()
-    print(
-        f"dbguard  summary: {summary.get('statements', 0):,} statements checked (incl. nested), "
-        f"{summary.get('error', 0):,} error / {summary.get('warning', 0):,} warning / "
-        f"{summary.get('info', 0):,} info / {summary.get('waived', 0):,} waived; "
-        f"{unrecognized} unparsed"
-    )
+    print(f"dbguard  {summary.get('statements', 0):,} statements checked (with nested ones): "
+          f"{summary.get('error', 0):,} error, {summary.get('warning', 0):,} warning, {summary.get('info', 0):,} info, "
+          f"{summary.get('waived', 0):,} waived; {unrecognized} it could not classify")  # fmt: skip
     print(f"dbguard  top rules: {_top(dbguard_rules)}")
     print(f"squawk   top rules: {_top(squawk_rules)}")
-    ratio = medians["dbguard"] / medians["squawk"]
+    reference = tools[0].median_seconds / tools[2].median_seconds
+    print(f"ratio dbguard/squawk-json (median wall time): {reference:.2f}  (reference, no target)")
+    ratio = tools[0].median_seconds / tools[1].median_seconds
     verdict = "met" if ratio <= TARGET_RATIO else "not met"
     print(f"ratio dbguard/squawk (median wall time): {ratio:.2f}  target <= {TARGET_RATIO}: {verdict}")
     return 0

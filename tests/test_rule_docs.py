@@ -23,8 +23,9 @@ def test_rule_is_documented(rule_id: str) -> None:
     assert rule.examples("Good"), f"{rule_id}: no Good example"
 
 
-@pytest.mark.parametrize("rule_id", sorted(RULES))
+@pytest.mark.parametrize("rule_id", sorted(r.id for r in RULES.values() if r.stage == "check"))
 def test_bad_example_fires_and_good_example_does_not(rule_id: str) -> None:
+    """Dry-run rules need real data: tests/test_dryrun.py covers them."""
     rule = RULES[rule_id]
     dialect = next(iter(rule.dialects)) if len(rule.dialects) == 1 else Dialect.POSTGRES
     for bad in rule.examples("Bad"):

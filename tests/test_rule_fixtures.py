@@ -48,7 +48,7 @@ def test_rule_fixture(rule_id: str, expect: str, case: dict[str, Any]) -> None:
 
 
 def test_every_rule_has_a_fixture_file_with_both_kinds_of_case() -> None:
-    for rule_id in RULES:
+    for rule_id in (r.id for r in RULES.values() if r.stage == "check"):
         file = FIXTURES / f"{rule_id}.toml"
         assert file.exists(), f"{rule_id} has no fixture file {file}"
         data = tomllib.loads(file.read_text())

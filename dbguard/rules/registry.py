@@ -59,8 +59,9 @@ class Rule:
     summary: str
     doc: str
     dialects: frozenset[Dialect]
-    check: Check | None  # None: the engine itself raises this rule's findings (waivers)
+    check: Check | None  # None: the engine itself raises this rule's findings (waivers, dry-run thresholds)
     module: str = field(compare=False)
+    stage: str = "check"  # "dry-run": only a run on real data can raise it
 
     def examples(self, section: str) -> list[str]:
         """The SQL under `Bad:` or `Good:` in the rule's docs, one example per blank-line-separated block."""
@@ -73,7 +74,7 @@ class Rule:
 
 RULES: dict[str, Rule] = {}
 
-_RULE_ID = re.compile(r"^(ban|require|prefer|protected|unrecognized|waiver|max|warn)-[a-z0-9-]+$")
+_RULE_ID = re.compile(r"^(ban|require|prefer|protected|unrecognized|waiver|limit)-[a-z0-9-]+$")
 
 
 def rule(
@@ -91,13 +92,20 @@ def rule(
     return register
 
 
-def engine_rule(rule_id: str, severity: Severity, summary: str, module: str) -> None:
-    """Register a rule whose findings the check engine raises itself (it needs more than one statement)."""
-    _add(rule_id, severity, summary, ALL_DIALECTS, None, module)
+def engine_rule(rule_id: str, severity: Severity, summary: str, module: str, stage: str = "check") -> None:
+    """Register a rule whose findings an engine raises itself: the check engine (it needs more than one
+    statement), or the dry-run (it needs the rows a statement really changed)."""
+    _add(rule_id, severity, summary, ALL_DIALECTS, None, module, stage)
 
 
 def _add(
-    rule_id: str, severity: Severity, summary: str, dialects: frozenset[Dialect], check: Check | None, module: str
+    rule_id: str,
+    severity: Severity,
+    summary: str,
+    dialects: frozenset[Dialect],
+    check: Check | None,
+    module: str,
+    stage: str = "check",
 ) -> None:
     if not _RULE_ID.match(rule_id):
         raise ValueError(f"rule id {rule_id!r} must be kebab-case and start with a verb")
@@ -105,4 +113,4 @@ def _add(
         raise ValueError(f"rule {rule_id!r} registered twice")
     doc = sys.modules[module].__doc__ or ""
     summary = summary[:1].upper() + summary[1:]
-    RULES[rule_id] = Rule(rule_id, severity, summary, doc.strip(), dialects, check, module)
+    RULES[rule_id] = Rule(rule_id, severity, summary, doc.strip(), dialects, check, module, stage)

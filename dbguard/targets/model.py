@@ -113,6 +113,7 @@ class Target(Protocol):
     url: DatabaseUrl
     dialect: Dialect
     server_version: str  # e.g. "15.19"; SQLite's library version on SQLite
+    conn: Any  # the open psycopg or sqlite3 connection every method runs on
 
     @property
     def server_major(self) -> int: ...

@@ -48,7 +48,8 @@ def connect(url: DatabaseUrl) -> SqliteTarget:
     except sqlite3.Error as error:
         conn.close()
         raise ConnectionFailure(f"{path} is not a usable SQLite database: {error}") from None
-    conn.create_aggregate(ROW_HASH_FUNCTION, 1, _RowHash)
+    # typeshed types aggregates as taking and returning int; SQLite passes any value and takes text back.
+    conn.create_aggregate(ROW_HASH_FUNCTION, 1, _RowHash)  # type: ignore[arg-type]
     return SqliteTarget(url, conn)
 
 
@@ -156,9 +157,14 @@ class SqliteTarget:
         primary = self._primary_key(table)
         if primary:
             yield Constraint(f"{table}_pkey", table, "primary", f"PRIMARY KEY ({', '.join(primary)})", True)
+        named: set[str] = set()
         for key in self._foreign_keys(table):
-            child_columns = "_".join(key.columns)
-            yield Constraint(f"{table}_{child_columns}_{key.id}_fkey", table, "foreign", key.definition, True)
+            # Named after the columns, as PostgreSQL does: SQLite's key ids change when a key is added.
+            name = base = f"{table}_{'_'.join(key.columns)}_fkey"
+            while name in named:
+                name = f"{base}{len(named)}"
+            named.add(name)
+            yield Constraint(name, table, "foreign", key.definition, True)
         for name, origin in self._indexes_of(table):
             if origin == "u":
                 columns = self._index_columns(name)
@@ -248,7 +254,7 @@ class SqliteTarget:
             statements = [f"PRAGMA foreign_key_check({quote_identifier(t)})" for t in scope]
         else:
             statements = ["PRAGMA foreign_key_check"]
-        count, sample = 0, []
+        count, sample = 0, list[tuple[Any, ...]]()
         try:
             for statement in statements:
                 for table, rowid, parent, _ in self.conn.execute(statement):

@@ -1,0 +1,228 @@
+"""`dbguard dry-run`: run a script on a scoped copy of the real data and report what it did.
+
+The target is only read: its schema and the data of the tables the script touches (plus their
+foreign-key neighbours) are copied into a sandbox, and everything runs there. The sandbox is removed
+afterwards, whatever happens.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbguard.check import check_text
+from dbguard.dialects import Dialect
+from dbguard.execute import ExecutionResult, StatementRun, execute_script
+from dbguard.inputs import Source
+from dbguard.invariants import evaluate
+from dbguard.policy.policy import Policy
+from dbguard.report.dryrun_model import DryRunReport, Estimate, GateResult, TableDelta
+from dbguard.report.model import CheckReport, Finding
+from dbguard.sandbox import open_sandbox
+from dbguard.sql.model import Script
+from dbguard.targets import open_target
+from dbguard.targets.model import CheckResult, TableStats, Target
+from dbguard.targets.url import DatabaseUrl
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DryRunOptions:
+    provider: str = "server"  # server, local, container; SQLite targets always use a file copy
+    sandbox_url: DatabaseUrl | None = None
+    full: bool = False  # copy every table's data, not just what the script touches
+    pg_bin: Path | None = None
+
+
+def dry_run(
+    source: Source,
+    target_url: DatabaseUrl,
+    policy: Policy,
+    options: DryRunOptions = DryRunOptions(),
+    progress: Progress | None = None,
+    on_statement: Callable[[StatementRun], None] | None = None,
+) -> DryRunReport:
+    say = progress or (lambda _message: None)
+    file_report = check_text(source.text, target_url.dialect, policy, source.name)
+    script = file_report.script
+    check = CheckReport(policy=policy, files=(file_report,))
+
+    say(f"reading {target_url}")
+    with _opened(target_url) as target:
+        touched = sorted(set(target.resolve(_names(script)).values()))
+        scope = None if options.full else target.foreign_key_closure(touched)
+        production_sizes = {t: s.estimated_rows for t, s in target.table_sizes(touched).items()}
+        server_version = target.server_version
+
+    provider = "sqlite" if target_url.dialect is Dialect.SQLITE else options.provider
+    copy_started = time.perf_counter()
+    say(f"copying {'all data' if scope is None else f'{len(scope)} tables'} into a {provider} sandbox")
+    with open_sandbox(target_url, provider, scope, options.sandbox_url, options.pg_bin, say) as sandbox:
+        copy_seconds = time.perf_counter() - copy_started
+        with _opened(sandbox.url) as copy:
+            say("running the script in the sandbox")
+            outcome = _rehearse(copy, script, policy, touched, on_statement)
+    execution, before, after, gates, schema_changes, sandbox_sizes = outcome
+    return DryRunReport(
+        check=check,
+        target=str(target_url),
+        server_version=server_version,
+        sandbox=sandbox.description,
+        provider=provider,
+        scoped=scope is not None,
+        tables_copied=tuple(sorted(scope)) if scope is not None else tuple(touched),
+        copy_seconds=copy_seconds,
+        execution=execution,
+        tables=tuple(_deltas(before, after)),
+        schema_changes=tuple(schema_changes),
+        checks=tuple(gates),
+        findings=tuple(_threshold_findings(script, execution, before, policy, source.name, target_url)),
+        estimates=tuple(_estimates(script, execution, production_sizes, sandbox_sizes, target_url)),
+        notes=tuple(_notes(execution)),
+    )
+
+
+def _rehearse(
+    copy: Target,
+    script: Script,
+    policy: Policy,
+    touched: list[str],
+    on_statement: Callable[[StatementRun], None] | None,
+) -> tuple[ExecutionResult, dict[str, TableStats], dict[str, TableStats], list[GateResult], list, dict[str, int]]:
+    """Before-state, the script, then the integrity gate before COMMIT, exactly as `run` will do it."""
+    schema_before = copy.schema()
+    before = copy.table_stats(touched)
+    checks_before = _integrity(copy, touched)
+    _commit(copy)
+    execution = execute_script(copy.conn, script, policy.timeouts, on_statement)
+    if execution.failed:
+        _rollback(copy)
+        return execution, before, before, [], [], {}
+    created = sorted(set(copy.resolve(_names(script)).values()) - set(touched))
+    after = copy.table_stats([*touched, *created])
+    schema_changes = schema_before.diff(copy.schema())
+    gates = [GateResult(c, _pre_existing(c, checks_before)) for c in _integrity(copy, [*touched, *created])]
+    gates += [GateResult(r) for r in evaluate(policy.invariants, copy, before, after)]
+    try:
+        _commit(copy)
+    except Exception as error:  # deferred constraints fire at COMMIT: that is a gate too
+        gates.append(GateResult(CheckResult("commit", passed=False, detail=str(error).splitlines()[0])))
+    sizes = {t: s.estimated_rows for t, s in copy.table_sizes(touched).items()}
+    return execution, before, after, gates, schema_changes, sizes
+
+
+def _pre_existing(after: CheckResult, before: list[CheckResult]) -> bool:
+    """A failure the database already had: same check, and nothing in its sample that was not there before."""
+    earlier = next((c for c in before if c.name == after.name and not c.passed and not c.skipped), None)
+    return earlier is not None and set(after.sample) <= set(earlier.sample)
+
+
+def _integrity(target: Target, tables: list[str]) -> list[CheckResult]:
+    if target.dialect is Dialect.POSTGRES:
+        return target.integrity_checks(tables, install_amcheck=True)  # type: ignore[call-arg]
+    return target.integrity_checks(tables)
+
+
+def _names(script: Script) -> list[str]:
+    names: set[str] = set()
+    for statement in script.statements:
+        names.update(statement.facts.tables_read, statement.facts.tables_written)
+    return sorted(names)
+
+
+def _deltas(before: dict[str, TableStats], after: dict[str, TableStats]) -> Iterable[TableDelta]:
+    for table in sorted(set(before) | set(after)):
+        old, new = before.get(table), after.get(table)
+        yield TableDelta(table, old and old.rows, new and new.rows, old and old.hash, new and new.hash)
+
+
+def _threshold_findings(
+    script: Script, execution: ExecutionResult, before: dict[str, TableStats], policy: Policy, path: str,
+    target_url: DatabaseUrl,
+) -> Iterable[Finding]:  # fmt: skip
+    statements = {s.index: s for s in script.statements}
+    limits = policy.thresholds
+    for run in execution.runs:
+        statement = statements[run.index]
+        if run.rows is None or not run.executed:
+            continue
+        if run.rows > limits.max_rows_affected:
+            yield _finding(policy, "limit-rows-affected", statement, path,
+                           f"statement changed {run.rows} rows; the policy allows {limits.max_rows_affected}",
+                           "Narrow the WHERE clause, or raise thresholds.max_rows_affected in the policy if this "
+                           "many rows must change.")  # fmt: skip
+        for action in statement.actions_of("delete", "truncate"):
+            stats = _stats_for(action.table or "", before)
+            if not stats or not stats.rows:
+                continue
+            removed = stats.rows if action.kind == "truncate" else min(run.rows, stats.rows)
+            share = 100.0 * removed / stats.rows
+            if share > limits.max_delete_percent:
+                yield _finding(policy, "limit-delete-percent", statement, path,
+                               f"{action.kind.upper()} removed {removed} of {stats.rows} rows of {stats.table} "
+                               f"({share:.1f}%); the policy allows {limits.max_delete_percent:g}%",
+                               "Check the WHERE clause against the data; if this share must go, raise "
+                               "thresholds.max_delete_percent in the policy.")  # fmt: skip
+
+
+def _stats_for(name: str, stats: dict[str, TableStats]) -> TableStats | None:
+    bare = name.split(".")[-1]
+    return stats.get(name) or next((s for t, s in stats.items() if t.split(".")[-1] == bare), None)
+
+
+def _finding(policy: Policy, rule_id: str, statement, path: str, message: str, help_text: str) -> Finding:  # type: ignore[no-untyped-def]
+    severity = policy.severity_of(rule_id)
+    return Finding(rule_id, severity, message, help_text, path, statement.span, statement.index, None)
+
+
+def _estimates(
+    script: Script, execution: ExecutionResult, production: dict[str, int], sandbox: dict[str, int],
+    target_url: DatabaseUrl,
+) -> Iterable[Estimate]:  # fmt: skip
+    for run in execution.runs:
+        if not run.executed:
+            continue
+        ratios = [production[t] / max(sandbox.get(t, 0), 1) for t in production if sandbox.get(t) is not None
+                  and _touches(script, run.index, t)]  # fmt: skip
+        scale = max(ratios, default=1.0)
+        yield Estimate(run.index, run.seconds, scale, run.seconds * scale)
+
+
+def _touches(script: Script, index: int, table: str) -> bool:
+    statement = next(s for s in script.statements if s.index == index)
+    bare = table.split(".")[-1]
+    names = {*statement.facts.tables_read, *statement.facts.tables_written}
+    return table in names or bare in {n.split(".")[-1] for n in names}
+
+
+def _notes(execution: ExecutionResult) -> Iterable[str]:
+    for name, before, after in execution.sequences_advanced:
+        yield f"sequence {name} advanced from {before} to {after}: a rollback does not undo sequence advances"
+    if execution.committed_steps:
+        yield (f"{execution.committed_steps} transaction(s) committed before a statement that must run on its own: "
+               "work before it cannot be rolled back with the rest")  # fmt: skip
+
+
+def _commit(target: Target) -> None:
+    target.conn.commit()
+
+
+def _rollback(target: Target) -> None:
+    target.conn.rollback()
+
+
+class _opened:
+    """Open a target and always close it, also on Ctrl-C."""
+
+    def __init__(self, url: DatabaseUrl) -> None:
+        self.url = url
+
+    def __enter__(self) -> Target:
+        self.target = open_target(self.url)
+        return self.target
+
+    def __exit__(self, *exc: object) -> None:
+        self.target.close()

@@ -1,0 +1,258 @@
+"""Run a parsed script statement by statement on an open connection, measuring each one.
+
+The whole script runs as ONE transaction, as `run` does, and the last transaction is left open: the
+caller runs its integrity gate first, then commits or rolls back. Statements that cannot run in a
+transaction (VACUUM, CREATE INDEX CONCURRENTLY...) run as separate steps in autocommit, which means
+the work before them is committed first; `check` refuses them unless the policy allows them.
+
+For each statement it records the rows affected, the time taken, the table locks newly held by this
+backend afterwards (from pg_locks: they stay held until COMMIT), the notices, and the error.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from dbguard.dialects import Dialect
+from dbguard.policy.policy import Timeouts
+from dbguard.sql.model import Script, Statement
+
+# Relation locks held by this backend, on user tables (pg_locks' own catalog locks left out).
+_LOCKS_SQL = """
+SELECT n.nspname || '.' || c.relname, l.mode
+FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE l.pid = pg_backend_pid() AND l.granted AND l.locktype = 'relation' AND c.relkind IN ('r', 'p', 'm')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+"""
+_SEQUENCES_SQL = "SELECT schemaname || '.' || sequencename, last_value FROM pg_sequences"
+_LOCK_RANK = ["AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
+              "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"]  # fmt: skip
+
+
+def lock_label(mode: str) -> str:
+    """'AccessExclusiveLock' -> 'ACCESS EXCLUSIVE', the spelling of the docs and of LockMode.label."""
+    words = []
+    for char in mode.removesuffix("Lock"):
+        if char.isupper() and words:
+            words.append(" ")
+        words.append(char.upper())
+    return "".join(words)
+
+
+@dataclass(frozen=True)
+class LockHeld:
+    table: str
+    mode: str  # "ACCESS EXCLUSIVE", ...
+
+
+@dataclass
+class StatementRun:
+    index: int
+    line: int
+    kind: str
+    text: str
+    tables_written: tuple[str, ...]
+    separate_step: bool = False  # ran outside the transaction, in autocommit
+    executed: bool = False
+    rows: int | None = None
+    started: float = 0.0  # seconds since the script started
+    seconds: float = 0.0
+    locks: tuple[LockHeld, ...] = ()  # newly held after this statement, until the transaction ends
+    notices: list[str] = field(default_factory=list)
+    error: str | None = None
+    error_line: int | None = None  # line in the script where the server located the error
+
+    @property
+    def strongest_lock(self) -> str | None:
+        if not self.locks:
+            return None
+        ranked = sorted(self.locks, key=lambda held: _rank(held.mode))
+        return ranked[-1].mode
+
+
+@dataclass
+class ExecutionResult:
+    runs: list[StatementRun]
+    seconds: float
+    sequences_advanced: list[tuple[str, int | None, int | None]] = field(default_factory=list)
+    committed_steps: int = 0  # transactions committed before the end because a separate step followed
+
+    @property
+    def failed(self) -> StatementRun | None:
+        return next((r for r in self.runs if r.error), None)
+
+
+def execute_script(
+    conn: Any,
+    script: Script,
+    timeouts: Timeouts,
+    on_statement: Callable[[StatementRun], None] | None = None,
+) -> ExecutionResult:
+    """Run the script's top-level statements on `conn` (psycopg or sqlite3), leaving the last transaction open."""
+    runner: _Runner = _PostgresRunner(conn) if script.dialect is Dialect.POSTGRES else _SqliteRunner(conn)
+    runner.begin(timeouts)
+    sequences_before = runner.sequences()
+    runs = [_planned(s) for s in script.statements if s.parent is None]
+    start = time.perf_counter()
+    committed = 0
+    for run, statement in zip(runs, (s for s in script.statements if s.parent is None), strict=True):
+        if on_statement:
+            on_statement(run)
+        refusal = _refusal(statement)
+        if refusal:
+            run.error = refusal
+            break
+        if run.separate_step:
+            committed += runner.commit_if_open()
+        run.started = time.perf_counter() - start
+        try:
+            run.rows = runner.execute(statement.text, run.separate_step, run.notices)
+        except (psycopg.Error, sqlite3.Error) as error:
+            run.seconds = time.perf_counter() - start - run.started
+            run.error, position = runner.describe(error)
+            run.error_line = _line_at(statement, position)
+            break
+        run.seconds = time.perf_counter() - start - run.started
+        run.executed = True
+        if not run.separate_step:
+            run.locks = runner.new_locks()
+    result = ExecutionResult(runs, time.perf_counter() - start, committed_steps=committed)
+    if result.failed is None:
+        after = runner.sequences()
+        result.sequences_advanced = [(n, sequences_before.get(n), v) for n, v in after.items()
+                                     if v != sequences_before.get(n)]  # fmt: skip
+    return result
+
+
+def _planned(statement: Statement) -> StatementRun:
+    first_line = statement.text.splitlines()[0] if statement.text else ""
+    return StatementRun(
+        index=statement.index,
+        line=statement.span.line,
+        kind=statement.kind,
+        text=first_line[:120],
+        tables_written=statement.facts.tables_written,
+        separate_step=not statement.facts.transactional,
+    )
+
+
+def _refusal(statement: Statement) -> str | None:
+    if not statement.recognized:
+        return f"not executed: dbguard does not run a statement it cannot classify ({statement.kind.lower()})"
+    if statement.actions_of("transaction-control"):
+        return f"not executed: {statement.kind} would end the transaction that dbguard owns"
+    return None
+
+
+def _line_at(statement: Statement, position: int | None) -> int:
+    if not position:
+        return statement.span.line
+    return statement.span.line + statement.text.count("\n", 0, max(position - 1, 0))
+
+
+def _rank(mode: str) -> int:
+    spelled = mode.replace(" ", "").lower()
+    return next((i for i, m in enumerate(_LOCK_RANK) if m.lower().removesuffix("lock") == spelled), -1)
+
+
+class _Runner:
+    def begin(self, timeouts: Timeouts) -> None: ...
+    def execute(self, sql: str, autocommit: bool, notices: list[str]) -> int | None: ...
+    def commit_if_open(self) -> int: ...
+    def new_locks(self) -> tuple[LockHeld, ...]: ...
+    def sequences(self) -> dict[str, int | None]: ...
+    def describe(self, error: Exception) -> tuple[str, int | None]: ...
+
+
+class _PostgresRunner(_Runner):
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+        self.held: set[tuple[str, str]] = set()
+        self.notices: list[str] | None = None
+        conn.add_notice_handler(self._notice)
+
+    def _notice(self, diag: psycopg.errors.Diagnostic) -> None:
+        if self.notices is not None:
+            self.notices.append(f"{diag.severity}: {diag.message_primary}")
+
+    def begin(self, timeouts: Timeouts) -> None:
+        self.conn.autocommit = False
+        self.conn.execute("SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+                          (timeouts.lock_timeout, timeouts.statement_timeout))  # fmt: skip
+        self.held = set(self._locks())
+
+    def execute(self, sql: str, autocommit: bool, notices: list[str]) -> int | None:
+        self.notices = notices
+        try:
+            if autocommit:
+                self.conn.autocommit = True
+            cursor = self.conn.execute(sql.encode(), prepare=False)  # bytes: no placeholder processing
+            return cursor.rowcount if cursor.rowcount >= 0 else None
+        finally:
+            if autocommit:
+                self.conn.autocommit = False
+            self.notices = None
+
+    def commit_if_open(self) -> int:
+        if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+            self.conn.commit()
+            self.held = set()
+            return 1
+        return 0
+
+    def _locks(self) -> list[tuple[str, str]]:
+        return [(str(t), lock_label(str(m))) for t, m in self.conn.execute(_LOCKS_SQL).fetchall()]
+
+    def new_locks(self) -> tuple[LockHeld, ...]:
+        now = set(self._locks())
+        fresh = sorted(now - self.held)
+        self.held = now
+        return tuple(LockHeld(table, mode) for table, mode in fresh)
+
+    def sequences(self) -> dict[str, int | None]:
+        return {str(name): value for name, value in self.conn.execute(_SEQUENCES_SQL).fetchall()}
+
+    def describe(self, error: Exception) -> tuple[str, int | None]:
+        diag = getattr(error, "diag", None)
+        message = (diag.message_primary if diag else None) or str(error).splitlines()[0]
+        position = diag.statement_position if diag else None
+        return message, int(position) if position else None
+
+
+class _SqliteRunner(_Runner):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def begin(self, timeouts: Timeouts) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")  # takes the write lock now: no other writer can slip in
+
+    def execute(self, sql: str, autocommit: bool, notices: list[str]) -> int | None:
+        before = self.conn.total_changes
+        self.conn.execute(sql)
+        if autocommit:
+            self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn.total_changes - before
+
+    def commit_if_open(self) -> int:
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
+            return 1
+        return 0
+
+    def new_locks(self) -> tuple[LockHeld, ...]:
+        return ()  # SQLite locks the whole database file, from BEGIN IMMEDIATE to COMMIT
+
+    def sequences(self) -> dict[str, int | None]:
+        try:
+            return {str(n): int(v) for n, v in self.conn.execute("SELECT name, seq FROM sqlite_sequence")}
+        except sqlite3.OperationalError:  # no AUTOINCREMENT table: no sequences
+            return {}
+
+    def describe(self, error: Exception) -> tuple[str, int | None]:
+        return str(error), None

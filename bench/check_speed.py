@@ -10,25 +10,35 @@ What it measures
      plus a few DO blocks and function bodies. It is written to bench/out/bench_10k.sql.
   2. Checks the script is valid: pglast (libpg_query, the server's grammar) must parse it into exactly
      N statements, and `squawk --reporter json` must report no syntax-error.
-  3. Times whole processes, wall clock (time.perf_counter around spawn + exit), from the repository root:
+  3. Times whole processes from the repository root, wall clock (time.perf_counter around spawn + exit):
          dbguard check bench/out/bench_10k.sql --format json --fail-on never
-         squawk bench/out/bench_10k.sql
-     One warm-up run of each (not counted), then --runs measured runs of each, interleaved (the order
-     alternates every round). Each child is reaped with os.wait4, whose rusage gives that child's own
-     peak RSS (ru_maxrss, KiB on Linux). A dbguard exit other than 0, a squawk exit other than 0/1
-     (squawk exits 1 when it finds violations), or a squawk syntax-error fails the bench (exit 2).
-  4. Prints the medians, the median peak RSS, the number of findings of each tool (dbguard: its JSON
-     summary; squawk: its JSON reporter, one untimed run) and, last, the ratio of the median wall
-     times dbguard/squawk against the target (<= 1.0).
+         squawk bench/out/bench_10k.sql                    (the target's baseline: squawk's default output)
+         squawk --reporter json bench/out/bench_10k.sql    (reference only, see below)
+     One warm-up run of each (not counted), then --runs measured runs of each, interleaved (the tool
+     that goes first rotates every round). Each tool is started by a tiny launcher process that reaps
+     it with os.wait4: that rusage gives the tool's own peak RSS (ru_maxrss, KiB on Linux) and CPU time.
+     (The launcher exists because Linux carries a parent's peak RSS over fork + exec into the child's
+     ru_maxrss: spawned straight from this ~70 MiB process, squawk would read 70 MiB instead of 35.)
+     A dbguard exit other than 0, a squawk exit other than 0/1 (1 means violations found), or any
+     squawk syntax-error or panic fails the bench (exit status 2).
+  4. Prints a table: median/min/max wall seconds, median CPU seconds, median peak RSS, exit codes and
+     the findings of each tool (dbguard: its JSON summary, error + warning + info; squawk: its
+     "Found N issues" line, or the length of its JSON report), then the top rules of each, and last
+     the ratio of median wall times dbguard/squawk against the target (<= 1.0).
+
+     squawk's default (tty) reporter renders a code snippet per violation and is most of squawk's
+     time on a big file; `squawk --reporter json` is its parse + rules alone. The target compares with
+     the default command; the ratio against squawk-json is printed as a reference for the harder bar.
 
 How to run
-    make bench                           # runs: .venv/bin/python bench/check_speed.py
+    make bench                      # runs: .venv/bin/python bench/check_speed.py
     .venv/bin/python bench/check_speed.py --runs 5 --statements 10000
     .venv/bin/python bench/check_speed.py --dbguard PATH --squawk PATH
 
-The tools default to the ones next to sys.executable (the venv's bin/), falling back to PATH. DBGUARD_*
-environment variables are removed for the measured runs so a developer's settings do not skew them.
-Generated files (script, captured outputs) go to bench/out/, which is git-ignored.
+It takes about 2 minutes at the defaults. The tools default to the ones next to sys.executable (the
+venv's bin/), falling back to PATH. DBGUARD_* environment variables are dropped for the measured runs.
+Everything generated (the script, each tool's last output) goes to bench/out/, which is git-ignored.
+Exit status: 0 when the measurement is complete (whether or not the target is met), 2 when it is not.
 """
 
 from __future__ import annotations
@@ -265,7 +275,8 @@ class ScriptGenerator:
         ids = f"{self._id()}, {self._id()}, {self._id()}"
         options = (
             "UPDATE stock SET reserved = 0 WHERE reserved < 0;",
-            f"UPDATE orders SET status = 'expired'\nWHERE status = 'pending' AND created_at < now() - {self._days()};",
+            "UPDATE orders SET status = 'expired'\n"
+            f"WHERE status = 'pending' AND created_at < now() - {self._days()};",
             f"UPDATE products SET discontinued = true WHERE sku LIKE 'SKU-{r.randint(0, 99):02d}%';",
             f"UPDATE stock SET qty = qty + {r.randint(1, 500)}, updated_at = now()\n"
             f"WHERE warehouse_id = {r.randint(1, 400)} AND product_id IN ({ids});",
@@ -654,7 +665,9 @@ def generate_script(statements: int, seed: int = SEED) -> tuple[str, Composition
 
     def emit(sql: str, kind: str) -> None:
         if rng.random() < 0.04:
-            parts.append(f"-- step {comp.total + 1}: {rng.choice(WORDS)} {rng.choice(('fix', 'cleanup', 'backfill'))}")
+            parts.append(
+                f"-- step {comp.total + 1}: {rng.choice(WORDS)} {rng.choice(('fix', 'cleanup', 'backfill'))}"
+            )
         parts.append(sql)
         setattr(comp, kind, getattr(comp, kind) + 1)
 
@@ -744,7 +757,7 @@ def squawk_json_check(squawk: str, script_arg: str, env: dict[str, str]) -> Coun
 # process's peak RSS across fork/vfork + exec, so a child spawned by the bench (which has generated the
 # script and run pglast on it, ~70 MiB) would report at least the bench's own peak as its ru_maxrss.
 # The launcher (python -I -S, stdlib only, ~10 MiB) times the tool with perf_counter around
-# Popen + os.wait4 and prints "seconds max_rss_kib exit_code".
+# Popen + os.wait4 and prints "seconds cpu_seconds max_rss_kib exit_code" (cpu = user + system).
 _LAUNCHER = """\
 import os, subprocess, sys, time
 out_path, err_path, *argv = sys.argv[1:]
@@ -754,13 +767,14 @@ with open(out_path, "wb") as out, open(err_path, "wb") as err:
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
 proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: Popen must not wait again
-print(seconds, usage.ru_maxrss, proc.returncode)
+print(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode)
 """
 
 
 @dataclass(frozen=True)
 class Run:
     seconds: float
+    cpu_seconds: float
     max_rss_kib: int
     returncode: int
 
@@ -801,8 +815,8 @@ def launch(argv: list[str], stdout: Path, stderr: Path, env: dict[str, str]) -> 
         check=False,
     )
     try:
-        seconds, rss, code = done.stdout.split()
-        return Run(seconds=float(seconds), max_rss_kib=int(rss), returncode=int(code))
+        seconds, cpu, rss, code = done.stdout.split()
+        return Run(seconds=float(seconds), cpu_seconds=float(cpu), max_rss_kib=int(rss), returncode=int(code))
     except ValueError:
         raise BenchError(f"launcher failed for {' '.join(argv)}:\n{done.stderr.strip()}") from None
 
@@ -858,7 +872,9 @@ def squawk_json_count(tool: Tool) -> int:
     try:
         return len(json.loads(tool.stdout_path.read_text("utf-8") or "[]"))
     except json.JSONDecodeError as error:
-        raise BenchError(f"squawk --reporter json did not print JSON ({error}); see {tool.stdout_path}") from None
+        raise BenchError(
+            f"squawk --reporter json did not print JSON ({error}); see {tool.stdout_path}"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -920,7 +936,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     script.write_text(text, "utf-8")
 
     tools = [
-        Tool("dbguard", [dbguard, "check", script_arg, "--format", "json", "--fail-on", "never"], ok_codes=(0,)),
+        Tool("dbguard", [dbguard, "check", script_arg, "--format", "json", "--fail-on", "never"],
+             ok_codes=(0,)),  # --fail-on never: exit 0 whatever it finds
         Tool("squawk", [squawk, script_arg], ok_codes=(0, 1)),  # exit 1: violations found
         Tool("squawk-json", [squawk, "--reporter", "json", script_arg], ok_codes=(0, 1),
              note="reference only: squawk without its terminal renderer"),
@@ -959,17 +976,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench failed: {error}", file=sys.stderr)
         return 2
 
-    rows = [("tool", "median s", "min s", "max s", "peak RSS MiB", "exit", "findings")]
+    rows = [("tool", "median s", "min s", "max s", "cpu s", "peak RSS MiB", "exit", "findings")]
     for tool in tools:
         seconds = [r.seconds for r in tool.runs]
         count = findings[tool.name]
         rows.append((tool.name, f"{tool.median_seconds:.3f}", f"{min(seconds):.3f}", f"{max(seconds):.3f}",
+                     f"{statistics.median(r.cpu_seconds for r in tool.runs):.3f}",
                      f"{tool.median_rss_mib:.1f}", "/".join(sorted({str(r.returncode) for r in tool.runs})),
                      "?" if count is None else f"{count:,}"))  # fmt: skip
     _print_table(rows)
     print()
     print(f"dbguard  {summary.get('statements', 0):,} statements checked (with nested ones): "
-          f"{summary.get('error', 0):,} error, {summary.get('warning', 0):,} warning, {summary.get('info', 0):,} info, "
+          f"{summary.get('error', 0):,} error, {summary.get('warning', 0):,} warning, "
+          f"{summary.get('info', 0):,} info, "
           f"{summary.get('waived', 0):,} waived; {unrecognized} it could not classify")  # fmt: skip
     print(f"dbguard  top rules: {_top(dbguard_rules)}")
     print(f"squawk   top rules: {_top(squawk_rules)}")

@@ -101,10 +101,10 @@ def _rehearse(
     if execution.failed:
         _rollback(copy)
         return execution, before, before, [], [], {}
-    created = sorted(set(copy.resolve(_names(script)).values()) - set(touched))
-    after = copy.table_stats([*touched, *created])
+    existing = sorted(set(copy.resolve([*touched, *_names(script)]).values()))  # dropped ones gone, new ones in
+    after = copy.table_stats(existing)
     schema_changes = schema_before.diff(copy.schema())
-    gates = [GateResult(c, _pre_existing(c, checks_before)) for c in _integrity(copy, [*touched, *created])]
+    gates = [GateResult(c, _pre_existing(c, checks_before)) for c in _integrity(copy, existing)]
     gates += [GateResult(r) for r in evaluate(policy.invariants, copy, before, after)]
     try:
         _commit(copy)
@@ -136,7 +136,13 @@ def _names(script: Script) -> list[str]:
 def _deltas(before: dict[str, TableStats], after: dict[str, TableStats]) -> Iterable[TableDelta]:
     for table in sorted(set(before) | set(after)):
         old, new = before.get(table), after.get(table)
-        yield TableDelta(table, old and old.rows, new and new.rows, old and old.hash, new and new.hash)
+        yield TableDelta(
+            table,
+            old.rows if old else None,
+            new.rows if new else None,
+            old.hash if old else None,
+            new.hash if new else None,
+        )
 
 
 def _threshold_findings(

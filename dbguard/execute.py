@@ -15,7 +15,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
@@ -37,7 +37,7 @@ _LOCK_RANK = ["AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdat
 
 def lock_label(mode: str) -> str:
     """'AccessExclusiveLock' -> 'ACCESS EXCLUSIVE', the spelling of the docs and of LockMode.label."""
-    words = []
+    words: list[str] = []
     for char in mode.removesuffix("Lock"):
         if char.isupper() and words:
             words.append(" ")
@@ -161,7 +161,7 @@ def _rank(mode: str) -> int:
     return next((i for i, m in enumerate(_LOCK_RANK) if m.lower().removesuffix("lock") == spelled), -1)
 
 
-class _Runner:
+class _Runner(Protocol):
     def begin(self, timeouts: Timeouts) -> None: ...
     def execute(self, sql: str, autocommit: bool, notices: list[str]) -> int | None: ...
     def commit_if_open(self) -> int: ...
@@ -170,7 +170,7 @@ class _Runner:
     def describe(self, error: Exception) -> tuple[str, int | None]: ...
 
 
-class _PostgresRunner(_Runner):
+class _PostgresRunner:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
         self.held: set[tuple[str, str]] = set()
@@ -225,7 +225,7 @@ class _PostgresRunner(_Runner):
         return message, int(position) if position else None
 
 
-class _SqliteRunner(_Runner):
+class _SqliteRunner:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 

@@ -34,7 +34,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
 def execute(target: Target, statement: str) -> None:
     """Change data on the target's own connection, as a script does inside dbguard's transaction."""
     assert isinstance(target, sqlite.SqliteTarget | postgres.PostgresTarget)
-    target.conn.execute(statement)  # type: ignore[arg-type]
+    target.conn.execute(statement)
 
 
 def check(target: Target, invariant: Invariant) -> CheckResult:

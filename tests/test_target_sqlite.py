@@ -15,6 +15,7 @@ from dbguard.errors import ConnectionFailure
 from dbguard.targets.model import SchemaChange
 from dbguard.targets.sqlite import SqliteTarget, connect
 from dbguard.targets.url import DatabaseUrl
+from tests.warehouse import make_sqlite_warehouse
 
 WAREHOUSE_TABLES = ["order_lines", "orders", "products", "reservations", "stock", "warehouses"]
 
@@ -51,6 +52,16 @@ def test_a_file_that_is_not_a_database_is_a_connection_failure(tmp_path: Path) -
 def test_a_directory_is_a_connection_failure(tmp_path: Path) -> None:
     with pytest.raises(ConnectionFailure, match="SQLite database"):
         connect(url_of(tmp_path))
+
+
+def test_a_path_with_spaces_and_uri_characters_opens_the_right_file(tmp_path: Path) -> None:
+    folder = tmp_path / "odd # naïve &mode=ro"
+    folder.mkdir()
+    path = make_sqlite_warehouse(folder / "w.db")
+    opened = connect(url_of(path))
+    assert opened.table_sizes(["stock"])["stock"].estimated_rows == 120
+    opened.close()
+    assert sorted(p.name for p in folder.iterdir()) == ["w.db"]
 
 
 def test_connection_leaves_transactions_to_the_caller_and_enforces_foreign_keys(target: SqliteTarget) -> None:

@@ -22,6 +22,7 @@ from dbguard.sandbox.base import Progress, Sandbox, removed_afterwards
 from dbguard.sandbox.catalog import DatabaseFacts, connect, database_facts
 from dbguard.sandbox.copy import copy_scoped
 from dbguard.sandbox.pgtools import binary_major, find_binary, run_tool
+from dbguard.sandbox.signals import signals_deferred
 from dbguard.targets.url import DatabaseUrl
 
 SERVER_USER = "postgres"  # initdb and postgres refuse to run as root; as root, run them as this OS user
@@ -48,11 +49,9 @@ def local_sandbox(
             os.chown(workdir, run_as[1], run_as[2])
         progress(f"creating a local PostgreSQL {facts.server_major} cluster in {workdir}")
         port = _start_cluster(initdb, pg_ctl, workdir, facts, run_as[0] if run_as else None)
-        # libpq reads a Unix-socket directory as the host; DatabaseUrl keeps it in the query.
-        url = DatabaseUrl(
-            URL.create("postgresql+psycopg", username="postgres", database="postgres",
-                       query={"host": str(workdir), "port": str(port)})
-        )  # fmt: skip
+        # libpq takes a directory as the host to mean a Unix socket in it. Kept in the URL's host (not in
+        # `?host=`), DatabaseUrl's libpq_env(), conninfo() and same_database() all see it.
+        url = DatabaseUrl(URL.create("postgresql+psycopg", "postgres", None, str(workdir), port, "postgres"))
         stats = copy_scoped(target_url, url, tables_with_data, pg_bin, on_progress)
         scope = "all tables" if tables_with_data is None else f"the rows of {len(stats.tables_copied)} table(s)"
         description = (
@@ -74,7 +73,9 @@ def _start_cluster(initdb: Path, pg_ctl: Path, workdir: Path, facts: DatabaseFac
         "-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
     )
     start: list[str | Path] = [pg_ctl, f"--pgdata={data}", f"--log={workdir / 'server.log'}", "-o", options]
-    run_tool([*start, "-w", "-t", "60", "start"], {}, "starting the local sandbox", user=user, cwd=workdir)
+    # Held signals: a postmaster still starting when the removal looks for its pid file would outlive it.
+    with signals_deferred():
+        run_tool([*start, "-w", "-t", "60", "start"], {}, "starting the local sandbox", user=user, cwd=workdir)
     return port
 
 

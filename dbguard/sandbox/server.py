@@ -15,6 +15,7 @@ from dbguard.errors import ConnectionFailure, UsageError
 from dbguard.sandbox.base import Progress, Sandbox, removed_afterwards
 from dbguard.sandbox.catalog import DatabaseFacts, connect, database_facts
 from dbguard.sandbox.copy import copy_scoped
+from dbguard.sandbox.signals import signals_deferred
 from dbguard.targets.url import DatabaseUrl, mask
 
 SANDBOX_PREFIX = "dbguard_sandbox_"
@@ -39,7 +40,11 @@ def server_sandbox(
         facts = database_facts(conn)
     where = f"{url.url.host or '127.0.0.1'}:{url.url.port or 5432}"
     with removed_afterwards(partial(drop_database, admin_url, name), f'the sandbox database "{name}" on {where}'):
-        note = _create_database(admin_url, name, facts)
+        if on_progress is not None:
+            on_progress(f'creating the sandbox database "{name}" on {where}')
+        # Held signals: interrupted mid-way, CREATE DATABASE could still commit after the DROP has run.
+        with signals_deferred():
+            note = _create_database(admin_url, name, facts)
         stats = copy_scoped(target_url, url, tables_with_data, pg_bin, on_progress)
         scope = "all tables" if tables_with_data is None else f"the rows of {len(stats.tables_copied)} table(s)"
         description = f'scratch database "{name}" on {where}: schema of {target_url.database} with {scope}{note}'

@@ -1,0 +1,5 @@
+"""`python -m dbguard` runs the CLI."""
+
+from dbguard.cli import main
+
+main()

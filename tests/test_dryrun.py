@@ -161,7 +161,8 @@ def test_sqlite_dry_run_leaves_the_file_untouched(warehouse_sqlite: Path) -> Non
 
 
 def test_local_provider_end_to_end(warehouse_pg: str) -> None:
-    report = run(LOCK + "UPDATE stock SET qty = qty + 1 WHERE warehouse_id = 1;\n", warehouse_pg, provider="local")
+    sql = LOCK + "UPDATE stock SET qty = qty + 1 WHERE warehouse_id = 1;\n"
+    report = run(sql, warehouse_pg, provider="local")
     assert report.provider == "local" and report.execution.runs[-1].rows == 40
 
 

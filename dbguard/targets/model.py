@@ -133,8 +133,8 @@ class Target(Protocol):
     def table_stats(self, tables: Sequence[str]) -> dict[str, TableStats]: ...
 
     def foreign_key_closure(self, tables: Sequence[str]) -> set[str]:
-        """The tables plus every table needed for their rows to satisfy foreign keys, and the tables whose
-        rows reference them (a DELETE may cascade to or be blocked by those)."""
+        """The tables, the tables whose rows reference them, transitively (a DELETE may cascade to or be
+        blocked by those), and every table all of those need for their rows' foreign keys, transitively."""
         ...
 
     def integrity_checks(self, tables: Sequence[str]) -> list[CheckResult]: ...

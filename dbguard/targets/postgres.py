@@ -232,9 +232,9 @@ class PostgresTarget:
         for child, parent in self._rows(_FK_EDGES):
             parents.setdefault(child, set()).add(parent)
             children.setdefault(parent, set()).add(child)
-        seeds = set(tables)
-        referencing = {child for seed in seeds for child in children.get(seed, ())}
-        return _upward(seeds, parents) | _upward(referencing, parents)
+        # Rows that reference the seeds, transitively (a DELETE cascades on, or is blocked, further down),
+        # then every table those rows need for their own foreign keys.
+        return _upward(_upward(set(tables), children), parents)
 
     def integrity_checks(self, tables: Sequence[str], *, install_amcheck: bool = False) -> list[CheckResult]:
         checks: dict[str, Callable[[list[int]], CheckResult]] = {
@@ -388,7 +388,7 @@ def _orphans_text(fk: ForeignKey, example: Row) -> str:
 
 
 def _upward(tables: set[str], parents: Mapping[str, set[str]]) -> set[str]:
-    """The tables plus every table they reference, transitively."""
+    """The tables plus every table reachable through the edges, transitively (parents, or children)."""
     found, pending = set(tables), list(tables)
     while pending:
         for parent in parents.get(pending.pop(), ()):

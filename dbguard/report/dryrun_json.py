@@ -1,0 +1,188 @@
+"""The dry-run report as JSON, and the facts every dry-run renderer shares (check status, lock spans).
+
+Schema, version 1 (`schema_version` changes only when a key is removed or changes meaning). Every key is
+always present; times are seconds (float), since the script started where they are points in time.
+
+    schema_version  1
+    kind            "dry-run"
+    verdict         "safe" | "blocked"
+    reasons         [str]: why it is blocked, [] when safe
+    script          str | null: the script's path as given
+    target          str: the target URL, password masked
+    server_version  str
+    sandbox         str: what the sandbox was; provider: str ("server", "local", "container", "sqlite")
+    scoped          bool: false when every table's data was copied
+    tables_copied   [str]; copy_seconds: float
+    execution       {seconds, committed_steps: int,
+                     sequences_advanced: [{sequence, before: int|null, after: int|null}]}
+    statements      [{index, line, kind, text (first line), tables_written: [str], separate_step, executed,
+                      rows: int|null, started, seconds, locks: [{table, mode}], strongest_lock: str|null,
+                      notices: [str], error: str|null, error_line: int|null}]
+    locks           [{statement, table, mode, from, until}]: held from `from` until the transaction ends
+    tables          [{table, rows_before: int|null, rows_after: int|null, delta, changed, hash_before,
+                      hash_after}]: null rows mean the table did not exist on that side
+    schema_changes  [{change, name, before: str|null, after: str|null}]
+    checks          [{name, status: "pass"|"fail"|"skipped"|"pre-existing", passed, skipped, pre_existing,
+                      blocks, detail, sample: [[value]]}]: sample values are JSON scalars, anything else str()
+    findings        [finding]: the dry-run's own findings, shaped like the check report's
+    estimates       [{statement, sandbox_seconds, scale, production_seconds}]
+    estimated_production_seconds  float: the sum of the estimates
+    notes           [str]: side effects a rollback cannot undo, and the like
+    check           the static check report, exactly as `dbguard check --format json` writes it
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from dbguard.execute import StatementRun
+from dbguard.report import render_json
+from dbguard.report.dryrun_model import DryRunReport, GateResult
+
+LOCK_ORDER = ("ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE",
+              "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE")  # fmt: skip
+_JSON_STATUS = {"PASS": "pass", "FAIL": "fail", "SKIPPED": "skipped", "FAIL (pre-existing)": "pre-existing"}
+
+
+@dataclass(frozen=True)
+class LockSpan:
+    statement: int
+    table: str
+    mode: str
+    start: float
+    end: float  # the end of the transaction that holds it, as far as the script goes
+
+
+def render(report: DryRunReport) -> str:
+    return json.dumps(to_dict(report), indent=2) + "\n"
+
+
+def to_dict(report: DryRunReport) -> dict[str, Any]:
+    execution = report.execution
+    return {
+        "schema_version": 1,
+        "kind": "dry-run",
+        "verdict": report.verdict.lower(),
+        "reasons": report.blocking_reasons,
+        "script": script_path(report),
+        "target": report.target,
+        "server_version": report.server_version,
+        "sandbox": report.sandbox,
+        "provider": report.provider,
+        "scoped": report.scoped,
+        "tables_copied": list(report.tables_copied),
+        "copy_seconds": report.copy_seconds,
+        "execution": {
+            "seconds": execution.seconds,
+            "committed_steps": execution.committed_steps,
+            "sequences_advanced": [{"sequence": name, "before": before, "after": after}
+                                   for name, before, after in execution.sequences_advanced],  # fmt: skip
+        },
+        "statements": [_statement(run) for run in execution.runs],
+        "locks": [{"statement": s.statement, "table": s.table, "mode": s.mode, "from": s.start, "until": s.end}
+                  for s in lock_spans(report)],  # fmt: skip
+        "tables": [{"table": t.table, "rows_before": t.rows_before, "rows_after": t.rows_after, "delta": t.delta,
+                    "changed": t.changed, "hash_before": t.hash_before, "hash_after": t.hash_after}
+                   for t in report.tables],  # fmt: skip
+        "schema_changes": [{"change": c.change, "name": c.name, "before": c.before, "after": c.after}
+                           for c in report.schema_changes],  # fmt: skip
+        "checks": [_check(gate) for gate in report.checks],
+        "findings": [render_json._finding(f, report.check) for f in report.findings],
+        "estimates": [{"statement": e.statement, "sandbox_seconds": e.sandbox_seconds, "scale": e.scale,
+                       "production_seconds": e.production_seconds} for e in report.estimates],  # fmt: skip
+        "estimated_production_seconds": sum(e.production_seconds for e in report.estimates),
+        "notes": list(report.notes),
+        "check": render_json.to_dict(report.check),
+    }
+
+
+def _statement(run: StatementRun) -> dict[str, Any]:
+    return {
+        "index": run.index,
+        "line": run.line,
+        "kind": run.kind,
+        "text": run.text,
+        "tables_written": list(run.tables_written),
+        "separate_step": run.separate_step,
+        "executed": run.executed,
+        "rows": run.rows,
+        "started": run.started,
+        "seconds": run.seconds,
+        "locks": [{"table": held.table, "mode": held.mode} for held in run.locks],
+        "strongest_lock": run.strongest_lock,
+        "notices": list(run.notices),
+        "error": run.error,
+        "error_line": run.error_line,
+    }
+
+
+def _check(gate: GateResult) -> dict[str, Any]:
+    result = gate.result
+    return {
+        "name": result.name,
+        "status": _JSON_STATUS[gate_status(gate)],
+        "passed": result.passed,
+        "skipped": result.skipped,
+        "pre_existing": gate.pre_existing,
+        "blocks": gate.blocks,
+        "detail": result.detail,
+        "sample": [[json_safe(value) for value in row] for row in result.sample],
+    }
+
+
+def json_safe(value: Any) -> Any:
+    """A sample value as a JSON scalar: numbers, text, booleans and null as they are, anything else str()."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # json.dumps would write NaN or Infinity, which is not JSON
+    if value is None or isinstance(value, int | float | bool | str):
+        return value
+    return str(value)
+
+
+# -- facts shared by the dry-run renderers --
+
+
+def script_path(report: DryRunReport) -> str | None:
+    return report.check.files[0].path if report.check.files else None
+
+
+def gate_status(gate: GateResult) -> str:
+    """PASS, FAIL, SKIPPED, or "FAIL (pre-existing)": it failed before the script ran too, so does not block."""
+    if gate.result.skipped:
+        return "SKIPPED"
+    if gate.result.passed:
+        return "PASS"
+    return "FAIL (pre-existing)" if gate.pre_existing else "FAIL"
+
+
+def caveats(report: DryRunReport) -> list[str]:
+    """What the verdict did not verify: a SAFE report must not hide them."""
+    found = [f"{g.result.name} was skipped: {g.result.detail}" for g in report.checks if g.result.skipped]
+    found += [f"{g.result.name} already failed before the script ran: {g.result.detail}"
+              for g in report.checks if gate_status(g) == "FAIL (pre-existing)"]  # fmt: skip
+    return found
+
+
+def lock_rank(mode: str) -> int:
+    return LOCK_ORDER.index(mode) if mode in LOCK_ORDER else -1
+
+
+def lock_spans(report: DryRunReport) -> list[LockSpan]:
+    """Each lock from the statement that took it to the end of its transaction: the end of the script, or the
+    COMMIT that dbguard issues before the next separate step."""
+    runs = report.execution.runs
+    spans = []
+    for position, run in enumerate(runs):
+        end = next((later.started for later in runs[position + 1 :]
+                    if later.separate_step and (later.executed or later.seconds)), report.execution.seconds)  # fmt: skip
+        held = sorted(run.locks, key=lambda lock: (-lock_rank(lock.mode), lock.table))
+        spans += [LockSpan(run.index, lock.table, lock.mode, run.started, end) for lock in held]
+    return spans
+
+
+def statement_ran(run: StatementRun) -> bool:
+    """Executed, or failed after it started; a statement refused or never reached did not run."""
+    return run.executed or run.seconds > 0

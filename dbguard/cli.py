@@ -24,7 +24,7 @@ from dbguard.errors import EXIT_FINDINGS, EXIT_INTERRUPTED, DbguardError, UsageE
 from dbguard.inputs import read_sources
 from dbguard.policy.policy import Policy, load_policy
 from dbguard.report.model import CheckReport
-from dbguard.rules import RULES, Severity
+from dbguard.rules import RULES, Rule, Severity
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -233,7 +233,7 @@ def rules_list(
         return
     table = Table("rule", "severity", "dialects", "summary", box=None, pad_edge=False)
     for rule in sorted(RULES.values(), key=lambda r: r.id):
-        table.add_row(rule.id, chosen.severity_of(rule.id).value, _dialects(rule.dialects), rule.summary)
+        table.add_row(rule.id, chosen.severity_of(rule.id).value, _where(rule), rule.summary)
     Console(highlight=False, width=max(120, Console().width)).print(table)
 
 
@@ -250,20 +250,21 @@ def rules_explain(rule_id: str = typer.Argument(..., help="A rule id, as `dbguar
         close = difflib.get_close_matches(rule_id, RULES, n=1)
         hint = f"; did you mean {close[0]}?" if close else "; see `dbguard rules list`"
         raise UsageError(f"unknown rule {rule_id!r}{hint}")
-    typer.echo(f"{rule.id} ({rule.severity.value}, {_dialects(rule.dialects)})\n{rule.summary}\n\n{rule.doc}")
+    typer.echo(f"{rule.id} ({rule.severity.value}, {_where(rule)})\n{rule.summary}\n\n{rule.doc}")
 
 
 def rules_markdown(policy: Policy) -> str:
     lines = ["| rule | default severity | dialects | what it catches |", "|---|---|---|---|"]
     for rule in sorted(RULES.values(), key=lambda r: r.id):
         lines.append(
-            f"| `{rule.id}` | {policy.severity_of(rule.id).value} | {_dialects(rule.dialects)} | {rule.summary} |"
+            f"| `{rule.id}` | {policy.severity_of(rule.id).value} | {_where(rule)} | {rule.summary} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def _dialects(dialects: frozenset[Dialect]) -> str:
-    return "all" if dialects == frozenset(Dialect) else ", ".join(sorted(d.value for d in dialects))
+def _where(rule: Rule) -> str:
+    dialects = "all" if rule.dialects == frozenset(Dialect) else ", ".join(sorted(d.value for d in rule.dialects))
+    return f"{dialects} (dry-run)" if rule.stage == "dry-run" else dialects
 
 
 def _policy(option: str | None, config: Config) -> Policy:

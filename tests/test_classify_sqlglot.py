@@ -526,4 +526,4 @@ def test_trigger_body_is_handed_back_as_nested_sql() -> None:
     sql = "CREATE TRIGGER trg AFTER DELETE ON orders BEGIN DELETE FROM items WHERE oid = old.id; END"
     facts = _facts(S, sql)
     assert facts is not None
-    assert facts.nested_sql == (("trigger trg", "DELETE FROM items WHERE oid = old.id;"),)
+    assert facts.nested_sql == (("trigger trg", "DELETE FROM items WHERE oid = old.id;", "sql"),)

@@ -103,10 +103,18 @@ def test_the_target_is_never_modified(warehouse_pg: str) -> None:
 
 
 def test_invariant_failure_is_caught_with_sample_rows(warehouse_pg: str) -> None:
-    policy = Policy(invariants=(Invariant(name="stock never below 5", kind="sql",
-                                          sql="SELECT warehouse_id, product_id, qty FROM stock WHERE qty < 5"),))  # fmt: skip
-    report = run(LOCK + "UPDATE stock SET qty = 1 WHERE warehouse_id = 2 AND product_id IN (1, 2);\n",
-                 warehouse_pg, policy)  # fmt: skip
+    policy = Policy(
+        invariants=(
+            Invariant(
+                name="stock never below 5",
+                kind="sql",
+                sql="SELECT warehouse_id, product_id, qty FROM stock WHERE qty < 5",
+            ),
+        )
+    )
+    report = run(
+        LOCK + "UPDATE stock SET qty = 1 WHERE warehouse_id = 2 AND product_id IN (1, 2);\n", warehouse_pg, policy
+    )
     (gate,) = [g for g in report.checks if g.result.name == "stock never below 5"]
     assert gate.blocks
     assert sorted(gate.result.sample) == [(2, 1, 1), (2, 2, 1)]
@@ -125,8 +133,11 @@ def test_broken_foreign_key_is_caught_even_with_triggers_disabled(warehouse_pg: 
 
 
 def test_failing_statement_is_reported_with_its_line(warehouse_pg: str) -> None:
-    report = run(LOCK + "UPDATE stock SET qty = qty + 1 WHERE warehouse_id = 1;\n\nUPDATE stock\n  SET qty = -1\n"
-                 "  WHERE warehouse_id = 2;\nDELETE FROM orders WHERE id = 1;\n", warehouse_pg)  # fmt: skip
+    report = run(
+        LOCK + "UPDATE stock SET qty = qty + 1 WHERE warehouse_id = 1;\n\nUPDATE stock\n  SET qty = -1\n"
+        "  WHERE warehouse_id = 2;\nDELETE FROM orders WHERE id = 1;\n",
+        warehouse_pg,
+    )
     failed = report.execution.failed
     assert failed is not None and failed.index == 3 and failed.line == 4
     assert "check constraint" in (failed.error or "")
@@ -142,8 +153,11 @@ def test_delete_share_threshold(warehouse_pg: str) -> None:
 
 
 def test_non_transactional_statement_runs_as_its_own_step(warehouse_pg: str) -> None:
-    report = run(LOCK + "UPDATE stock SET qty = qty + 1 WHERE warehouse_id = 1;\n"
-                 "CREATE INDEX CONCURRENTLY stock_updated_idx ON stock (updated_at);\n", warehouse_pg)  # fmt: skip
+    report = run(
+        LOCK + "UPDATE stock SET qty = qty + 1 WHERE warehouse_id = 1;\n"
+        "CREATE INDEX CONCURRENTLY stock_updated_idx ON stock (updated_at);\n",
+        warehouse_pg,
+    )
     index_run = report.execution.runs[-1]
     assert index_run.separate_step and index_run.executed and index_run.error is None
     assert report.execution.committed_steps == 1
@@ -152,8 +166,10 @@ def test_non_transactional_statement_runs_as_its_own_step(warehouse_pg: str) -> 
 
 def test_sqlite_dry_run_leaves_the_file_untouched(warehouse_sqlite: Path) -> None:
     digest = hashlib.sha256(warehouse_sqlite.read_bytes()).hexdigest()
-    report = run("DELETE FROM reservations WHERE order_id = 3;\nUPDATE stock SET qty = 0 WHERE warehouse_id = 1;\n",
-                 f"sqlite:///{warehouse_sqlite}")  # fmt: skip
+    report = run(
+        "DELETE FROM reservations WHERE order_id = 3;\nUPDATE stock SET qty = 0 WHERE warehouse_id = 1;\n",
+        f"sqlite:///{warehouse_sqlite}",
+    )
     assert [r.rows for r in report.execution.runs] == [1, 40]
     assert {c.result.name for c in report.checks} >= {"integrity_check", "foreign keys hold"}
     assert all(c.result.passed for c in report.checks)
@@ -171,8 +187,10 @@ def test_sigterm_removes_the_sandbox(warehouse_pg: str, tmp_path: Path) -> None:
     script.write_text("SELECT pg_sleep(60);\n")
     process = subprocess.Popen(
         [sys.executable, "-m", "dbguard", "dry-run", str(script), "--db", warehouse_pg],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(Path.cwd())},
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+    )
     deadline = time.monotonic() + 30
     while not sandboxes() and time.monotonic() < deadline:
         time.sleep(0.1)

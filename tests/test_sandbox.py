@@ -144,6 +144,20 @@ def test_empty_scope_copies_the_schema_only(target: DatabaseUrl, empty_copy: Dat
     assert all(rows(empty_copy, table) == 0 for table in ALL_TABLES)
 
 
+def test_a_partitioned_table_in_scope_brings_its_partitions_rows(target: DatabaseUrl, empty_copy: DatabaseUrl) -> None:
+    with psycopg.connect(target.conninfo(), autocommit=True) as conn:
+        conn.execute("""
+            CREATE TABLE events (id int, year int) PARTITION BY RANGE (year);
+            CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM (2024) TO (2025);
+            CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM (2025) TO (2026);
+            INSERT INTO events SELECT i, 2024 + i % 2 FROM generate_series(1, 10) i;
+        """)
+    stats = copy_scoped(target, empty_copy, {"public.events"}, None, None)
+
+    assert stats.tables_copied == ["public.events", "public.events_2024", "public.events_2025"]
+    assert rows(empty_copy, "public.events") == 10 and rows(empty_copy, "public.events_2025") == 5
+
+
 def test_sequence_values_are_copied_so_new_ids_do_not_collide(target: DatabaseUrl) -> None:
     with open_sandbox(target, "server", STOCK_CLOSURE) as sandbox, psycopg.connect(sandbox.url.conninfo()) as conn:
         new_id = conn.execute("INSERT INTO orders (customer, status) VALUES ('new', 'open') RETURNING id").fetchone()
@@ -178,9 +192,11 @@ def test_server_sandbox_is_dropped_after_an_error_inside_the_block(target: Datab
 
 def test_server_sandbox_is_dropped_when_the_copy_fails(target: DatabaseUrl, tmp_path: Path) -> None:
     names = NameRecorder()
-    with pytest.raises(ConnectionFailure, match=r"pg_dump not found in .*--pg-bin DIR"):
-        with open_sandbox(target, "server", STOCK_CLOSURE, pg_bin=tmp_path, on_progress=names):
-            pytest.fail("a sandbox without pg_dump must not be yielded")
+    with (
+        pytest.raises(ConnectionFailure, match=r"pg_dump not found in .*--pg-bin DIR"),
+        open_sandbox(target, "server", STOCK_CLOSURE, pg_bin=tmp_path, on_progress=names),
+    ):
+        pytest.fail("a sandbox without pg_dump must not be yielded")
     assert not database_exists(names.database)
 
 
@@ -195,9 +211,11 @@ def test_server_sandbox_on_a_named_admin_database(target: DatabaseUrl) -> None:
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_a_sandbox_url_pointing_at_the_target_is_refused(target: DatabaseUrl, host: str) -> None:
     itself = DatabaseUrl.parse(f"postgresql://postgres@{host}:5432/{target.database}")
-    with pytest.raises(UsageError, match="is the target database itself"):
-        with open_sandbox(target, "server", None, sandbox_url=itself):
-            pytest.fail("must not be yielded")
+    with (
+        pytest.raises(UsageError, match="is the target database itself"),
+        open_sandbox(target, "server", None, sandbox_url=itself),
+    ):
+        pytest.fail("must not be yielded")
 
 
 def test_a_role_that_may_not_create_databases_is_told_what_to_do(target: DatabaseUrl) -> None:
@@ -206,9 +224,11 @@ def test_a_role_that_may_not_create_databases_is_told_what_to_do(target: Databas
         conn.execute(f'CREATE ROLE "{role}" LOGIN NOCREATEDB')
     try:
         as_role = DatabaseUrl.parse(f"postgresql://{role}@127.0.0.1:5432/{target.database}")
-        with pytest.raises(ConnectionFailure, match=f'role "{role}" may not create databases.*--sandbox local'):
-            with open_sandbox(as_role, "server", None):
-                pytest.fail("must not be yielded")
+        with (
+            pytest.raises(ConnectionFailure, match=f'role "{role}" may not create databases.*--sandbox local'),
+            open_sandbox(as_role, "server", None),
+        ):
+            pytest.fail("must not be yielded")
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP ROLE "{role}"')
@@ -229,10 +249,14 @@ from dbguard.targets.url import DatabaseUrl
 
 install_sigterm_handler()
 target, when = DatabaseUrl.parse(sys.argv[1]), sys.argv[2]
+name = ""
 
 def announce(message):
-    if when == "during-copy" and message.startswith("creating the sandbox database"):
-        print(message.split('"')[1], flush=True)
+    global name
+    if message.startswith("creating the sandbox database"):
+        name = message.split('"')[1]
+    if when != "inside" and message.startswith(when):
+        print(name, flush=True)
 
 with open_sandbox(target, "server", None, on_progress=announce) as sandbox:
     if when == "inside":
@@ -241,7 +265,9 @@ with open_sandbox(target, "server", None, on_progress=announce) as sandbox:
 """
 
 
-@pytest.mark.parametrize("when", ["inside", "during-copy"])
+# The signal lands while the sandbox is in use, while CREATE DATABASE runs (signals are held until it is
+# done, so the DROP finds the database), and while pg_restore runs (a child process, killed on the way out).
+@pytest.mark.parametrize("when", ["inside", "creating the sandbox database", "restoring the schema"])
 def test_a_real_sigterm_removes_the_sandbox(target: DatabaseUrl, tmp_path: Path, when: str) -> None:
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)

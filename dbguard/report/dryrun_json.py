@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from dbguard.execute import StatementRun
@@ -79,24 +79,20 @@ def to_dict(report: DryRunReport) -> dict[str, Any]:
             "seconds": execution.seconds,
             "committed_steps": execution.committed_steps,
             "sequences_advanced": [{"sequence": name, "before": before, "after": after}
-                                   for name, before, after in execution.sequences_advanced],  # fmt: skip
+                                   for name, before, after in execution.sequences_advanced],
         },
         "statements": [_statement(run) for run in execution.runs],
         "locks": [{"statement": s.statement, "table": s.table, "mode": s.mode, "from": s.start, "until": s.end}
-                  for s in lock_spans(report)],  # fmt: skip
-        "tables": [{"table": t.table, "rows_before": t.rows_before, "rows_after": t.rows_after, "delta": t.delta,
-                    "changed": t.changed, "hash_before": t.hash_before, "hash_after": t.hash_after}
-                   for t in report.tables],  # fmt: skip
-        "schema_changes": [{"change": c.change, "name": c.name, "before": c.before, "after": c.after}
-                           for c in report.schema_changes],  # fmt: skip
+                  for s in lock_spans(report)],
+        "tables": [{**asdict(t), "delta": t.delta, "changed": t.changed} for t in report.tables],
+        "schema_changes": [asdict(change) for change in report.schema_changes],
         "checks": [_check(gate) for gate in report.checks],
         "findings": [render_json._finding(f, report.check) for f in report.findings],
-        "estimates": [{"statement": e.statement, "sandbox_seconds": e.sandbox_seconds, "scale": e.scale,
-                       "production_seconds": e.production_seconds} for e in report.estimates],  # fmt: skip
+        "estimates": [asdict(estimate) for estimate in report.estimates],
         "estimated_production_seconds": sum(e.production_seconds for e in report.estimates),
         "notes": list(report.notes),
         "check": render_json.to_dict(report.check),
-    }
+    }  # fmt: skip
 
 
 def _statement(run: StatementRun) -> dict[str, Any]:
@@ -176,8 +172,8 @@ def lock_spans(report: DryRunReport) -> list[LockSpan]:
     runs = report.execution.runs
     spans = []
     for position, run in enumerate(runs):
-        end = next((later.started for later in runs[position + 1 :]
-                    if later.separate_step and (later.executed or later.seconds)), report.execution.seconds)  # fmt: skip
+        commits = (later.started for later in runs[position + 1 :] if later.separate_step and statement_ran(later))
+        end = next(commits, report.execution.seconds)
         held = sorted(run.locks, key=lambda lock: (-lock_rank(lock.mode), lock.table))
         spans += [LockSpan(run.index, lock.table, lock.mode, run.started, end) for lock in held]
     return spans

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dbguard.rules._script_facts import created_earlier
 from dbguard.rules.registry import POSTGRES_ONLY, RuleContext, Severity, Violation, rule
 from dbguard.sql.model import Statement
 
@@ -32,7 +31,7 @@ from dbguard.sql.model import Statement
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     for action in statement.actions_of("add-constraint"):
         kind = {"unique": "UNIQUE", "primary": "PRIMARY KEY"}.get(action.get("constraint"))
-        if kind is None or action.get("using_index") or created_earlier(action.table, statement, context):
+        if kind is None or action.get("using_index") or context.created_earlier(action.table, statement):
             continue
         yield Violation(
             message=f"adding a {kind} constraint to {action.table} builds its index under an ACCESS "

@@ -26,8 +26,7 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     for action in statement.actions_of("alter-system"):
         setting = f"the setting {action.get('name')}" if action.get("name") else "every setting"
         yield Violation(
-            message=f"ALTER SYSTEM changes {setting} for the whole server; it cannot be rolled back with "
-            "the script",
+            message=f"ALTER SYSTEM changes {setting} for the whole server; it cannot be rolled back with the script",
             help="Use SET LOCAL for a setting this script needs; change server configuration through the "
             "usual reviewed configuration process, not a maintenance script.",
         )

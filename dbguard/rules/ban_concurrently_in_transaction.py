@@ -26,9 +26,6 @@ from collections.abc import Iterator
 from dbguard.rules.registry import RuleContext, Severity, Violation, rule
 from dbguard.sql.model import Statement
 
-_OPENS = ("BEGIN", "START")
-_CLOSES = ("COMMIT", "END", "ROLLBACK", "ABORT", "PREPARE")
-
 
 @rule("ban-concurrently-in-transaction", Severity.ERROR, "CONCURRENTLY inside a transaction block")
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
@@ -38,26 +35,12 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
         return
     if statement.parent is not None:
         where = f"inside a DO block or function body ({statement.origin})"
-    elif _in_transaction(statement, context):
+    elif context.session(statement).in_transaction_block:
         where = "after BEGIN, inside an explicit transaction block"
     else:
         return
     yield Violation(
-        message=f"{statement.kind} CONCURRENTLY on {targets} runs {where}: PostgreSQL refuses it there "
-        "at run time",
+        message=f"{statement.kind} CONCURRENTLY on {targets} runs {where}: PostgreSQL refuses it there at run time",
         help="Run it as a top-level statement outside any transaction block (and outside DO blocks and "
         "functions), or drop CONCURRENTLY if the lock it then takes is acceptable.",
     )
-
-
-def _in_transaction(statement: Statement, context: RuleContext) -> bool:
-    open_ = False
-    for earlier in context.earlier(statement):
-        for action in earlier.actions_of("transaction-control"):
-            words = str(action.get("command", "")).upper().split()
-            if words and words[0] in _OPENS:
-                open_ = True
-            elif words and words[0] in _CLOSES and words[1:2] != ["TO"]:
-                # COMMIT AND CHAIN / ROLLBACK AND CHAIN start a new transaction at once
-                open_ = "CHAIN" in words and "NO" not in words
-    return open_

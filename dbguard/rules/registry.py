@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from dbguard.dialects import Dialect
+from dbguard.sql.session import SessionState, bare_table, first_creations, session_states
 
 if TYPE_CHECKING:
     from dbguard.policy.policy import Policy
@@ -39,11 +40,23 @@ class Violation:
 class RuleContext:
     script: Script
     policy: Policy
+    _sessions: dict[int, SessionState] = field(default_factory=dict, compare=False, repr=False)
+    _creations: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
-    def earlier(self, statement: Statement) -> Iterator[Statement]:
-        """Statements that run before this one, top level first-to-last (a nested one sees its parent's)."""
-        anchor = statement.parent or statement.index
-        return (s for s in self.script.statements if s.index < anchor and s.parent is None)
+    def created_earlier(self, table: str | None, statement: Statement) -> bool:
+        """Whether an earlier statement of the script creates `table`: nobody else can be using it yet."""
+        if table is None:
+            return False
+        if not self._creations:
+            self._creations.update(first_creations(self.script) or {"": 0})  # the "" entry marks "computed"
+        created_at = self._creations.get(bare_table(table))
+        return created_at is not None and created_at < (statement.parent or statement.index)
+
+    def session(self, statement: Statement) -> SessionState:
+        """Settings and transaction state before this statement (computed once per script)."""
+        if not self._sessions:
+            self._sessions.update(session_states(self.script))
+        return self._sessions[statement.index]
 
 
 Check = Callable[["Statement", RuleContext], Iterable[Violation]]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dbguard.rules._script_facts import created_earlier
 from dbguard.rules.registry import POSTGRES_ONLY, RuleContext, Severity, Violation, rule
 from dbguard.sql.model import Statement
 
@@ -30,7 +29,7 @@ from dbguard.sql.model import Statement
       dialects=POSTGRES_ONLY)  # fmt: skip
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     for action in statement.actions_of("create-index"):
-        if action.get("concurrently") or created_earlier(action.table, statement, context):
+        if action.get("concurrently") or context.created_earlier(action.table, statement):
             continue
         yield Violation(
             message=f"CREATE INDEX on {action.table} takes a SHARE lock: writes to {action.table} wait "

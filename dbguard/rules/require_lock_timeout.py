@@ -32,11 +32,7 @@ _ZERO = re.compile(r"0+(\.0*)?\s*(us|ms|s|min|h|d)?", re.IGNORECASE)
 
 
 def _lock_timeout_set(statement: Statement, context: RuleContext) -> bool:
-    value: str | None = None  # the last SET wins; RESET and SET ... TO DEFAULT give None: no timeout
-    for earlier in context.earlier(statement):
-        for action in earlier.actions_of("set"):
-            if action.get("name") == "lock_timeout" and not action.get("persistent"):  # ALTER DATABASE: later sessions
-                value = action.get("value")
+    value = context.session(statement).settings.get("lock_timeout")  # RESET / TO DEFAULT: no timeout
     return value is not None and not _ZERO.fullmatch(value.strip().strip("'\""))
 
 

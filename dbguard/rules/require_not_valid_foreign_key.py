@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dbguard.rules._script_facts import created_earlier
 from dbguard.rules.registry import POSTGRES_ONLY, RuleContext, Severity, Violation, rule
 from dbguard.sql.model import Statement
 
@@ -32,7 +31,7 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     for action in statement.actions_of("add-constraint"):
         if action.get("constraint") != "foreign" or action.get("not_valid"):
             continue
-        if created_earlier(action.table, statement, context):
+        if context.created_earlier(action.table, statement):
             continue
         name = action.get("name") or "<constraint name>"
         what = f"foreign key {name}" if action.get("name") else "a foreign key"

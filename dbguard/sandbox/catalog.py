@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
-from dbguard.errors import ConnectionFailure
-from dbguard.targets.url import DatabaseUrl, mask
-
-CONNECT_TIMEOUT_SECONDS = 10
+from dbguard.targets import postgres
+from dbguard.targets.url import DatabaseUrl
 
 # Partitions are listed with their partitioned parents: `pg_dump -t parent` dumps no partition's rows.
 _RELATIONS = """
@@ -56,15 +55,12 @@ class Relations:
         return wanted
 
 
-def connect(url: DatabaseUrl, *, autocommit: bool = True) -> psycopg.Connection:
-    """A psycopg connection; failures become ConnectionFailure with any password masked."""
-    try:
-        return psycopg.connect(url.conninfo(), autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_SECONDS)
-    except psycopg.Error as error:
-        raise ConnectionFailure(f"cannot connect to {url}: {mask(str(error)).strip()}") from None
+def connect(url: DatabaseUrl) -> psycopg.Connection[tuple[Any, ...]]:
+    """An autocommit psycopg connection; failures are the target layer's one-line ConnectionFailure."""
+    return postgres.connect(url, autocommit=True, application_name="dbguard sandbox").conn
 
 
-def database_facts(conn: psycopg.Connection) -> DatabaseFacts:
+def database_facts(conn: psycopg.Connection[tuple[Any, ...]]) -> DatabaseFacts:
     row = conn.execute(
         "SELECT current_setting('server_version_num')::int / 10000, pg_encoding_to_char(encoding), "
         "datcollate, datctype FROM pg_database WHERE datname = current_database()"
@@ -73,7 +69,7 @@ def database_facts(conn: psycopg.Connection) -> DatabaseFacts:
     return DatabaseFacts(int(row[0]), str(row[1]), str(row[2]), str(row[3]))
 
 
-def relations(conn: psycopg.Connection) -> Relations:
+def relations(conn: psycopg.Connection[tuple[Any, ...]]) -> Relations:
     tables: dict[str, tuple[str, str]] = {}
     sequences: list[tuple[str, str]] = []
     parents: dict[str, list[str]] = {}

@@ -63,7 +63,10 @@ def container_sandbox(
         facts = database_facts(conn)
     image = f"postgres:{facts.server_major}"
     password = secrets.token_hex(16)
-    container = container_class(image=image, username="postgres", password=password, dbname="postgres")
+    try:
+        container = container_class(image=image, username="postgres", password=password, dbname="postgres")
+    except Exception as error:  # the Docker client is made here; the engine may have gone since the ping
+        raise ConnectionFailure(f"{NO_DOCKER} ({mask(str(error))})") from None
     # stop() removes the container; testcontainers' reaper (Ryuk) also removes it if this process dies.
     with removed_afterwards(container.stop, f"the sandbox container ({image})"):
         progress(f"starting a {image} container")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dbguard.errors import ConnectionFailure
 from dbguard.sandbox.catalog import Relations, connect, database_facts, relations
-from dbguard.sandbox.pgtools import binary_major, check_dump_compatible, find_binary, run_tool, tool_env
+from dbguard.sandbox.pgtools import binary_major, check_dump_compatible, find_binary, run_tool
 from dbguard.targets.url import DatabaseUrl
 
 RESTORE_OPTIONS = ("--no-owner", "--no-privileges", "--exit-on-error")
@@ -52,7 +52,7 @@ def copy_scoped(
     pg_restore = find_binary("pg_restore", facts.server_major, pg_bin)
     if binary_major(pg_restore) < binary_major(pg_dump):
         raise ConnectionFailure(f"{pg_restore} is older than {pg_dump} and cannot read its archives: pass --pg-bin DIR")
-    source_env, sandbox_env = tool_env(target_url), tool_env(sandbox_url)
+    source_env, sandbox_env = target_url.libpq_env(), sandbox_url.libpq_env()
     source_db, sandbox_db = _dbname_option(target_url.database), _dbname_option(sandbox_url.database)
 
     with tempfile.TemporaryDirectory(prefix="dbguard-copy-") as workdir:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from dbguard.errors import ConnectionFailure
-from dbguard.targets.url import DatabaseUrl, mask
+from dbguard.targets.url import mask
 
 PG_BIN_ENV = "DBGUARD_PG_BIN"
 SERVER_PROGRAMS = frozenset({"initdb", "pg_ctl", "postgres"})
@@ -73,21 +73,6 @@ def check_dump_compatible(pg_dump_path: Path, server_major: int) -> None:
             f"pg_dump {server_major} or newer is needed (install postgresql-client-{server_major} "
             "or pass --pg-bin DIR)"
         )
-
-
-def tool_env(url: DatabaseUrl) -> dict[str, str]:
-    """libpq environment for `url`, honouring a host or port given in the query (`?host=/socket/dir`).
-
-    `DatabaseUrl.libpq_env()` reads only the URL's authority part; a Unix-socket URL such as
-    `postgresql://postgres@/postgres?host=/tmp/x&port=5433` keeps its host and port in the query.
-    """
-    env = url.libpq_env()
-    query = url.url.query
-    for key, variable in (("host", "PGHOST"), ("port", "PGPORT")):
-        value = query.get(key)
-        if value:
-            env[variable] = value if isinstance(value, str) else value[-1]
-    return env
 
 
 def run_tool(

@@ -165,7 +165,7 @@ class _Collector:
         self.written: list[str] = []
         self.actions: list[Action] = []
         self.lock: LockMode | None = None
-        self.nested: list[tuple[str, str]] = []
+        self.nested: list[tuple[str, str, str]] = []
 
     def write(self, table: str, lock: LockMode) -> None:
         if table not in self.written:
@@ -313,10 +313,9 @@ def _classify_into(node: ast.Node, c: _Collector) -> tuple[str, bool]:
         case ast.ViewStmt():
             return "CREATE VIEW", True
         case ast.DoStmt():
-            body = next((a.arg.sval for a in node.args if a.defname == "as"), "")
             language = next((a.arg.sval for a in node.args if a.defname == "language"), "plpgsql")
             if language.lower() == "plpgsql":
-                c.nested.append(("DO block", f"DO $dbguard$ {body} $dbguard$"))
+                c.nested.append(("DO block", deparse(node), "plpgsql"))
             else:
                 c.add("opaque-body", language=language)
             return "DO", True
@@ -528,11 +527,12 @@ def _create_function(node: ast.CreateFunctionStmt, c: _Collector) -> tuple[str, 
         body = node.sql_body[0] if isinstance(node.sql_body, tuple) else (node.sql_body,)
         sql = ";\n".join(deparse(s) for s in body if not isinstance(s, ast.ReturnStmt))
         if sql:
-            c.nested.append((f"body of {name}()", sql))
+            c.nested.append((f"body of {name}()", sql, "sql"))
     elif language == "plpgsql" and bodies:
-        c.nested.append((f"body of {name}()", f"DO $dbguard$ {bodies[0]} $dbguard$"))
+        # The whole CREATE FUNCTION: PL/pgSQL needs the signature to know NEW, OLD and the arguments.
+        c.nested.append((f"body of {name}()", deparse(node), "plpgsql"))
     elif language == "sql" and bodies:
-        c.nested.append((f"body of {name}()", bodies[0]))
+        c.nested.append((f"body of {name}()", bodies[0], "sql"))
     elif bodies:
         c.add("opaque-body", language=language)
     return kind, True

@@ -47,7 +47,7 @@ class _Collector:
         self.read: list[str] = []
         self.written: list[str] = []
         self.actions: list[Action] = []
-        self.nested: list[tuple[str, str]] = []
+        self.nested: list[tuple[str, str, str]] = []
         self.names: set[int] = set()  # ids of Table nodes that name an object rather than read it
         self.temporary = False
 
@@ -232,9 +232,7 @@ def _columns(schema: exp.Schema, c: _Collector) -> tuple[tuple[str, str, bool, b
     for col in schema.expressions:
         if isinstance(col, exp.ColumnDef):
             kinds = [k.kind for k in col.constraints]
-            primary = col.name in table_pk or any(
-                isinstance(k, exp.PrimaryKeyColumnConstraint) for k in kinds
-            )
+            primary = col.name in table_pk or any(isinstance(k, exp.PrimaryKeyColumnConstraint) for k in kinds)
             identity = any(isinstance(k, _IDENTITY) for k in kinds)
             columns.append((col.name, c.type_name(col.args.get("kind")), primary, identity))
     return tuple(columns)
@@ -469,11 +467,11 @@ def _trigger(m: re.Match[str], c: _Collector) -> str:
     c.read.append(table)
     body = re.search(r"\bBEGIN\b(.*)\bEND\s*;?\s*$", m["rest"], _FLAGS)
     if body:
-        c.nested.append((f"trigger {m['name']}", body[1].strip()))
+        c.nested.append((f"trigger {m['name']}", body[1].strip(), "sql"))
     else:  # MySQL: one statement after FOR EACH ROW [FOLLOWS|PRECEDES other]
         single = re.search(r"FOR\s+EACH\s+ROW\s+(?:(?:FOLLOWS|PRECEDES)\s+\S+\s+)?(.*)", m["rest"], _FLAGS)
         if single:
-            c.nested.append((f"trigger {m['name']}", single[1].strip()))
+            c.nested.append((f"trigger {m['name']}", single[1].strip(), "sql"))
     return "CREATE TRIGGER"
 
 

@@ -37,6 +37,7 @@ every dialect. The action kinds, with the details each carries:
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -81,12 +82,21 @@ class Span:
     end: int
 
     @classmethod
-    def of(cls, text: str, start: int, end: int) -> Span:
-        line = text.count("\n", 0, start) + 1
-        column = start - (text.rfind("\n", 0, start) + 1) + 1
-        end_line = text.count("\n", 0, end) + 1
-        end_column = end - (text.rfind("\n", 0, end) + 1) + 1
+    def of(cls, lines: LineIndex, start: int, end: int) -> Span:
+        line, column = lines.position(start)
+        end_line, end_column = lines.position(end)
         return cls(line, column, end_line, end_column, start, end)
+
+
+class LineIndex:
+    """Line and column of a character offset, in O(log n): scripts can hold tens of thousands of lines."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0, *(i + 1 for i, char in enumerate(text) if char == "\n")]
+
+    def position(self, offset: int) -> tuple[int, int]:
+        line = bisect_right(self.starts, offset)
+        return line, offset - self.starts[line - 1] + 1
 
 
 @dataclass(frozen=True)
@@ -110,7 +120,7 @@ class Facts:
     lock: LockMode | None = None
     transactional: bool = True
     actions: tuple[Action, ...] = ()
-    nested_sql: tuple[tuple[str, str], ...] = ()  # (origin, sql) bodies to check like top-level SQL
+    nested_sql: tuple[tuple[str, str, str], ...] = ()  # (origin, sql, language): bodies checked like top-level SQL
 
 
 UNRECOGNIZED = "UNRECOGNIZED"

@@ -17,7 +17,7 @@ from sqlglot.errors import SqlglotError
 from dbguard.dialects import Dialect
 from dbguard.sql import classify_pg, classify_sqlglot, plpgsql
 from dbguard.sql.lexer import Lexed, Piece, lex
-from dbguard.sql.model import META_COMMAND, UNRECOGNIZED, Action, Facts, Script, Span, Statement
+from dbguard.sql.model import META_COMMAND, UNRECOGNIZED, Action, Facts, LineIndex, Script, Span, Statement
 
 logging.getLogger("sqlglot").setLevel(logging.CRITICAL)  # its Command fallback warnings are our findings
 
@@ -32,19 +32,21 @@ def parse_script(text: str, dialect: Dialect, path: str = "<stdin>") -> Script:
     pieces.sort(key=lambda item: item[0].start)
 
     statements: list[Statement] = []
+    lines = LineIndex(text)
+    comment_ends = {c.start: c.end for c in lexed.comments}
     for piece, (facts, error) in pieces:
-        start = _skip_leading_comments(text, piece, lexed)
+        start = _skip_leading_comments(text, piece, comment_ends)
         top = Statement(
             index=len(statements) + 1,
             text=text[start : piece.end].rstrip(),
-            span=Span.of(text, start, len(text[: piece.end].rstrip())),
+            span=Span.of(lines, start, _trimmed_end(text, start, piece.end)),
             dialect=dialect,
             facts=facts,
             parse_error=error,
         )
         statements.append(top)
-        for origin, sql in facts.nested_sql:
-            statements.extend(_nested(sql, origin, top, first_index=len(statements) + 1))
+        for origin, sql, language in facts.nested_sql:
+            statements.extend(_nested(sql, origin, language, top, first_index=len(statements) + 1))
     comments = tuple((c.start, c.end) for c in lexed.comments)
     return Script(path=path, text=text, dialect=dialect, statements=tuple(statements), comments=comments)
 
@@ -97,9 +99,9 @@ def _sqlglot_facts(sql: str, dialect: Dialect) -> tuple[Facts, str | None]:
     return facts, None
 
 
-def _nested(sql: str, origin: str, parent: Statement, first_index: int) -> list[Statement]:
+def _nested(sql: str, origin: str, language: str, parent: Statement, first_index: int) -> list[Statement]:
     """Statements inside a DO block or a function body, located at their parent's span."""
-    if sql.startswith("DO $dbguard$"):
+    if language == "plpgsql":
         try:
             bodies, dynamic = plpgsql.statements_in(sql)
         except pglast.parser.ParseError as parse_error:
@@ -111,8 +113,8 @@ def _nested(sql: str, origin: str, parent: Statement, first_index: int) -> list[
         for piece, (facts, error) in _pieces(body, parent.dialect, lex(body, parent.dialect)):
             child = _child(parent, body[piece.start : piece.end], origin, first_index + len(children), facts, error)
             children.append(child)
-            for inner_origin, inner_sql in facts.nested_sql:
-                children.extend(_nested(inner_sql, inner_origin, child, first_index + len(children)))
+            for inner_origin, inner_sql, inner_language in facts.nested_sql:
+                children.extend(_nested(inner_sql, inner_origin, inner_language, child, first_index + len(children)))
     for expression in dynamic:
         facts = Facts(kind="EXECUTE", actions=(Action("dynamic-sql", details={"expression": expression}),))
         children.append(_child(parent, f"EXECUTE {expression}", origin, first_index + len(children), facts, None))
@@ -133,14 +135,19 @@ def _mask(text: str, ranges: list[Piece]) -> str:
     return "".join(chars)
 
 
-def _skip_leading_comments(text: str, piece: Piece, lexed: Lexed) -> int:
+def _trimmed_end(text: str, start: int, end: int) -> int:
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return end
+
+
+def _skip_leading_comments(text: str, piece: Piece, comment_ends: dict[int, int]) -> int:
     start = piece.start
-    comment_at = {c.start: c.end for c in lexed.comments}
     while start < piece.end:
         if text[start].isspace():
             start += 1
-        elif start in comment_at:
-            start = comment_at[start]
+        elif start in comment_ends:
+            start = comment_ends[start]
         else:
             break
     return start

@@ -49,6 +49,15 @@ class DatabaseUrl:
     def sqlite_path(self) -> Path:
         return Path(self.database)
 
+    @property
+    def host(self) -> str:
+        """The server: a host name, or a Unix socket directory (`?host=/var/run/postgresql` counts too)."""
+        return str(self.url.query.get("host") or self.url.host or "127.0.0.1")
+
+    @property
+    def port(self) -> int:
+        return int(str(self.url.query.get("port") or self.url.port or 5432))
+
     def conninfo(self) -> str:
         """A libpq connection string (the password stays inside it: never print this)."""
         parts = {
@@ -63,11 +72,7 @@ class DatabaseUrl:
 
     def libpq_env(self) -> dict[str, str]:
         """Environment for pg_dump/pg_restore/psql: the password goes in PGPASSWORD, never on argv."""
-        env = {
-            "PGHOST": self.url.host or "127.0.0.1",
-            "PGPORT": str(self.url.port or 5432),
-            "PGDATABASE": self.url.database or "postgres",
-        }
+        env = {"PGHOST": self.host, "PGPORT": str(self.port), "PGDATABASE": self.url.database or "postgres"}
         if self.url.username:
             env["PGUSER"] = self.url.username
         if self.url.password:
@@ -83,10 +88,9 @@ class DatabaseUrl:
             return False
         if self.dialect is Dialect.SQLITE:
             return self.sqlite_path.resolve() == other.sqlite_path.resolve()
-        local = {"localhost", "127.0.0.1", "::1", ""}
-        host_a, host_b = self.url.host or "", other.url.host or ""
-        same_host = host_a == host_b or (host_a in local and host_b in local)
-        return same_host and (self.url.port or 5432) == (other.url.port or 5432) and self.database == other.database
+        local = {"localhost", "127.0.0.1", "::1"}
+        same_host = self.host == other.host or (self.host in local and other.host in local)
+        return same_host and self.port == other.port and self.database == other.database
 
     def __str__(self) -> str:
         return self.url.render_as_string(hide_password=True)

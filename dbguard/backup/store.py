@@ -1,0 +1,184 @@
+"""The backup store: a directory with, per backup, a dump file and a JSON manifest.
+
+Every file is written to a temporary name, fsynced, renamed into place, and the directory fsynced: a
+crash never leaves a file that looks complete. The manifest carries a sha256 of its own content, so an
+edited manifest is detected rather than trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dbguard.errors import BackupFailure, UsageError
+
+MANIFEST_VERSION = 1
+VERIFIED, FAILED, UNVERIFIED = "VERIFIED", "FAILED", "UNVERIFIED"
+_ID = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}(\.[0-9]+)?Z-[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class TableImage:
+    rows: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    status: str  # VERIFIED, FAILED or UNVERIFIED
+    at: str | None = None
+    method: str | None = None  # what was checked, e.g. "sha256, pg_restore --list, restore into a sandbox"
+    reason: str | None = None  # why it FAILED
+
+
+@dataclass(frozen=True)
+class Manifest:
+    id: str
+    created_at: str
+    dialect: str
+    target: str  # URL with the password masked
+    server_version: str
+    tools: dict[str, str]  # dbguard and pg_dump versions
+    tables: dict[str, TableImage]  # per table: row count and order-independent content hash
+    dump_file: str  # name inside the store
+    dump_sha256: str
+    dump_bytes: int
+    snapshot: str | None  # pg_export_snapshot() id; None on SQLite
+    scope: str  # "full" or "tables"
+    verification: Verification = field(default_factory=lambda: Verification(UNVERIFIED))
+
+    def to_json(self) -> str:
+        body = asdict(self)
+        body = {"manifest_version": MANIFEST_VERSION, **body}
+        body["manifest_sha256"] = _digest(body)
+        return json.dumps(body, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> Manifest:
+        try:
+            body = json.loads(text)
+            claimed = body.pop("manifest_sha256")
+            if claimed != _digest(body):
+                raise BackupFailure(f"manifest {where} was edited after it was written (its sha256 does not match)")
+            body.pop("manifest_version")
+            body["tables"] = {name: TableImage(**image) for name, image in body["tables"].items()}
+            body["verification"] = Verification(**body["verification"])
+            return cls(**body)
+        except BackupFailure:
+            raise
+        except (ValueError, KeyError, TypeError) as error:
+            raise BackupFailure(f"manifest {where} is not a dbguard manifest: {error}") from None
+
+
+def new_backup_id(label: str, now: datetime | None = None) -> str:
+    stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H-%M-%S.%fZ")
+    clean = re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_")[:60] or "backup"
+    return f"{stamp}-{clean}"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class BackupStore:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def ensure_writable(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            probe = self.directory / f".probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            raise BackupFailure(f"backup directory {self.directory} is not writable: {error.strerror}") from None
+
+    def dump_path(self, backup_id: str, suffix: str) -> Path:
+        return self.directory / f"{backup_id}{suffix}"
+
+    def manifest_path(self, backup_id: str) -> Path:
+        return self.directory / f"{backup_id}.json"
+
+    def save(self, manifest: Manifest) -> None:
+        atomic_write(self.manifest_path(manifest.id), manifest.to_json().encode())
+
+    def load(self, backup_id: str) -> Manifest:
+        if not _ID.match(backup_id):
+            raise UsageError(f"{backup_id!r} is not a backup id (see `dbguard backup list`)")
+        path = self.manifest_path(backup_id)
+        try:
+            text = path.read_text("utf-8")
+        except FileNotFoundError:
+            raise UsageError(f"no backup {backup_id} in {self.directory} (see `dbguard backup list`)") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise BackupFailure(f"cannot read manifest {path}: {error}") from None
+        return Manifest.from_json(text, str(path))
+
+    def list(self) -> list[Manifest | tuple[str, str]]:
+        """Every backup, newest first; an unreadable manifest appears as (id, the problem)."""
+        if not self.directory.is_dir():
+            return []
+        out: list[Manifest | tuple[str, str]] = []
+        for path in sorted(self.directory.glob("*.json"), reverse=True):
+            try:
+                out.append(self.load(path.stem))
+            except (BackupFailure, UsageError) as error:
+                out.append((path.stem, str(error)))
+        return out
+
+
+@contextmanager
+def staged(final: Path) -> Iterator[Path]:
+    """A temporary path to write to; renamed to `final` (fsynced) only if the block succeeds."""
+    temporary = final.with_name(f".{final.name}.partial-{os.getpid()}")
+    try:
+        yield temporary
+        fsync_file(temporary)
+        os.replace(temporary, final)
+        fsync_directory(final.parent)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    try:
+        with staged(path) as temporary:
+            temporary.write_bytes(data)
+    except OSError as error:
+        raise BackupFailure(f"cannot write {path}: {error.strerror}") from None
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _digest(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

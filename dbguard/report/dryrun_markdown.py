@@ -1,0 +1,162 @@
+"""Markdown for a pull-request comment on a dry-run: the verdict first, then what the script did to a copy.
+
+The timeline is a mermaid gantt chart, which GitHub renders. With `dateFormat x` a task's start and end are
+integer milliseconds; a task line is `label :[crit, ]start, end`, and its label must not hold `:`, `#` or
+`;` (the lexer ends the label, or starts a comment, there), so labels keep only plain characters.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from rich.text import Text
+
+from dbguard.report import dryrun_text as words
+from dbguard.report import render_text
+from dbguard.report.dryrun_json import caveats, gate_status, lock_spans, script_path, statement_ran
+from dbguard.report.dryrun_model import DryRunReport
+from dbguard.report.model import FileReport
+from dbguard.report.render_markdown import _code, _file_section, _inline, _longest_backtick_run, _row
+
+_TABLE_RULE = {"left": "---", "right": "---:"}
+
+
+def render(report: DryRunReport) -> str:
+    lines = [f"## dbguard dry-run: {report.verdict}", ""]
+    lines += [f"- {_text(reason)}" for reason in report.blocking_reasons] or ["Nothing blocks this script."]
+    if caveats(report):
+        lines += ["", "**Not verified:**", "", *(f"- {_text(caveat)}" for caveat in caveats(report))]
+    lines += ["", f"Dry-run of {_code(script_path(report) or 'the script')}:", ""]
+    lines += [f"- **Target:** {_code(report.target)} (server {_text(report.server_version)})"]
+    lines += [f"- **{label}:** {_text(value)}" for label, value in words.overview(report)[1:]]
+    for section in (_statements, _timeline, _tables, _schema, _checks, _findings, _estimates, _notes, _policy):
+        lines += section(report)
+    return "\n".join(lines) + "\n"
+
+
+def _statements(report: DryRunReport) -> list[str]:
+    lines = _heading("Statements", ("#", "right"), ("Line", "right"), ("Statement", "left"), ("Rows", "right"),
+                     ("ms", "right"), ("Locks held", "left"))  # fmt: skip
+    for run in report.execution.runs:
+        rows = f"**{words.rows_text(run)}**" if run.error else words.rows_text(run)
+        time = words.milliseconds(run) if statement_ran(run) else ""
+        lines.append(_row((str(run.index), str(run.line), _code(run.text), rows, time, _text(words.locks_text(run)))))
+    messages = words.statement_messages(report)
+    return lines + (["", *(f"- {_text(message)}" for message in messages)] if messages else [])
+
+
+def _timeline(report: DryRunReport) -> list[str]:
+    ran = [run for run in report.execution.runs if statement_ran(run)]
+    if not ran:
+        return []
+    lines = [*_heading("Timeline"), "```mermaid", "gantt", "    title Statements and locks in the sandbox",
+             "    dateFormat x", "    axisFormat %S.%L s", "    todayMarker off", "    section statements"]  # fmt: skip
+    for run in ran:
+        label = f"stmt {run.index} {run.kind}" + (" failed" if run.error else " (own step)" * run.separate_step)
+        lines.append(_task(label, run.started, run.started + run.seconds, crit=False))
+    spans = lock_spans(report)
+    if spans:
+        lines.append("    section locks held")
+        lines += [_task(f"{s.mode} on {s.table}", s.start, s.end, s.mode == "ACCESS EXCLUSIVE") for s in spans]
+    lines += ["```", ""]
+    lines += [f"- {_code(s.mode)} on {_code(s.table)}: {_text(words.lock_hold_text(s))}" for s in spans]
+    return [*lines, "", f"_{words.LOCKS_FOOTNOTE}_"] if spans else lines
+
+
+def _task(label: str, start: float, end: float, crit: bool) -> str:
+    first = round(start * 1000)
+    last = max(round(end * 1000), first + 1)  # a bar of 0 ms would not show
+    clean = " ".join(re.sub(r"[^\w .()/-]", " ", label).split()) or "task"
+    return f"    {clean} :{'crit, ' if crit else ''}{first}, {last}"
+
+
+def _tables(report: DryRunReport) -> list[str]:
+    if not report.tables:
+        return [*_heading("Data changes"), "No table was measured."]
+    lines = _heading("Data changes", ("Table", "left"), ("Rows before → after", "right"), ("Delta", "right"),
+                     ("Changed", "left"))  # fmt: skip
+    for delta in report.tables:
+        changed = words.change_text(delta)
+        rows = words.rows_change(delta).replace("->", "→")
+        changed = changed if changed == "no" else f"**{changed}**"
+        lines.append(_row((_code(delta.table), rows, words.delta_text(delta), changed)))
+    return lines
+
+
+def _schema(report: DryRunReport) -> list[str]:
+    if not report.schema_changes:
+        return [*_heading("Schema changes"), "None."]
+    lines = _heading("Schema changes", ("Change", "left"), ("Name", "left"), ("Before", "left"), ("After", "left"))
+    for change in report.schema_changes:
+        before, after = (_code(text) if text else "" for text in (change.before, change.after))
+        lines.append(_row((change.change, _code(change.name), before, after)))
+    return lines
+
+
+def _checks(report: DryRunReport) -> list[str]:
+    if not report.checks:
+        none = "None ran: the script did not get that far." if report.execution.failed else "None."
+        return [*_heading("Integrity checks and invariants"), none]
+    lines = _heading("Integrity checks and invariants", ("Result", "left"), ("Check", "left"), ("Detail", "left"))
+    for gate in report.checks:
+        status = gate_status(gate)
+        shown = f"**{status}**" if status == "FAIL" else status
+        lines.append(_row((shown, _text(gate.result.name), _text(gate.result.detail))))
+    for gate in report.checks:
+        sample = gate.result.sample[:words.SAMPLE_ROWS]
+        if gate.result.passed or not sample:
+            continue
+        text = "\n".join(words.sample_line(row) for row in sample)
+        fence = "`" * max(3, _longest_backtick_run(text) + 1)
+        summary = html.escape(f"{gate.result.name}: {words.sample_heading(sample).rstrip(':')}")
+        lines += ["", f"<details><summary>{summary}</summary>", "", f"{fence}text", text, fence, "", "</details>"]
+    return lines
+
+
+def _findings(report: DryRunReport) -> list[str]:
+    lines = _heading("Dry-run findings")
+    if not report.findings or not report.check.files:
+        return [*lines, "None." if not report.findings else "\n".join(_text(f.message) for f in report.findings)]
+    source = report.check.files[0]
+    own = FileReport(source.path, source.dialect, source.script, report.findings)
+    return lines + _file_section(report.check, own)[2:]  # without its "### path" heading
+
+
+def _estimates(report: DryRunReport) -> list[str]:
+    if not report.estimates:
+        return []
+    lines = _heading("Estimated production time", ("#", "right"), ("Sandbox", "right"), ("x scale", "right"),
+                     ("Production", "right"))  # fmt: skip
+    for e in report.estimates:
+        sandbox, production = words.duration(e.sandbox_seconds), words.duration(e.production_seconds)
+        lines.append(_row((str(e.statement), sandbox, f"x {words.scale_text(e.scale)}", production)))
+    return [*lines, "", _text(words.estimate_total(report))]
+
+
+def _notes(report: DryRunReport) -> list[str]:
+    return [*_heading("Notes"), *(f"- {_text(note)}" for note in report.notes)] if report.notes else []
+
+
+def _policy(report: DryRunReport) -> list[str]:
+    check = report.check
+    summary = Text.from_markup(render_text._summary(check)).plain
+    lines = [*_heading("Policy check"), f"Policy {_code(check.policy.name)}: {_text(summary)}"]
+    for file in check.files:
+        if file.findings:
+            section = _file_section(check, file)
+            lines += ["", *("#" + line if re.match(r"#{3,4} ", line) else line for line in section)]
+    return lines
+
+
+def _text(text: str) -> str:
+    """Free text on one line. `#12` in a comment links to issue 12 on GitHub, unless it is code."""
+    return _inline(re.sub(r"(?<![\w`&])#(\d+)\b", r"`#\1`", text))
+
+
+def _heading(title: str, *columns: tuple[str, str]) -> list[str]:
+    """A section heading, then the head of its table if it has columns: (name, "left" or "right")."""
+    lines = ["", f"### {title}", ""]
+    if columns:
+        lines += [_row(tuple(name for name, _ in columns)), "|" + "|".join(_TABLE_RULE[j] for _, j in columns) + "|"]
+    return lines

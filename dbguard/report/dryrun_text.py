@@ -1,0 +1,282 @@
+"""The dry-run report for the terminal: the verdict first, then what the script did to the sandbox copy.
+
+Also holds the wording the Markdown and HTML renderers share (durations, rows, locks, sample rows), so that
+every format says the same thing in the same words.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from io import StringIO
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from dbguard.execute import StatementRun
+from dbguard.report import render_text
+from dbguard.report.dryrun_json import LockSpan, caveats, gate_status, lock_rank, lock_spans, script_path, statement_ran
+from dbguard.report.dryrun_model import DryRunReport, TableDelta
+
+SAMPLE_ROWS = 10
+_STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "SKIPPED": "yellow", "FAIL (pre-existing)": "yellow"}
+
+
+def render(report: DryRunReport, color: bool = False, width: int = 100) -> str:
+    out = StringIO()
+    console = Console(file=out, width=width, force_terminal=color, no_color=not color, highlight=False, emoji=False,
+                      color_system="standard" if color else None)  # fmt: skip
+    for section in (_verdict, _overview, _statements, _locks, _tables, _schema, _checks, _findings, _estimates):
+        section(console, report)
+    if report.notes:
+        console.print(Text("Notes", style="bold"))
+        for note in report.notes:
+            console.print(_wrapped(console, f"- {note}", "  "))
+    return "".join(line.rstrip() + "\n" for line in out.getvalue().splitlines())  # rich pads lines to the width
+
+
+def _verdict(console: Console, report: DryRunReport) -> None:
+    reasons = report.blocking_reasons
+    what = f": dry-run of {script_path(report) or 'the script'}"
+    if reasons:
+        console.print(Text.assemble(("BLOCKED", "bold red"), f"{what}, {plural(len(reasons), 'reason')}"))
+    else:
+        console.print(Text.assemble(("SAFE", "bold green"), f"{what}, nothing blocks it"))
+    for reason in reasons:
+        console.print(_wrapped(console, f"- {reason}", "  "))
+    for caveat in caveats(report):
+        console.print(_wrapped(console, f"! not verified: {caveat}", "  ", "yellow"))
+    console.print()
+
+
+def _overview(console: Console, report: DryRunReport) -> None:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for label, value in overview(report):
+        grid.add_row(label, Text(value))
+    console.print(grid)
+    console.print()
+
+
+def _statements(console: Console, report: DryRunReport) -> None:
+    table = _table("Statements", ("#", "right"), ("line", "right"), ("statement", "left"), ("rows", "right"),
+                   ("ms", "right"), ("locks held", "left"))  # fmt: skip
+    statement = table.columns[2]
+    statement.no_wrap, statement.overflow = True, "ellipsis"
+    statement.min_width, statement.max_width = 12, max(20, console.width * 7 // 20)
+    table.columns[5].min_width = 16
+    for run in report.execution.runs:
+        style = "red" if run.error else ("" if run.executed else "dim")
+        rows = Text(rows_text(run), style="bold red" if run.error else style)
+        time = milliseconds(run) if statement_ran(run) else ""
+        table.add_row(str(run.index), str(run.line), Text(run.text, style), rows, time, Text(locks_text(run), style))
+    console.print(table)
+    for line in statement_messages(report):
+        console.print(_wrapped(console, line, "  ", "red" if " error: " in line else ""))
+    console.print()
+
+
+def _locks(console: Console, report: DryRunReport) -> None:
+    spans = lock_spans(report)
+    if not spans:
+        return
+    console.print(Text("Locks held until the transaction ends", style="bold"))
+    for span in spans:
+        line = _wrapped(console, f"{span.mode} {span.table}: {lock_hold_text(span)}", "  ")
+        line.stylize("bold red" if span.mode == "ACCESS EXCLUSIVE" else "bold", 2, 2 + len(span.mode))
+        console.print(line)
+    console.print(_wrapped(console, LOCKS_FOOTNOTE, "  ", "dim"))
+    console.print()
+
+
+def _tables(console: Console, report: DryRunReport) -> None:
+    table = _table("Table changes", ("table", "left"), ("rows before -> after", "right"), ("delta", "right"),
+                   ("changed", "left"))  # fmt: skip
+    for delta in report.tables:
+        changed = change_text(delta)
+        changed_cell = Text(changed, "bold" * (changed != "no"))
+        table.add_row(Text(delta.table), rows_change(delta), delta_text(delta), changed_cell)
+    console.print(table if report.tables else Text("Table changes: no table was measured", style="bold"))
+    console.print()
+
+
+def _schema(console: Console, report: DryRunReport) -> None:
+    if not report.schema_changes:
+        console.print(Text("Schema changes: none", style="bold"))
+    else:
+        table = _table("Schema changes", ("change", "left"), ("name", "left"), ("before", "left"), ("after", "left"))
+        for change in report.schema_changes:
+            table.add_row(change.change, Text(change.name), Text(change.before or ""), Text(change.after or ""))
+        console.print(table)
+    console.print()
+
+
+def _checks(console: Console, report: DryRunReport) -> None:
+    console.print(Text("Integrity checks and invariants", style="bold"))
+    if not report.checks:
+        console.print("  none ran: the script did not get that far" if report.execution.failed else "  none")
+    for gate in report.checks:
+        status = gate_status(gate)
+        console.print(Text.assemble("  ", (f"{status:<19}", _STATUS_STYLE[status]), " ", (gate.result.name, "bold")))
+        if gate.result.detail:
+            console.print(_wrapped(console, gate.result.detail, " " * 24, "dim" if status == "PASS" else ""))
+        if not gate.result.passed and gate.result.sample:
+            console.print(Text(" " * 24 + sample_heading(gate.result.sample)))
+            for row in gate.result.sample[:SAMPLE_ROWS]:
+                console.print(Text(" " * 26 + sample_line(row)), overflow="ellipsis", no_wrap=True)
+    console.print()
+
+
+def _findings(console: Console, report: DryRunReport) -> None:
+    console.print(Text("Dry-run findings (thresholds on the real data)", style="bold"))
+    file = report.check.files[0] if report.check.files else None
+    for finding in report.findings:
+        if file is not None and finding.line:
+            render_text._finding(console, file, finding, report.check)
+        else:
+            console.print(_wrapped(console, f"{finding.rule_id} {finding.severity.value}: {finding.message}", "  "))
+    if not report.findings:
+        console.print("  none\n")
+    console.print(Text("Policy check", style="bold"))
+    console.print("  " + render_text._summary(report.check))
+    for finding in report.check.blocking:
+        console.print(_wrapped(console, f"{finding.path}:{finding.line} {finding.rule_id} {finding.message}", "  "))
+    console.print()
+
+
+def _estimates(console: Console, report: DryRunReport) -> None:
+    if not report.estimates:
+        return
+    table = _table("Estimated production time", ("#", "right"), ("sandbox", "right"), ("x scale", "right"),
+                   ("production", "right"))  # fmt: skip
+    for e in report.estimates:
+        table.add_row(str(e.statement), duration(e.sandbox_seconds), f"x {scale_text(e.scale)}",
+                      duration(e.production_seconds))  # fmt: skip
+    console.print(table)
+    console.print(_wrapped(console, estimate_total(report), "  "))
+    console.print()
+
+
+def _table(title: str, *columns: tuple[str, str]) -> Table:
+    table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
+                  show_edge=False)  # fmt: skip
+    for header, justify in columns:
+        # Only text columns wrap: a number cut to "1…" would mislead.
+        table.add_column(header, justify=justify, no_wrap=justify == "right", overflow="fold")  # type: ignore[arg-type]
+    return table
+
+
+def _wrapped(console: Console, text: str, indent: str, style: str = "") -> Text:
+    """Wrapped here, not by rich, so that continuation lines keep the indent."""
+    filled = textwrap.fill(text, width=console.width - 1, initial_indent=indent, subsequent_indent=indent + "  ")
+    return Text(filled, style)
+
+
+# -- wording shared with the Markdown and HTML renderers --
+
+LOCKS_FOOTNOTE = "A real run holds them longer: through the integrity gate, until COMMIT. Others wait all along."
+
+
+def overview(report: DryRunReport) -> list[tuple[str, str]]:
+    execution, runs = report.execution, report.execution.runs
+    ran = f"{sum(r.executed for r in runs)} of {plural(len(runs), 'statement')} ran in {duration(execution.seconds)}"
+    if execution.failed:
+        skipped = sum(1 for r in runs if not r.executed and not r.error)
+        ran += f"; #{execution.failed.index} failed" + (f", {skipped} not run after it" if skipped else "")
+    if execution.committed_steps:
+        ran += f"; {plural(execution.committed_steps, 'transaction')} committed early, before a separate step"
+    scope = f"scoped: {plural(len(report.tables_copied), 'table')} copied" if report.scoped else "full: all data"
+    if report.scoped and report.tables_copied:
+        scope += f" ({', '.join(report.tables_copied)})"
+    return [("Target", f"{report.target} (server {report.server_version})"),
+            ("Sandbox", f"{report.sandbox} (provider: {report.provider})"),
+            ("Scope", f"{scope}, copied in {duration(report.copy_seconds)}"), ("Execution", ran)]  # fmt: skip
+
+
+def statement_messages(report: DryRunReport) -> list[str]:
+    lines = []
+    for run in report.execution.runs:
+        if run.error:
+            lines.append(f"#{run.index} line {run.error_line or run.line} error: {run.error}")
+        lines += [f"#{run.index} line {run.line} notice: {notice}" for notice in run.notices]
+    return lines
+
+
+def rows_text(run: StatementRun) -> str:
+    if run.error:
+        return "FAILED"
+    if not run.executed:
+        return "not run"
+    return "" if run.rows is None else f"{run.rows:,}"
+
+
+def milliseconds(run: StatementRun) -> str:
+    return f"{run.seconds * 1000:,.1f}"
+
+
+def locks_text(run: StatementRun) -> str:
+    if run.separate_step:
+        return "own step (autocommit)"
+    held = sorted(run.locks, key=lambda lock: (-lock_rank(lock.mode), lock.table))
+    return ", ".join(f"{lock.mode} {lock.table}" for lock in held)
+
+
+def lock_hold_text(span: LockSpan) -> str:
+    return f"from #{span.statement} at {duration(span.start)}, held {duration(span.end - span.start)}"
+
+
+def rows_change(delta: TableDelta) -> str:
+    before = "absent" if delta.rows_before is None else f"{delta.rows_before:,}"
+    after = "dropped" if delta.rows_after is None else f"{delta.rows_after:,}"
+    return f"{before} -> {after}"
+
+
+def delta_text(delta: TableDelta) -> str:
+    return f"{delta.delta:+,d}" if delta.delta else "0"
+
+
+def change_text(delta: TableDelta) -> str:
+    if not delta.changed:
+        return "no"
+    if delta.rows_before is None or delta.rows_after is None:
+        return "created" if delta.rows_before is None else "dropped"
+    return "yes" if delta.delta else "yes (same row count, other content)"
+
+
+def sample_heading(sample: Sequence[Sequence[Any]]) -> str:
+    shown = min(len(sample), SAMPLE_ROWS)
+    return f"first {plural(shown, 'offending row')}:"
+
+
+def sample_line(row: Sequence[Any]) -> str:
+    return " | ".join("NULL" if value is None else str(value) for value in row)
+
+
+def estimate_total(report: DryRunReport) -> str:
+    sandbox = sum(e.sandbox_seconds for e in report.estimates)
+    production = sum(e.production_seconds for e in report.estimates)
+    return (f"Total: about {duration(production)} on production ({duration(sandbox)} in the sandbox, scaled by "
+            "each statement's rows); lock waits on a busy server come on top.")  # fmt: skip
+
+
+def scale_text(scale: float) -> str:
+    return f"{scale:,.2f}".rstrip("0").rstrip(".")
+
+
+def duration(seconds: float) -> str:
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"

@@ -135,14 +135,19 @@ def name_of(range_var: ast.RangeVar) -> str:
 
 
 def walk(node: Any) -> Iterator[ast.Node]:
+    """Every node below `node`, in source order (scalar attributes are never pushed: this is the hot loop)."""
     stack = [node]
+    push, pop = stack.append, stack.pop
     while stack:
-        item = stack.pop()
-        if isinstance(item, list | tuple):
-            stack.extend(reversed(item))
-        elif isinstance(item, ast.Node):
+        item = pop()
+        if isinstance(item, ast.Node):
             yield item
-            stack.extend(getattr(item, attr) for attr in reversed(list(item)))
+            for attr in reversed(list(item)):
+                value = getattr(item, attr)
+                if isinstance(value, ast.Node | tuple):
+                    push(value)
+        elif isinstance(item, tuple | list):
+            stack.extend(reversed(item))
 
 
 def deparse(node: ast.Node) -> str:
@@ -183,9 +188,10 @@ class _Collector:
 def classify(node: ast.Node) -> Facts:
     """Facts about one top-level pglast statement node."""
     c = _Collector()
-    kind, transactional = _classify_into(node, c)
-    cte_names = {cte.ctename for cte in walk(node) if isinstance(cte, ast.CommonTableExpr)}
-    for rv in walk(node):
+    nodes = list(walk(node))
+    kind, transactional = _classify_into(node, nodes, c)
+    cte_names = {cte.ctename for cte in nodes if isinstance(cte, ast.CommonTableExpr)}
+    for rv in nodes:
         if isinstance(rv, ast.RangeVar):
             name = name_of(rv)
             if name not in c.written and name not in c.read and name not in cte_names:
@@ -203,14 +209,15 @@ def classify(node: ast.Node) -> Facts:
     )
 
 
-def _classify_into(node: ast.Node, c: _Collector) -> tuple[str, bool]:
-    for inner in walk(node):
-        _dml(inner, c)
+def _classify_into(node: ast.Node, nodes: list[ast.Node], c: _Collector) -> tuple[str, bool]:
+    for inner in nodes:
+        if isinstance(inner, _DML_NODES):
+            _dml(inner, c)
     match node:
         case ast.SelectStmt():
             if node.lockingClause:
                 c.take(L.ROW_SHARE)
-            if _is_sequence_reset(node, c):
+            if _is_sequence_reset(nodes, c):
                 return "SELECT", True
             return ("WITH" if node.withClause and c.actions else "SELECT"), True
         case ast.InsertStmt() | ast.UpdateStmt() | ast.DeleteStmt() | ast.MergeStmt():
@@ -339,6 +346,9 @@ def _classify_into(node: ast.Node, c: _Collector) -> tuple[str, bool]:
     return type(node).__name__.removesuffix("Stmt"), True
 
 
+_DML_NODES = (ast.DeleteStmt, ast.UpdateStmt, ast.InsertStmt, ast.MergeStmt)
+
+
 def _dml(node: ast.Node, c: _Collector) -> None:
     """Record DML anywhere in the tree, data-modifying CTEs included."""
     match node:
@@ -347,7 +357,12 @@ def _dml(node: ast.Node, c: _Collector) -> None:
             c.write(table, L.ROW_EXCLUSIVE)
             kind = "delete" if isinstance(node, ast.DeleteStmt) else "update"
             where = node.whereClause
-            c.add(kind, table, has_where=where is not None, where=to_sqlglot(where))
+            c.add(
+                kind,
+                table,
+                has_where=where is not None,
+                where=to_sqlglot(where) if _may_be_always_true(where) else None,
+            )
         case ast.InsertStmt():
             c.write(name_of(node.relation), L.ROW_EXCLUSIVE)
             c.add("insert", name_of(node.relation))
@@ -363,6 +378,37 @@ def _option_on(option: ast.DefElem) -> bool:
         return True
     value = getattr(arg, "sval", None) or getattr(arg, "boolval", None) or getattr(arg, "ival", None)
     return str(value).lower() not in ("false", "off", "0", "no", "none")
+
+
+_VARYING = (ast.ColumnRef, ast.ParamRef, ast.SubLink, ast.FuncCall)
+
+
+def _may_be_always_true(where: ast.Node | None) -> bool:
+    """Cheap pre-filter: only a WHERE with a constant part, or a comparison of a thing with itself, can be
+    always true. Re-reading every WHERE with sqlglot would cost more than all the rules together."""
+    if where is None:
+        return False
+    if not _varies(where):
+        return True  # WHERE true, WHERE 1 = 1
+    for node in walk(where):
+        if isinstance(node, ast.BoolExpr) and any(not _varies(arg) for arg in node.args or ()):
+            return True  # ... OR true, NOT false
+        if isinstance(node, ast.A_Expr) and node.lexpr is not None and node.rexpr is not None:
+            if not _varies(node) or _same(node.lexpr, node.rexpr):
+                return True  # an inner 1 = 1, or x = x
+    return False
+
+
+def _varies(node: ast.Node) -> bool:
+    return any(isinstance(n, _VARYING) for n in walk(node))
+
+
+def _same(left: ast.Node, right: ast.Node) -> bool:
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, ast.ColumnRef):
+        return left.fields == right.fields
+    return deparse(left) == deparse(right)
 
 
 def _cascade(behavior: Any) -> bool:
@@ -538,8 +584,8 @@ def _create_function(node: ast.CreateFunctionStmt, c: _Collector) -> tuple[str, 
     return kind, True
 
 
-def _is_sequence_reset(node: ast.SelectStmt, c: _Collector) -> bool:
-    for inner in walk(node):
+def _is_sequence_reset(nodes: list[ast.Node], c: _Collector) -> bool:
+    for inner in nodes:
         if isinstance(inner, ast.FuncCall) and inner.funcname[-1].sval.lower() == "setval":
             args = inner.args or ()
             target = deparse(args[0]) if args else None

@@ -6,7 +6,7 @@ every dialect. The action kinds, with the details each carries:
 
 | kind | table / column | details |
 |---|---|---|
-| delete, update | table | where (sqlglot expression or None), has_where |
+| delete, update | table | has_where; where: the sqlglot expression when it may be always true, else None |
 | insert, merge | table | |
 | truncate | table | cascade |
 | drop | name | object ("table", "schema", "database", "index", "view", ...), cascade, concurrently |

@@ -393,9 +393,9 @@ def _may_be_always_true(where: ast.Node | None) -> bool:
     for node in walk(where):
         if isinstance(node, ast.BoolExpr) and any(not _varies(arg) for arg in node.args or ()):
             return True  # ... OR true, NOT false
-        if isinstance(node, ast.A_Expr) and node.lexpr is not None and node.rexpr is not None:
-            if not _varies(node) or _same(node.lexpr, node.rexpr):
-                return True  # an inner 1 = 1, or x = x
+        comparison = isinstance(node, ast.A_Expr) and node.lexpr is not None and node.rexpr is not None
+        if comparison and (not _varies(node) or _same(node.lexpr, node.rexpr)):
+            return True  # an inner 1 = 1, or x = x
     return False
 
 
@@ -406,7 +406,7 @@ def _varies(node: ast.Node) -> bool:
 def _same(left: ast.Node, right: ast.Node) -> bool:
     if type(left) is not type(right):
         return False
-    if isinstance(left, ast.ColumnRef):
+    if isinstance(left, ast.ColumnRef) and isinstance(right, ast.ColumnRef):
         return left.fields == right.fields
     return deparse(left) == deparse(right)
 

@@ -393,8 +393,9 @@ def _may_be_always_true(where: ast.Node | None) -> bool:
     for node in walk(where):
         if isinstance(node, ast.BoolExpr) and any(not _varies(arg) for arg in node.args or ()):
             return True  # ... OR true, NOT false
-        comparison = isinstance(node, ast.A_Expr) and node.lexpr is not None and node.rexpr is not None
-        if comparison and (not _varies(node) or _same(node.lexpr, node.rexpr)):
+        if not isinstance(node, ast.A_Expr) or node.lexpr is None or node.rexpr is None:
+            continue
+        if not _varies(node) or _same(node.lexpr, node.rexpr):
             return True  # an inner 1 = 1, or x = x
     return False
 

@@ -73,7 +73,7 @@ def dry_run(
         sandbox=sandbox.description,
         provider=provider,
         scoped=scope is not None,
-        tables_copied=tuple(sorted(scope)) if scope is not None else tuple(touched),
+        tables_copied=tuple(sorted(sandbox.copy.tables_copied if sandbox.copy else scope or touched)),
         copy_seconds=copy_seconds,
         execution=execution,
         tables=tuple(_deltas(before, after)),

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from dbguard.dialects import Dialect
 from dbguard.errors import ConnectionFailure, UsageError
+from dbguard.sandbox.catalog import DatabaseFacts
 from dbguard.sandbox.copy import CopyStats
 from dbguard.sandbox.signals import signals_deferred
 from dbguard.targets.url import DatabaseUrl, mask
@@ -61,27 +62,52 @@ def open_sandbox(
         raise UsageError(f"--sandbox-url {sandbox_url} is not a {target_url.dialect.value} URL like the target's")
     if sandbox_url is not None and sandbox_url.same_database(target_url):
         raise UsageError(f"--sandbox-url {sandbox_url} is the target database itself: a sandbox must be elsewhere")
-    manager: AbstractContextManager[Sandbox]
-    if provider == "server":
-        from dbguard.sandbox.server import server_sandbox
-
-        manager = server_sandbox(target_url, tables_with_data, sandbox_url, pg_bin, on_progress)
-    elif provider == "local":
-        from dbguard.sandbox.local import local_sandbox
-
-        manager = local_sandbox(target_url, tables_with_data, pg_bin, on_progress)
-    elif provider == "container":
-        from dbguard.sandbox.container import container_sandbox
-
-        manager = container_sandbox(target_url, tables_with_data, pg_bin, on_progress)
-    else:
+    if target_url.dialect is Dialect.SQLITE:
         from dbguard.sandbox.sqlite import sqlite_sandbox
 
-        manager = sqlite_sandbox(target_url, sandbox_url, on_progress)
-    with manager as sandbox:
-        if sandbox.url.same_database(target_url):  # providers refuse this before writing; never yield it
-            raise UsageError(f"the sandbox {sandbox.url} resolves to the target database itself")
-        yield sandbox
+        with sqlite_sandbox(target_url, sandbox_url, on_progress) as sandbox:
+            yield sandbox
+        return
+    from dbguard.sandbox.catalog import connect, database_facts
+    from dbguard.sandbox.copy import copy_scoped
+
+    with closing(connect(target_url)) as conn:
+        facts = database_facts(conn)
+    with empty_postgres(provider, facts, sandbox_url or target_url, pg_bin, on_progress) as (url, where):
+        if url.same_database(target_url):  # never yield, never write to, the target itself
+            raise UsageError(f"the sandbox {url} resolves to the target database itself")
+        stats = copy_scoped(target_url, url, tables_with_data, pg_bin, on_progress)
+        scope = "all tables" if tables_with_data is None else f"the rows of {len(stats.tables_copied)} table(s)"
+        yield Sandbox(url, f"{where}: schema of {target_url.database} with {scope}", provider, stats)
+
+
+@contextmanager
+def empty_postgres(
+    provider: str,
+    facts: DatabaseFacts,
+    server_url: DatabaseUrl,
+    pg_bin: Path | None = None,
+    on_progress: Progress | None = None,
+) -> Iterator[tuple[DatabaseUrl, str]]:
+    """An empty PostgreSQL database to fill (with a scoped copy, or with a backup to verify), removed
+    afterwards. `server_url` is where the "server" provider creates it; the others make their own server."""
+    manager: AbstractContextManager[tuple[DatabaseUrl, str]]
+    if provider == "server":
+        from dbguard.sandbox.server import server_database
+
+        manager = server_database(server_url, facts, on_progress)
+    elif provider == "local":
+        from dbguard.sandbox.local import local_cluster
+
+        manager = local_cluster(facts, pg_bin, on_progress)
+    elif provider == "container":
+        from dbguard.sandbox.container import container_database
+
+        manager = container_database(facts, on_progress)
+    else:
+        raise UsageError(f"unknown sandbox provider {provider!r}: use server, local or container")
+    with manager as database:
+        yield database
 
 
 @contextmanager

@@ -9,16 +9,15 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import URL
 
 from dbguard.errors import ConnectionFailure
-from dbguard.sandbox.base import Progress, Sandbox, removed_afterwards
-from dbguard.sandbox.catalog import connect, database_facts
-from dbguard.sandbox.copy import copy_scoped
+from dbguard.sandbox.base import Progress, removed_afterwards
+from dbguard.sandbox.catalog import DatabaseFacts
 from dbguard.targets.url import DatabaseUrl, mask
 
 NO_DOCKER = "no Docker engine found (testcontainers needs one): use --sandbox server or --sandbox local"
@@ -48,19 +47,13 @@ def docker_engine_problem() -> str | None:
 
 
 @contextmanager
-def container_sandbox(
-    target_url: DatabaseUrl,
-    tables_with_data: set[str] | None,
-    pg_bin: Path | None = None,
-    on_progress: Progress | None = None,
-) -> Iterator[Sandbox]:
+def container_database(facts: DatabaseFacts, on_progress: Progress | None = None) -> Iterator[tuple[DatabaseUrl, str]]:
+    """An empty PostgreSQL container of the same major version, removed afterwards."""
     problem = docker_engine_problem()
     if problem is not None:
         raise ConnectionFailure(f"{NO_DOCKER} ({problem})")
     container_class = _postgres_container_class()
     progress = on_progress or (lambda _message: None)
-    with closing(connect(target_url)) as conn:
-        facts = database_facts(conn)
     image = f"postgres:{facts.server_major}"
     password = secrets.token_hex(16)
     try:
@@ -76,10 +69,7 @@ def container_sandbox(
             raise ConnectionFailure(f"cannot start a {image} container: {mask(str(error))}") from None
         host, port = container.get_container_host_ip(), int(container.get_exposed_port(5432))
         url = DatabaseUrl(URL.create("postgresql+psycopg", "postgres", password, host, port, "postgres"))
-        stats = copy_scoped(target_url, url, tables_with_data, pg_bin, on_progress)
-        scope = "all tables" if tables_with_data is None else f"the rows of {len(stats.tables_copied)} table(s)"
-        description = f"{image} container at {host}:{port}: schema of {target_url.database} with {scope}"
-        yield Sandbox(url, description, "container", stats)
+        yield url, f"{image} container at {host}:{port}"
 
 
 def _postgres_container_class() -> Any:

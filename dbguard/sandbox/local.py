@@ -12,15 +12,14 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.engine import URL
 
 from dbguard.errors import ConnectionFailure
-from dbguard.sandbox.base import Progress, Sandbox, removed_afterwards
-from dbguard.sandbox.catalog import DatabaseFacts, connect, database_facts
-from dbguard.sandbox.copy import copy_scoped
+from dbguard.sandbox.base import Progress, removed_afterwards
+from dbguard.sandbox.catalog import DatabaseFacts
 from dbguard.sandbox.pgtools import binary_major, find_binary, run_tool
 from dbguard.sandbox.signals import signals_deferred
 from dbguard.targets.url import DatabaseUrl
@@ -31,15 +30,11 @@ _MAX_SOCKET_DIR = 80
 
 
 @contextmanager
-def local_sandbox(
-    target_url: DatabaseUrl,
-    tables_with_data: set[str] | None,
-    pg_bin: Path | None = None,
-    on_progress: Progress | None = None,
-) -> Iterator[Sandbox]:
+def local_cluster(
+    facts: DatabaseFacts, pg_bin: Path | None = None, on_progress: Progress | None = None
+) -> Iterator[tuple[DatabaseUrl, str]]:
+    """An empty throwaway cluster of the same major version, stopped and deleted afterwards."""
     progress = on_progress or (lambda _message: None)
-    with closing(connect(target_url)) as conn:
-        facts = database_facts(conn)
     initdb, pg_ctl = (_server_binary(name, facts.server_major, pg_bin) for name in ("initdb", "pg_ctl"))
     run_as = _server_user()
     base = tempfile.gettempdir()
@@ -49,16 +44,9 @@ def local_sandbox(
             os.chown(workdir, run_as[1], run_as[2])
         progress(f"creating a local PostgreSQL {facts.server_major} cluster in {workdir}")
         port = _start_cluster(initdb, pg_ctl, workdir, facts, run_as[0] if run_as else None)
-        # libpq takes a directory as the host to mean a Unix socket in it. Kept in the URL's host (not in
-        # `?host=`), DatabaseUrl's libpq_env(), conninfo() and same_database() all see it.
+        # libpq takes a directory as the host to mean a Unix socket in it.
         url = DatabaseUrl(URL.create("postgresql+psycopg", "postgres", None, str(workdir), port, "postgres"))
-        stats = copy_scoped(target_url, url, tables_with_data, pg_bin, on_progress)
-        scope = "all tables" if tables_with_data is None else f"the rows of {len(stats.tables_copied)} table(s)"
-        description = (
-            f"local PostgreSQL {facts.server_major} cluster in {workdir} (socket, port {port}): "
-            f"schema of {target_url.database} with {scope}"
-        )
-        yield Sandbox(url, description, "local", stats)
+        yield url, f"local PostgreSQL {facts.server_major} cluster in {workdir} (socket, port {port})"
 
 
 def _start_cluster(initdb: Path, pg_ctl: Path, workdir: Path, facts: DatabaseFacts, user: str | None) -> int:

@@ -6,15 +6,13 @@ import secrets
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from functools import partial
-from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from dbguard.errors import ConnectionFailure, UsageError
-from dbguard.sandbox.base import Progress, Sandbox, removed_afterwards
+from dbguard.errors import ConnectionFailure
+from dbguard.sandbox.base import Progress, removed_afterwards
 from dbguard.sandbox.catalog import DatabaseFacts, connect, database_facts
-from dbguard.sandbox.copy import copy_scoped
 from dbguard.sandbox.signals import signals_deferred
 from dbguard.targets.url import DatabaseUrl, mask
 
@@ -22,33 +20,20 @@ SANDBOX_PREFIX = "dbguard_sandbox_"
 
 
 @contextmanager
-def server_sandbox(
-    target_url: DatabaseUrl,
-    tables_with_data: set[str] | None,
-    sandbox_url: DatabaseUrl | None = None,
-    pg_bin: Path | None = None,
-    on_progress: Progress | None = None,
-) -> Iterator[Sandbox]:
-    # The admin connection only runs CREATE/DROP DATABASE: the target database itself will do when the
-    # sandbox lives on the target's server, since the role can certainly connect there.
-    admin_url = sandbox_url or target_url
+def server_database(
+    admin_url: DatabaseUrl, facts: DatabaseFacts, on_progress: Progress | None = None
+) -> Iterator[tuple[DatabaseUrl, str]]:
+    """An empty scratch database on `admin_url`'s server, dropped afterwards: (its URL, a description)."""
     name = SANDBOX_PREFIX + secrets.token_hex(6)
     url = admin_url.with_database(name)
-    if url.same_database(target_url):
-        raise UsageError(f"the sandbox {url} would be the target database itself")
-    with closing(connect(target_url)) as conn:
-        facts = database_facts(conn)
-    where = f"{url.url.host or '127.0.0.1'}:{url.url.port or 5432}"
+    where = f"{url.host}:{url.port}"
     with removed_afterwards(partial(drop_database, admin_url, name), f'the sandbox database "{name}" on {where}'):
         if on_progress is not None:
             on_progress(f'creating the sandbox database "{name}" on {where}')
         # Held signals: interrupted mid-way, CREATE DATABASE could still commit after the DROP has run.
         with signals_deferred():
             note = _create_database(admin_url, name, facts)
-        stats = copy_scoped(target_url, url, tables_with_data, pg_bin, on_progress)
-        scope = "all tables" if tables_with_data is None else f"the rows of {len(stats.tables_copied)} table(s)"
-        description = f'scratch database "{name}" on {where}: schema of {target_url.database} with {scope}{note}'
-        yield Sandbox(url, description, "server", stats)
+        yield url, f'scratch database "{name}" on {where}{note}'
 
 
 def drop_database(admin_url: DatabaseUrl, name: str) -> None:

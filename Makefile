@@ -21,14 +21,23 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+DEMO_DB := .dbguard/demo/warehouse.db
+
 demo: $(STAMP)
 	-$(BIN)/dbguard check scripts/
 	@echo
 	@echo "The rogue cleanup is blocked (exit 1 above); the safe scripts pass:"
 	$(BIN)/dbguard check scripts/safe_*.sql
+	@echo
+	@echo "Dry-run on a copy of a SQLite warehouse ($(DEMO_DB)); the file itself is never written:"
+	@mkdir -p $(dir $(DEMO_DB)) && rm -f $(DEMO_DB)
+	$(BIN)/python -c "import sqlite3, sys; sqlite3.connect(sys.argv[1]).executescript(open(sys.argv[2]).read())" \
+		$(DEMO_DB) scripts/schema/warehouse_sqlite.sql
+	$(BIN)/dbguard dry-run scripts/sqlite/expire_reservations.sql --db sqlite:///$(DEMO_DB)
 
 bench: $(STAMP)
 	$(BIN)/python bench/check_speed.py
+	$(BIN)/python bench/dryrun_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

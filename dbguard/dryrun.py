@@ -72,7 +72,7 @@ def dry_run(
         server_version=server_version,
         sandbox=sandbox.description,
         provider=provider,
-        scoped=scope is not None,
+        scoped=scope is not None and provider != "sqlite",  # SQLite's copy is always the whole file
         tables_copied=tuple(sorted(sandbox.copy.tables_copied if sandbox.copy else scope or touched)),
         copy_seconds=copy_seconds,
         execution=execution,
@@ -94,13 +94,14 @@ def _rehearse(
 ) -> tuple[ExecutionResult, dict[str, TableStats], dict[str, TableStats], list[GateResult], list, dict[str, int]]:
     """Before-state, the script, then the integrity gate before COMMIT, exactly as `run` will do it."""
     schema_before = copy.schema()
+    sizes = {t: s.estimated_rows for t, s in copy.table_sizes(touched).items()}  # before the script changes them
     before = copy.table_stats(touched)
     checks_before = _integrity(copy, touched)
     _commit(copy)
     execution = execute_script(copy.conn, script, policy.timeouts, on_statement)
     if execution.failed:
         _rollback(copy)
-        return execution, before, before, [], [], {}
+        return execution, before, before, [], [], sizes
     existing = sorted(set(copy.resolve([*touched, *_names(script)]).values()))  # dropped ones gone, new ones in
     after = copy.table_stats(existing)
     schema_changes = schema_before.diff(copy.schema())
@@ -110,7 +111,6 @@ def _rehearse(
         _commit(copy)
     except Exception as error:  # deferred constraints fire at COMMIT: that is a gate too
         gates.append(GateResult(CheckResult("commit", passed=False, detail=str(error).splitlines()[0])))
-    sizes = {t: s.estimated_rows for t, s in copy.table_sizes(touched).items()}
     return execution, before, after, gates, schema_changes, sizes
 
 

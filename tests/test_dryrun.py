@@ -167,7 +167,7 @@ def test_non_transactional_statement_runs_as_its_own_step(warehouse_pg: str) -> 
 def test_sqlite_dry_run_leaves_the_file_untouched(warehouse_sqlite: Path) -> None:
     digest = hashlib.sha256(warehouse_sqlite.read_bytes()).hexdigest()
     report = run(
-        "DELETE FROM reservations WHERE order_id = 3;\nUPDATE stock SET qty = 0 WHERE warehouse_id = 1;\n",
+        "DELETE FROM reservations WHERE order_id = 3;\nUPDATE stock SET qty = qty + 1 WHERE warehouse_id = 1;\n",
         f"sqlite:///{warehouse_sqlite}",
     )
     assert [r.rows for r in report.execution.runs] == [1, 40]

@@ -62,57 +62,14 @@ def load_warehouse(url: str) -> None:
         conn.execute(DATA_SQL)
 
 
-SQLITE_SCHEMA = """
-PRAGMA foreign_keys = ON;
-CREATE TABLE warehouses (id INTEGER PRIMARY KEY, code TEXT UNIQUE, name TEXT);
-CREATE TABLE products (id INTEGER PRIMARY KEY, sku TEXT NOT NULL UNIQUE, name TEXT,
-  unit_price NUMERIC CHECK (unit_price >= 0), discontinued INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE stock (warehouse_id INTEGER NOT NULL REFERENCES warehouses (id),
-  product_id INTEGER NOT NULL REFERENCES products (id), qty INTEGER NOT NULL CHECK (qty >= 0),
-  reserved INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0 AND reserved <= qty),
-  updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (warehouse_id, product_id));
-CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('open', 'shipped', 'cancelled')),
-  created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
-CREATE TABLE order_lines (order_id INTEGER NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
-  line_no INTEGER NOT NULL, product_id INTEGER NOT NULL REFERENCES products (id),
-  warehouse_id INTEGER NOT NULL REFERENCES warehouses (id), qty INTEGER NOT NULL CHECK (qty > 0),
-  PRIMARY KEY (order_id, line_no));
-CREATE TABLE reservations (id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL REFERENCES orders (id),
-  warehouse_id INTEGER NOT NULL, product_id INTEGER NOT NULL, qty INTEGER NOT NULL CHECK (qty > 0),
-  expires_at TEXT NOT NULL,
-  FOREIGN KEY (warehouse_id, product_id) REFERENCES stock (warehouse_id, product_id));
-"""
+SQLITE_SCHEMA = SCHEMA.with_name("warehouse_sqlite.sql")
 
 
 def make_sqlite_warehouse(path: Path) -> Path:
+    """The same warehouse in a SQLite file, from scripts/schema/warehouse_sqlite.sql (which `make demo` uses)."""
     conn = sqlite3.connect(path)
     try:
-        conn.executescript(SQLITE_SCHEMA)
-        conn.executemany(
-            "INSERT INTO warehouses (code, name) VALUES (?, ?)", [(f"W{i}", f"Warehouse {i}") for i in range(1, 4)]
-        )
-        conn.executemany(
-            "INSERT INTO products (sku, name, unit_price) VALUES (?, ?, ?)",
-            [(f"SKU-{i}", f"Product {i}", i * 1.5) for i in range(1, 41)],
-        )
-        conn.executemany(
-            "INSERT INTO stock (warehouse_id, product_id, qty) VALUES (?, ?, ?)",
-            [(w, p, 10 + (w * p) % 50) for w in range(1, 4) for p in range(1, 41)],
-        )
-        statuses = ["open", "shipped", "cancelled"]
-        conn.executemany(
-            "INSERT INTO orders (customer, status) VALUES (?, ?)",
-            [(f"customer {i}", statuses[i % 3]) for i in range(1, 31)],
-        )
-        conn.executemany(
-            "INSERT INTO order_lines (order_id, line_no, product_id, warehouse_id, qty) VALUES (?, ?, ?, ?, ?)",
-            [(o, line, 1 + (o * line) % 40, 1 + o % 3, 1 + line) for o in range(1, 31) for line in (1, 2)],
-        )
-        conn.executemany(
-            "INSERT INTO reservations (order_id, warehouse_id, product_id, qty, expires_at) VALUES (?, ?, ?, 1, ?)",
-            [(o, 1 + o % 3, 1 + o % 40, f"2026-11-{1 + o % 28:02d}") for o in range(3, 31, 3)],
-        )
+        conn.executescript(SQLITE_SCHEMA.read_text())
         conn.commit()
     finally:
         conn.close()

@@ -53,6 +53,7 @@ class Manifest:
     dump_bytes: int
     snapshot: str | None  # pg_export_snapshot() id; None on SQLite
     scope: str  # "full" or "tables"
+    locale: dict[str, str] = field(default_factory=dict)  # encoding, lc_collate, lc_ctype (PostgreSQL)
     verification: Verification = field(default_factory=lambda: Verification(UNVERIFIED))
 
     def to_json(self) -> str:

@@ -1,0 +1,1 @@
+"""Verified, zero-gap backups: take, verify, list, restore."""

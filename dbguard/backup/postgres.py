@@ -1,0 +1,136 @@
+"""PostgreSQL backups from one exported snapshot: the dump, the counts and the hashes describe exactly one
+state of the database.
+
+`snapshot_backup` works inside the CALLER's transaction. `run` opens its transaction, calls it, and
+then runs the script in that same transaction: no commit can fall between the backup and the script.
+With `lock=True` the tables are locked in EXCLUSIVE mode first (readers go on, writers wait), before
+the snapshot is taken: in REPEATABLE READ the snapshot is fixed by the first query, and LOCK TABLE is
+not a query, so the lock is in place when the snapshot is fixed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from dbguard import __version__
+from dbguard.backup.store import BackupStore, Manifest, TableImage, new_backup_id, sha256_of, staged, utc_now
+from dbguard.errors import BackupFailure, ConnectionFailure
+from dbguard.sandbox.copy import quote_pattern
+from dbguard.sandbox.pgtools import binary_major, check_dump_compatible, find_binary
+from dbguard.targets.postgres import PostgresTarget
+from dbguard.targets.url import mask
+
+Progress = Callable[[str], None]
+DUMP_SUFFIX = ".dump"
+
+
+def begin_snapshot_transaction(target: PostgresTarget) -> None:
+    """Make the target's next transaction REPEATABLE READ (call before its first query)."""
+    if target.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        target.conn.rollback()
+    target.conn.autocommit = False
+    target.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+
+
+def snapshot_backup(
+    target: PostgresTarget,
+    store: BackupStore,
+    tables: Sequence[str] | None,
+    *,
+    lock: bool = False,
+    label: str | None = None,
+    pg_bin: Path | None = None,
+    progress: Progress | None = None,
+) -> Manifest:
+    """Dump `tables` (canonical "schema.table" names; None: the whole database) from one snapshot taken in
+    the caller's open REPEATABLE READ transaction, with their row counts and content hashes from that
+    same snapshot. Nothing is committed or rolled back here. The manifest is written UNVERIFIED."""
+    say = progress or (lambda _message: None)
+    conn = target.conn
+    if conn.isolation_level != psycopg.IsolationLevel.REPEATABLE_READ or conn.autocommit:
+        raise BackupFailure("a snapshot backup needs a REPEATABLE READ transaction (begin_snapshot_transaction)")
+    pg_dump = find_binary("pg_dump", target.server_major, pg_bin)
+    check_dump_compatible(pg_dump, target.server_major)
+    store.ensure_writable()
+    if lock and tables:
+        say(f"locking {len(tables)} table(s) in EXCLUSIVE mode: readers go on, writers wait")
+        names = sql.SQL(", ").join(sql.Identifier(*t.split(".", 1)) for t in tables)
+        conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(names))
+    row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+    snapshot = str(row[0]) if row else ""
+    scope = "tables" if tables else "full"
+    every = list(tables) if tables else target.all_tables()
+    say(f"counting and hashing {len(every)} table(s) in snapshot {snapshot}")
+    stats = target.table_stats(every)
+    backup_id = new_backup_id(label or (",".join(t.split(".")[-1] for t in tables) if tables else target.url.database))
+    final = store.dump_path(backup_id, DUMP_SUFFIX)
+    with staged(final) as partial:
+        _dump(pg_dump, target, snapshot, tables, partial, say)
+        size = partial.stat().st_size
+        if size == 0:
+            raise BackupFailure("pg_dump wrote an empty file")
+        digest = sha256_of(partial)
+    manifest = Manifest(
+        id=backup_id,
+        created_at=utc_now(),
+        dialect="postgres",
+        target=str(target.url),
+        server_version=target.server_version,
+        tools={"dbguard": __version__, "pg_dump": _version(pg_dump)},
+        locale=_locale(target),
+        tables={t: TableImage(s.rows, s.hash) for t, s in sorted(stats.items())},
+        dump_file=final.name,
+        dump_sha256=digest,
+        dump_bytes=size,
+        snapshot=snapshot,
+        scope=scope,
+    )
+    store.save(manifest)
+    say(f"backup {backup_id}: {size / 1024 / 1024:.1f} MiB, {len(stats)} table(s)")
+    return manifest
+
+
+def _dump(pg_dump: Path, target: PostgresTarget, snapshot: str, tables: Sequence[str] | None, out: Path,
+          say: Progress) -> None:  # fmt: skip
+    args: list[str | Path] = [pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={out}"]
+    # A scoped backup keeps the whole schema (types, schemas, sequences: what the tables need to be
+    # restored) and leaves out the rows of every other table.
+    chosen = set(tables or ())
+    for other in target.all_tables() if tables else ():
+        if other not in chosen:
+            schema, _, name = other.partition(".")
+            args.append(f"--exclude-table-data={quote_pattern(schema, name)}")
+    env = {**os.environ, **target.url.libpq_env()}
+    try:
+        process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except OSError as error:
+        raise ConnectionFailure(f"cannot run {pg_dump}: {error.strerror}") from None
+    while process.poll() is None:  # progress: bytes written so far
+        time.sleep(0.2)
+        if out.exists():
+            say(f"pg_dump: {out.stat().st_size / 1024 / 1024:.1f} MiB written")
+    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    if process.returncode != 0:
+        how = f"was killed by signal {-process.returncode}" if process.returncode < 0 else "failed"
+        detail = mask(stderr.strip().splitlines()[-1]) if stderr.strip() else "no message"
+        raise BackupFailure(f"pg_dump {how}: {detail}; no backup was written")
+
+
+def _locale(target: PostgresTarget) -> dict[str, str]:
+    """What a verification sandbox needs to hold this data faithfully."""
+    row = target.conn.execute(
+        "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = current_database()"
+    ).fetchone()
+    return {"encoding": str(row[0]), "lc_collate": str(row[1]), "lc_ctype": str(row[2])} if row else {}
+
+
+def _version(binary: Path) -> str:
+    result = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False)
+    return result.stdout.strip() or f"major {binary_major(binary)}"

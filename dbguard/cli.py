@@ -368,6 +368,86 @@ def _print_manifest(manifest: Any, directory: Path) -> None:
         typer.echo(f"  note      {reason}")
 
 
+@app.command("restore")
+def restore_command(
+    backup_id: str = typer.Argument(..., help="A backup id from `dbguard backup list`."),
+    db: str | None = typer.Option(
+        None, "--db", help="Put the --tables back into this database (no DBGUARD_DB: say where, explicitly)."
+    ),
+    tables: str | None = typer.Option(
+        None, "--tables", help="Comma-separated tables to put back, among the backup's tables (required with --db)."
+    ),
+    into: str | None = typer.Option(
+        None, "--into", help="Restore the whole backup into another database: an empty one, or a new SQLite file."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Replace the tables' rows without asking."),
+    backup_dir: Path | None = typer.Option(None, "--backup-dir", envvar="DBGUARD_BACKUP_DIR", help="Backup store."),
+    sandbox: SandboxKind = typer.Option(
+        SandboxKind.SERVER, "--sandbox", case_sensitive=False, help="Where the dump is unpacked before its rows move."
+    ),
+    sandbox_url: str | None = typer.Option(
+        None, "--sandbox-url", envvar="DBGUARD_SANDBOX_URL", help="Server for that scratch database."
+    ),
+    pg_bin: Path | None = typer.Option(None, "--pg-bin", envvar="DBGUARD_PG_BIN", help="Directory of pg_restore."),
+) -> None:
+    """Put back the exact content of chosen tables in one transaction (--db with --tables), or restore the
+    whole backup into another, empty database (--into). Counts and hashes must equal the backup's, and
+    foreign keys must hold, before anything is committed. Exits 0 when restored, 5 when not (nothing changed).
+
+    [bold]Examples:[/]
+
+        dbguard restore 2026-11-27T10-00-00.000000Z-stock --db $URL --tables stock
+        dbguard restore 2026-11-27T10-00-00.000000Z-stock --db $URL --tables stock,reservations --yes
+        dbguard restore 2026-11-27T10-00-00.000000Z-stock --into postgresql://postgres@127.0.0.1:5432/scratch
+    """
+    from dbguard.backup.restore import current_stats, resolve_tables, restore_into, restore_tables
+    from dbguard.backup.store import BackupStore
+    from dbguard.sandbox.signals import install_sigterm_handler
+    from dbguard.targets.url import DatabaseUrl
+
+    if (db is None) == (into is None):
+        raise UsageError("dbguard restore needs one of --db URL --tables a,b (tables back in place) "
+                         "or --into URL (the whole backup into another database)")  # fmt: skip
+    if into is not None and tables:
+        raise UsageError("--tables goes with --db: --into restores the whole backup")
+    install_sigterm_handler()
+    store = BackupStore(_backup_dir(backup_dir, discover()))
+    manifest = store.load(backup_id)
+    if into is not None:
+        with stderr.status("restore") as status:
+            result = restore_into(store, manifest, DatabaseUrl.parse(into), pg_bin=pg_bin,
+                                  progress=lambda message: status.update(message))  # fmt: skip
+    else:
+        assert db is not None
+        if not tables:
+            raise UsageError(f"--db needs --tables, among the backup's tables: {', '.join(manifest.tables)}")
+        target_url = DatabaseUrl.parse(db)
+        chosen = resolve_tables(manifest, tables.split(","))
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError(f"restore replaces every row of {', '.join(chosen)} in {target_url}: "
+                                 "pass --yes to confirm non-interactively")  # fmt: skip
+            typer.echo(f"backup {manifest.id} ({manifest.verification.status}, {manifest.created_at}) -> {target_url}")
+            for table, now in current_stats(manifest, target_url, chosen).items():
+                image = manifest.tables[table]
+                same = now is not None and (now.rows, now.hash) == (image.rows, image.hash)
+                state = "no such table" if now is None else f"{now.rows} rows" + (" (unchanged)" if same else "")
+                typer.echo(f"  {table}: {state} now -> {image.rows} rows from the backup")
+            typer.confirm(f"Replace the rows of {len(chosen)} table(s)?", abort=True)
+        with stderr.status("restore") as status:
+            result = restore_tables(
+                store, manifest, target_url, chosen, provider=sandbox.value if manifest.dialect == "postgres"
+                else "sqlite", sandbox_url=DatabaseUrl.parse(sandbox_url) if sandbox_url else None, pg_bin=pg_bin,
+                progress=lambda message: status.update(message),
+            )  # fmt: skip
+    for table, restored in result.tables.items():
+        verdict = "matches the backup" if restored.matches else "DIFFERS from the backup"
+        typer.echo(f"restored {table}: {restored.rows} rows, hash {restored.hash} {verdict}")
+    for note in result.notes:
+        typer.echo(f"note: {note}")
+    typer.echo(f"backup {result.backup_id} restored into {result.target} in {result.seconds:.1f} s")
+
+
 @rules_app.command("list")
 def rules_list(
     policy: str | None = typer.Option(

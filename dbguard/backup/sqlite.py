@@ -45,7 +45,13 @@ def snapshot_backup(
             before = _data_version(conn)
             say(f"copying {target.url.sqlite_path} with the backup API (attempt {attempt})")
             _copy(conn, partial)
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:  # another connection held the write lock past the timeout
+                raise BackupFailure(
+                    f"cannot lock {target.url.sqlite_path} against writers ({error}): another connection "
+                    "is writing to it; no backup was written, try again when it is done"
+                ) from None
             if _data_version(conn) == before:
                 break
             conn.execute("ROLLBACK")  # a writer committed during the copy: copy again

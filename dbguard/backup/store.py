@@ -75,7 +75,7 @@ class Manifest:
             return cls(**body)
         except BackupFailure:
             raise
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError) as error:  # AttributeError: JSON, not an object
             raise BackupFailure(f"manifest {where} is not a dbguard manifest: {error}") from None
 
 

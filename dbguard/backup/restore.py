@@ -15,7 +15,6 @@ once, as a whole, before COMMIT.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -28,7 +27,7 @@ from typing import Any, NamedTuple
 import psycopg
 from psycopg.sql import SQL, Composable, Identifier
 
-from dbguard.backup.store import FAILED, UNVERIFIED, BackupStore, Manifest, staged
+from dbguard.backup.store import FAILED, UNVERIFIED, BackupStore, Manifest
 from dbguard.backup.verify import check_file, compare, pg_restore_into, restore_list
 from dbguard.dialects import Dialect
 from dbguard.errors import BackupFailure, OutcomeUnknown, UsageError
@@ -37,7 +36,6 @@ from dbguard.sandbox.catalog import DatabaseFacts
 from dbguard.sandbox.pgtools import find_binary
 from dbguard.targets.model import CheckResult, TableStats
 from dbguard.targets.postgres import PostgresTarget
-from dbguard.targets.sqlite import SqliteTarget
 from dbguard.targets.url import DatabaseUrl, mask
 
 Progress = Callable[[str], None]
@@ -53,7 +51,6 @@ JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace cn ON cn.oid = c.relna
 JOIN pg_class p ON p.oid = con.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
 WHERE con.contype = 'f' AND con.conparentid = 0 AND pn.nspname || '.' || p.relname = ANY(%s)"""
 _DELETE_ACTIONS = {"c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
-_BACKUP_SCHEMA = "dbguard_backup"
 Column = tuple[str, str, bool]  # name, type, generated
 
 
@@ -127,7 +124,9 @@ def restore_tables(
         stats = _restore_postgres_tables(dump, manifest, target_url, chosen, provider, sandbox_url, pg_bin, say, notes)
         notes.append(SEQUENCES_NOTE)
     else:
-        stats = _restore_sqlite_tables(dump, manifest, target_url, chosen, say, notes)
+        from dbguard.backup.restore_sqlite import restore_sqlite_tables
+
+        stats = restore_sqlite_tables(dump, manifest, target_url, chosen, say, notes)
     return _result(manifest, target_url, stats, started, notes)
 
 
@@ -156,7 +155,9 @@ def restore_into(
             notes.append("a table-scoped backup: the whole schema, but only the rows of its tables, and no "
                          "foreign keys (the rows they reference were not backed up)")  # fmt: skip
     else:
-        stats = _restore_sqlite_into(dump, manifest, into_url, say)
+        from dbguard.backup.restore_sqlite import restore_sqlite_into
+
+        stats = restore_sqlite_into(dump, manifest, into_url, say)
     return _result(manifest, into_url, stats, started, notes)
 
 
@@ -403,107 +404,6 @@ def _restore_postgres_into(dump: Path, manifest: Manifest, into_url: DatabaseUrl
     with closing(postgres.connect(into_url, autocommit=True)) as into:
         say("comparing the restored tables with the backup")
         stats = into.table_stats(list(manifest.tables))
-    _compare_tables(manifest, stats)
-    return stats
-
-
-# -- SQLite --
-
-
-def _restore_sqlite_tables(dump: Path, manifest: Manifest, target_url: DatabaseUrl, tables: list[str],
-                           say: Progress, notes: list[str]) -> dict[str, TableStats]:  # fmt: skip
-    from dbguard.targets import sqlite
-
-    with closing(sqlite.connect(target_url)) as target:
-        conn = target.conn
-        missing = [table for table in tables if not _sqlite_columns(conn, "main", table)]
-        if missing:
-            raise UsageError(f"{target_url} has no table {', '.join(missing)}: restore the whole backup --into "
-                             "a new file instead")  # fmt: skip
-        conn.execute("PRAGMA foreign_keys = OFF")  # no cascades while a table is empty; checked before COMMIT
-        # immutable: the file's sha256 was just checked, and SQLite then writes no -wal or -shm beside it
-        conn.execute(f"ATTACH DATABASE ? AS {_BACKUP_SCHEMA}", [f"{dump.resolve().as_uri()}?mode=ro&immutable=1"])
-        try:
-            for table in tables:
-                if _sqlite_columns(conn, _BACKUP_SCHEMA, table) != _sqlite_columns(conn, "main", table):
-                    raise BackupFailure(f"the columns of {table} changed since backup {manifest.id}: a table "
-                                        "restore needs the same columns")  # fmt: skip
-            triggers = _sqlite_triggers(conn, tables)
-            if triggers:
-                notes.append(f"SQLite cannot turn triggers off: {', '.join(triggers)} fired during the restore")
-            stats = _replace_sqlite_rows(target, tables, manifest, say)
-        finally:
-            conn.execute(f"DETACH DATABASE {_BACKUP_SCHEMA}")
-    notes.append("foreign keys were off while the rows were replaced; every foreign key was checked before COMMIT")
-    return stats
-
-
-def _replace_sqlite_rows(
-    target: SqliteTarget, tables: list[str], manifest: Manifest, say: Progress
-) -> dict[str, TableStats]:
-    from dbguard.targets.sqlite import quote_identifier as quoted
-
-    conn = target.conn
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except Exception as error:
-        raise BackupFailure(f"cannot lock {target.url.sqlite_path} for writing: {error}; nothing was changed") from None
-    try:
-        for table in tables:
-            say(f"replacing the rows of {table}")
-            names = ", ".join(quoted(name) for name, _, hidden in _sqlite_columns(conn, "main", table) if hidden == 0)
-            conn.execute(f"DELETE FROM main.{quoted(table)}")
-            conn.execute(f"INSERT INTO main.{quoted(table)} ({names}) "
-                         f"SELECT {names} FROM {_BACKUP_SCHEMA}.{quoted(table)}")  # fmt: skip
-        stats = target.table_stats(tables)
-        _compare_tables(manifest, stats)
-        _failed_checks(target.integrity_checks(tables))
-    except BackupFailure:
-        conn.execute("ROLLBACK")
-        raise
-    except Exception as error:
-        conn.execute("ROLLBACK")
-        raise BackupFailure(f"the restore failed: {error}; rolled back, the target is unchanged") from None
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return stats
-
-
-def _sqlite_columns(conn: Any, schema: str, table: str) -> list[tuple[str, str, int]]:
-    """(name, declared type, hidden: 0 plain, 2 or 3 generated) of each column; empty: no such table."""
-    from dbguard.targets.sqlite import quote_identifier
-
-    rows = conn.execute(f"PRAGMA {schema}.table_xinfo({quote_identifier(table)})").fetchall()
-    return [(str(row[1]), str(row[2]), int(row[6])) for row in rows]
-
-
-def _sqlite_triggers(conn: Any, tables: list[str]) -> list[str]:
-    marks = ", ".join("?" * len(tables))
-    rows = conn.execute(f"SELECT name FROM main.sqlite_master WHERE type = 'trigger' AND tbl_name IN ({marks})",
-                        tables).fetchall()  # fmt: skip
-    return [str(name) for (name,) in rows]
-
-
-def _restore_sqlite_into(dump: Path, manifest: Manifest, into_url: DatabaseUrl, say: Progress) -> dict[str, TableStats]:
-    from dbguard.targets import sqlite
-
-    path = into_url.sqlite_path
-    if path.exists():
-        raise UsageError(f"{path} already exists: restore --into writes a new file and never replaces one")
-    if not path.parent.is_dir():
-        raise UsageError(f"{path.parent} is not a directory")
-    say(f"copying {manifest.id} to {path}")
-    try:
-        with staged(path) as partial:
-            shutil.copyfile(dump, partial)
-    except OSError as error:
-        raise BackupFailure(f"cannot write {path}: {error.strerror}") from None
-    with closing(sqlite.connect(into_url)) as into:
-        say("comparing the restored tables with the backup")
-        stats = into.table_stats(list(manifest.tables))
-        _failed_checks(into.integrity_checks(into.all_tables()))
     _compare_tables(manifest, stats)
     return stats
 

@@ -1,0 +1,254 @@
+"""`dbguard backup` (take, list, verify) and `dbguard restore`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dbguard.cli.base import Guarded, SandboxKind, app, stderr
+from dbguard.config import Config, discover
+from dbguard.errors import BackupFailure, UsageError
+
+backup_app = typer.Typer(
+    cls=Guarded,
+    help="Take a verified backup (no subcommand), or list and verify backups.",
+    invoke_without_command=True,
+)
+app.add_typer(backup_app, name="backup")
+
+DEFAULT_BACKUP_DIR = ".dbguard/backups"
+
+
+def _backup_dir(option: Path | None, config: Config) -> Path:
+    return option or Path(config.backup_dir or DEFAULT_BACKUP_DIR)
+
+
+def _backup_progress() -> Any:
+    return stderr.status("backup")
+
+
+@backup_app.callback()
+def backup(
+    ctx: typer.Context,
+    db: str | None = typer.Option(None, "--db", envvar="DBGUARD_DB", help="The database to back up."),
+    tables: str | None = typer.Option(
+        None, "--tables", help="Comma-separated tables (PostgreSQL): the whole schema, but only their rows."
+    ),
+    backup_dir: Path | None = typer.Option(
+        None, "--backup-dir", envvar="DBGUARD_BACKUP_DIR", help=f"Backup store (default: {DEFAULT_BACKUP_DIR})."
+    ),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help="Restore-test the backup right away."),
+    sandbox: SandboxKind = typer.Option(
+        SandboxKind.SERVER, "--sandbox", case_sensitive=False, help="Where the restore test happens."
+    ),
+    sandbox_url: str | None = typer.Option(
+        None, "--sandbox-url", envvar="DBGUARD_SANDBOX_URL", help="Server for the restore test's scratch database."
+    ),
+    pg_bin: Path | None = typer.Option(None, "--pg-bin", envvar="DBGUARD_PG_BIN", help="Directory of pg_dump."),
+) -> None:
+    """Back up a database from one consistent snapshot, with row counts and content hashes taken in that
+    same snapshot, then prove the backup by restoring it into a sandbox and comparing. Exits 0 when the
+    backup is VERIFIED, 5 when it is not.
+
+    Examples:
+
+    \b
+        dbguard backup --db $URL                         # full logical backup
+        dbguard backup --db $URL --tables stock,orders   # scoped
+        dbguard backup list
+        dbguard backup verify 2026-11-27T10-00-00.000000Z-stock
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if db is None:
+        raise UsageError("dbguard backup needs --db URL (or DBGUARD_DB); see dbguard backup --help")
+    from dbguard.backup.store import BackupStore
+    from dbguard.backup.take import take_backup
+    from dbguard.sandbox.signals import install_sigterm_handler
+    from dbguard.targets.url import DatabaseUrl
+
+    install_sigterm_handler()
+    store = BackupStore(_backup_dir(backup_dir, discover()))
+    chosen = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
+    with _backup_progress() as status:
+        manifest = take_backup(
+            DatabaseUrl.parse(db), store, chosen, verify=verify, provider=sandbox.value,
+            sandbox_url=DatabaseUrl.parse(sandbox_url) if sandbox_url else None, pg_bin=pg_bin,
+            progress=lambda message: status.update(message),
+        )  # fmt: skip
+    _print_manifest(manifest, store.directory)
+
+
+@backup_app.command("list")
+def backup_list(
+    backup_dir: Path | None = typer.Option(None, "--backup-dir", envvar="DBGUARD_BACKUP_DIR", help="Backup store."),
+) -> None:
+    """List the backups in the store, newest first, with their verification status.
+
+    Example:
+
+    \b
+        dbguard backup list --backup-dir /var/backups/dbguard
+    """
+    from dbguard.backup.store import BackupStore
+
+    store = BackupStore(_backup_dir(backup_dir, discover()))
+    entries = store.list()
+    if not entries:
+        typer.echo(f"no backups in {store.directory}")
+        return
+    table = Table("id", "status", "tables", "size", "target", box=None, pad_edge=False)
+    for entry in entries:
+        if isinstance(entry, tuple):
+            table.add_row(entry[0], "UNREADABLE", "", "", entry[1])
+        else:
+            size = f"{entry.dump_bytes / 1024 / 1024:.1f} MiB"
+            table.add_row(entry.id, entry.verification.status, str(len(entry.tables)), size, entry.target)
+    Console(highlight=False, width=max(140, Console().width)).print(table)
+
+
+@backup_app.command("verify")
+def backup_verify(
+    backup_id: str = typer.Argument(..., help="A backup id from `dbguard backup list`."),
+    backup_dir: Path | None = typer.Option(None, "--backup-dir", envvar="DBGUARD_BACKUP_DIR", help="Backup store."),
+    sandbox: SandboxKind = typer.Option(
+        SandboxKind.SERVER, "--sandbox", case_sensitive=False, help="Where the restore test happens."
+    ),
+    sandbox_url: str | None = typer.Option(
+        None,
+        "--sandbox-url",
+        envvar="DBGUARD_SANDBOX_URL",
+        help="Server for the scratch database (default: the backup's own server, password from PGPASSWORD).",
+    ),
+    pg_bin: Path | None = typer.Option(None, "--pg-bin", envvar="DBGUARD_PG_BIN", help="Directory of pg_restore."),
+) -> None:
+    """Restore-test an existing backup again (a scheduled restore drill): sha256 and size, pg_restore
+    --list, a restore into a sandbox, and row counts and hashes equal to the manifest's. Exits 5 if not.
+
+    Example:
+
+    \b
+        dbguard backup verify 2026-11-27T10-00-00.000000Z-stock --sandbox local
+    """
+    from dbguard.backup.store import BackupStore
+    from dbguard.backup.verify import verify_backup
+    from dbguard.sandbox.signals import install_sigterm_handler
+    from dbguard.targets.url import DatabaseUrl
+
+    install_sigterm_handler()
+    store = BackupStore(_backup_dir(backup_dir, discover()))
+    manifest = store.load(backup_id)
+    provider = sandbox.value if manifest.dialect == "postgres" else "sqlite"
+    with _backup_progress() as status:
+        manifest = verify_backup(
+            store, manifest, provider=provider, server_url=DatabaseUrl.parse(sandbox_url) if sandbox_url else None,
+            pg_bin=pg_bin, progress=lambda message: status.update(message),
+        )  # fmt: skip
+    _print_manifest(manifest, store.directory)
+
+
+def _print_manifest(manifest: Any, directory: Path) -> None:
+    from dbguard.backup.store import VERIFIED
+
+    verification = manifest.verification
+    typer.echo(f"backup {manifest.id}: {verification.status}")
+    typer.echo(f"  target    {manifest.target} ({manifest.dialect} {manifest.server_version})")
+    dump = directory / manifest.dump_file
+    typer.echo(f"  dump      {dump} ({manifest.dump_bytes} bytes, sha256 {manifest.dump_sha256[:16]}...)")
+    rows = sum(image.rows for image in manifest.tables.values())
+    typer.echo(
+        f"  tables    {len(manifest.tables)} ({manifest.scope}), {rows} rows, snapshot {manifest.snapshot or '-'}"
+    )
+    if verification.method:
+        typer.echo(f"  checked   {verification.method}, at {verification.at}")
+    if verification.status != VERIFIED:
+        reason = verification.reason or "not verified (--no-verify): run `dbguard backup verify`"
+        if verification.reason:
+            raise BackupFailure(f"backup {manifest.id} FAILED verification: {reason}")
+        typer.echo(f"  note      {reason}")
+
+
+@app.command("restore")
+def restore_command(
+    backup_id: str = typer.Argument(..., help="A backup id from `dbguard backup list`."),
+    db: str | None = typer.Option(
+        None, "--db", help="Put the --tables back into this database (no DBGUARD_DB: say where, explicitly)."
+    ),
+    tables: str | None = typer.Option(
+        None, "--tables", help="Comma-separated tables to put back, among the backup's tables (required with --db)."
+    ),
+    into: str | None = typer.Option(
+        None, "--into", help="Restore the whole backup into another database: an empty one, or a new SQLite file."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Replace the tables' rows without asking."),
+    backup_dir: Path | None = typer.Option(None, "--backup-dir", envvar="DBGUARD_BACKUP_DIR", help="Backup store."),
+    sandbox: SandboxKind = typer.Option(
+        SandboxKind.SERVER, "--sandbox", case_sensitive=False, help="Where the dump is unpacked before its rows move."
+    ),
+    sandbox_url: str | None = typer.Option(
+        None, "--sandbox-url", envvar="DBGUARD_SANDBOX_URL", help="Server for that scratch database."
+    ),
+    pg_bin: Path | None = typer.Option(None, "--pg-bin", envvar="DBGUARD_PG_BIN", help="Directory of pg_restore."),
+) -> None:
+    """Put back the exact content of chosen tables in one transaction (--db with --tables), or restore the
+    whole backup into another, empty database (--into). Counts and hashes must equal the backup's, and
+    foreign keys must hold, before anything is committed. Exits 0 when restored, 5 when not (nothing changed).
+
+    Examples:
+
+    \b
+        dbguard restore 2026-11-27T10-00-00.000000Z-stock --db $URL --tables stock
+        dbguard restore 2026-11-27T10-00-00.000000Z-stock --db $URL --tables stock,reservations --yes
+        dbguard restore 2026-11-27T10-00-00.000000Z-stock --into postgresql://postgres@127.0.0.1:5432/scratch
+    """
+    from dbguard.backup.restore import current_stats, resolve_tables, restore_into, restore_tables
+    from dbguard.backup.store import BackupStore
+    from dbguard.sandbox.signals import install_sigterm_handler
+    from dbguard.targets.url import DatabaseUrl
+
+    if (db is None) == (into is None):
+        raise UsageError("dbguard restore needs one of --db URL --tables a,b (tables back in place) "
+                         "or --into URL (the whole backup into another database)")  # fmt: skip
+    if into is not None and tables:
+        raise UsageError("--tables goes with --db: --into restores the whole backup")
+    install_sigterm_handler()
+    store = BackupStore(_backup_dir(backup_dir, discover()))
+    manifest = store.load(backup_id)
+    if into is not None:
+        with stderr.status("restore") as status:
+            result = restore_into(store, manifest, DatabaseUrl.parse(into), pg_bin=pg_bin,
+                                  progress=lambda message: status.update(message))  # fmt: skip
+    else:
+        assert db is not None
+        if not tables:
+            raise UsageError(f"--db needs --tables, among the backup's tables: {', '.join(manifest.tables)}")
+        target_url = DatabaseUrl.parse(db)
+        chosen = resolve_tables(manifest, tables.split(","))
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError(f"restore replaces every row of {', '.join(chosen)} in {target_url}: "
+                                 "pass --yes to confirm non-interactively")  # fmt: skip
+            typer.echo(f"backup {manifest.id} ({manifest.verification.status}, {manifest.created_at}) -> {target_url}")
+            for table, now in current_stats(manifest, target_url, chosen).items():
+                image = manifest.tables[table]
+                same = now is not None and (now.rows, now.hash) == (image.rows, image.hash)
+                state = "no such table" if now is None else f"{now.rows} rows" + (" (unchanged)" if same else "")
+                typer.echo(f"  {table}: {state} now -> {image.rows} rows from the backup")
+            typer.confirm(f"Replace the rows of {len(chosen)} table(s)?", abort=True)
+        with stderr.status("restore") as status:
+            result = restore_tables(
+                store, manifest, target_url, chosen, provider=sandbox.value if manifest.dialect == "postgres"
+                else "sqlite", sandbox_url=DatabaseUrl.parse(sandbox_url) if sandbox_url else None, pg_bin=pg_bin,
+                progress=lambda message: status.update(message),
+            )  # fmt: skip
+    for table, restored in result.tables.items():
+        verdict = "matches the backup" if restored.matches else "DIFFERS from the backup"
+        typer.echo(f"restored {table}: {restored.rows} rows, hash {restored.hash} {verdict}")
+    for note in result.notes:
+        typer.echo(f"note: {note}")
+    typer.echo(f"backup {result.backup_id} restored into {result.target} in {result.seconds:.1f} s")

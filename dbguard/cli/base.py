@@ -1,0 +1,88 @@
+"""The command line's frame: the app, the one place errors become exit codes, and what commands share.
+
+The CLI is a thin typer layer over the library. Each group of commands has its own module here.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.text import Text
+from typer.core import TyperGroup
+
+from dbguard import __version__
+from dbguard.config import Config
+from dbguard.errors import EXIT_INTERRUPTED, DbguardError, UsageError
+from dbguard.policy.policy import Policy, load_policy
+
+stderr = Console(stderr=True, highlight=False)
+
+
+class Guarded(TyperGroup):
+    """Turns every DbguardError into its one-line message and exit code, for every command at once."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DbguardError as error:
+            stderr.print(Text.assemble(("dbguard: error: ", "bold red"), str(error)), soft_wrap=True)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            stderr.print("dbguard: interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+app = typer.Typer(
+    cls=Guarded,
+    help="Make database maintenance scripts safe to run: parse, check, dry-run, back up, run under guard.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,  # locals can hold passwords
+    add_completion=False,
+    rich_markup_mode=None,  # click's plain help: paragraphs reflow, \b keeps examples as written
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"dbguard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """dbguard checks maintenance SQL before it runs. Exit codes: 0 ok, 1 blocking findings, 2 usage or
+    config error, 3 unreadable or unparseable input, 4 connection or sandbox failure, 5 backup failed,
+    6 rolled back, 7 a person is needed, 130 interrupted."""
+
+
+class SandboxKind(StrEnum):
+    SERVER = "server"
+    LOCAL = "local"
+    CONTAINER = "container"
+
+
+def policy_from(option: str | None, config: Config) -> Policy:
+    return load_policy(option or config.policy)
+
+
+def emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, "utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot write the report to {output}: {error.strerror}") from None
+    stderr.print(f"report written to {output}")
+
+
+def main() -> None:
+    app()

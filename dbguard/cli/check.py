@@ -1,0 +1,138 @@
+"""`dbguard check`: the policy's rules over scripts, offline, in six report formats."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from dbguard.check import check_sources
+from dbguard.cli.base import app, emit, policy_from, stderr
+from dbguard.config import Config, discover
+from dbguard.dialects import Dialect
+from dbguard.errors import EXIT_FINDINGS, UsageError
+from dbguard.inputs import read_sources
+from dbguard.report.model import CheckReport
+from dbguard.rules import Severity
+
+
+class Format(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    MARKDOWN = "markdown"
+    SARIF = "sarif"
+    JUNIT = "junit"
+    GITHUB = "github"
+
+
+class FailOn(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    NEVER = "never"
+
+
+@app.command()
+def check(
+    paths: list[str] = typer.Argument(..., help="SQL files or directories of .sql files; - reads stdin."),
+    dialect: str | None = typer.Option(
+        None, "--dialect", "-d", envvar="DBGUARD_DIALECT", help="postgres (default), sqlite or mysql."
+    ),
+    policy: str | None = typer.Option(
+        None,
+        "--policy",
+        "-p",
+        envvar="DBGUARD_POLICY",
+        help="Policy TOML file, or a built-in one: default, strict.",
+    ),
+    output_format: Format | None = typer.Option(
+        None, "--format", "-f", envvar="DBGUARD_FORMAT", case_sensitive=False, help="Report format (default: text)."
+    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file, not stdout."),
+    fail_on: FailOn | None = typer.Option(
+        None,
+        "--fail-on",
+        envvar="DBGUARD_FAIL_ON",
+        case_sensitive=False,
+        help="Lowest severity that exits 1 (default: the policy's fail_on, error).",
+    ),
+) -> None:
+    """Check scripts against the policy's safety rules, offline. Exits 1 on blocking findings.
+
+    Examples:
+
+    \b
+        dbguard check scripts/fix_stock.sql
+        dbguard check scripts/ --format sarif --output results.sarif
+        cat x.sql | dbguard check - --dialect sqlite
+    """
+    config = discover()
+    chosen_dialect = Dialect.parse(dialect or config.dialect or "postgres")
+    chosen_policy = policy_from(policy, config)
+    chosen_format = _format(output_format, config)
+    threshold = _fail_on(fail_on, config)
+    sources = list(read_sources(paths))
+    with _progress(len(sources)) as advance:
+        report = check_sources(sources, chosen_dialect, chosen_policy, on_file=advance)
+    if threshold is not None:
+        report = CheckReport(policy=report.policy, files=report.files, fail_on=threshold)
+    emit(_render(report, chosen_format, output), output)
+    if report.blocking:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def _format(option: Format | None, config: Config) -> Format:
+    value = option or config.format or Format.TEXT
+    try:
+        return Format(str(value).lower())
+    except ValueError:
+        raise UsageError(
+            f"unknown format {value!r} in {config.source}; choose one of: {', '.join(f.value for f in Format)}"
+        ) from None
+
+
+def _fail_on(option: FailOn | None, config: Config) -> Severity | None:
+    value = option or config.fail_on
+    if value is None:
+        return None
+    if str(value) == "never":
+        return Severity.OFF
+    try:
+        return Severity(str(value))
+    except ValueError:
+        raise UsageError(f"fail_on must be error, warning or never, not {value!r}") from None
+
+
+def _render(report: CheckReport, output_format: Format, output: Path | None) -> str:
+    module = importlib.import_module(f"dbguard.report.render_{output_format.value}")
+    if output_format is Format.TEXT:
+        color = output is None and sys.stdout.isatty()
+        return str(module.render(report, color=color))
+    return str(module.render(report))
+
+
+class _progress:
+    """A progress bar on stderr for many files; silent for one file or when stderr is not a terminal."""
+
+    def __init__(self, total: int) -> None:
+        self.bar = Progress(
+            TextColumn("checking"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            console=stderr,
+            transient=True,
+            disable=total < 2 or not stderr.is_terminal,
+        )
+        self.task = self.bar.add_task("", total=total)
+
+    def __enter__(self) -> Any:
+        self.bar.start()
+        return lambda name: self.bar.update(self.task, advance=1, description=name)
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()

@@ -1,0 +1,90 @@
+"""`dbguard dry-run`: the script on a scoped copy of the real data."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from dbguard.cli.base import SandboxKind, app, emit, policy_from, stderr
+from dbguard.config import discover
+from dbguard.errors import EXIT_FINDINGS
+from dbguard.inputs import read_sources
+
+
+class DryRunFormat(StrEnum):
+    TEXT = "text"
+    MARKDOWN = "markdown"
+    JSON = "json"
+    HTML = "html"
+
+
+@app.command("dry-run")
+def dry_run_command(
+    script: str = typer.Argument(..., help="The SQL script; - reads stdin."),
+    db: str = typer.Option(
+        ..., "--db", envvar="DBGUARD_DB", help="Target URL: postgresql://user@host:5432/db or sqlite:///file.db."
+    ),
+    sandbox: SandboxKind = typer.Option(
+        SandboxKind.SERVER,
+        "--sandbox",
+        case_sensitive=False,
+        help="Where the copy lives: server (a scratch database on the target's server, or on --sandbox-url), "
+        "local (a throwaway initdb cluster) or container (testcontainers; needs Docker).",
+    ),
+    sandbox_url: str | None = typer.Option(
+        None,
+        "--sandbox-url",
+        envvar="DBGUARD_SANDBOX_URL",
+        help="Server for the scratch database, e.g. postgresql://postgres@staging:5432/postgres.",
+    ),
+    full: bool = typer.Option(False, "--full", help="Copy every table's data, not only what the script touches."),
+    pg_bin: Path | None = typer.Option(
+        None, "--pg-bin", envvar="DBGUARD_PG_BIN", help="Directory of pg_dump, pg_restore, initdb and pg_ctl."
+    ),
+    policy: str | None = typer.Option(None, "--policy", "-p", envvar="DBGUARD_POLICY", help="Policy TOML file."),
+    output_format: DryRunFormat = typer.Option(
+        DryRunFormat.TEXT, "--format", "-f", case_sensitive=False, help="Report format."
+    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file, not stdout."),
+) -> None:
+    """Run the script on a scoped copy of the real data in a sandbox, and report what it did: rows and
+    locks per statement, data and schema differences, integrity checks. The target is only read.
+    Exits 0 when SAFE, 1 when BLOCKED, 4 when the database or the sandbox cannot be reached.
+
+    Examples:
+
+    \b
+        dbguard dry-run scripts/fix_stock.sql --db postgresql://postgres@127.0.0.1:5432/warehouse
+        dbguard dry-run scripts/fix_stock.sql --db sqlite:///warehouse.db --format markdown > report.md
+        dbguard dry-run x.sql --db $URL --sandbox local
+    """
+    from dbguard.dryrun import DryRunOptions, dry_run
+    from dbguard.sandbox.signals import install_sigterm_handler
+    from dbguard.targets.url import DatabaseUrl
+
+    install_sigterm_handler()  # SIGTERM unwinds like Ctrl-C, so the sandbox is always removed
+    config = discover()
+    (source,) = list(read_sources([script]))
+    target_url = DatabaseUrl.parse(db)
+    options = DryRunOptions(
+        provider=sandbox.value,
+        sandbox_url=DatabaseUrl.parse(sandbox_url) if sandbox_url else None,
+        full=full,
+        pg_bin=pg_bin,
+    )
+    with stderr.status("dry-run") as status:
+        report = dry_run(
+            source, target_url, policy_from(policy, config), options,
+            progress=lambda message: status.update(message),
+            on_statement=lambda run: status.update(f"statement {run.index} (line {run.line}): {run.text[:60]}"),
+        )  # fmt: skip
+    module = importlib.import_module(f"dbguard.report.dryrun_{output_format.value}")
+    color = output is None and sys.stdout.isatty() and output_format is DryRunFormat.TEXT
+    text = module.render(report, color=color) if output_format is DryRunFormat.TEXT else module.render(report)
+    emit(str(text), output)
+    if report.verdict != "SAFE":
+        raise typer.Exit(EXIT_FINDINGS)

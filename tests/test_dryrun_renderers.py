@@ -19,10 +19,10 @@ from dbguard.check import check_text
 from dbguard.dialects import Dialect
 from dbguard.execute import ExecutionResult, LockHeld, StatementRun
 from dbguard.policy.policy import load_policy
+from dbguard.registry import Severity
 from dbguard.report import dryrun_html, dryrun_json, dryrun_markdown, dryrun_text, render_json
 from dbguard.report.dryrun_model import DryRunReport, Estimate, GateResult, TableDelta
 from dbguard.report.model import CheckReport, Finding
-from dbguard.rules.registry import Severity
 from dbguard.targets.model import CheckResult, SchemaChange
 from tests.test_renderers import TOOL_VERSION, assert_snapshot
 

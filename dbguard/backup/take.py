@@ -30,6 +30,7 @@ def take_backup(
     sandbox_url: DatabaseUrl | None = None,
     pg_bin: Path | None = None,
     progress: Progress | None = None,
+    compress: int = pg_backup.DEFAULT_COMPRESSION,
 ) -> Manifest:
     store.ensure_writable()
     target = open_target(url)
@@ -43,7 +44,9 @@ def take_backup(
             chosen = _resolve(target, tables)
             pg_backup.begin_snapshot_transaction(target)
             try:
-                manifest = pg_backup.snapshot_backup(target, store, chosen, pg_bin=pg_bin, progress=progress)
+                manifest = pg_backup.snapshot_backup(
+                    target, store, chosen, pg_bin=pg_bin, progress=progress, compress=compress
+                )
             finally:
                 target.conn.rollback()  # the snapshot transaction only read
     finally:

@@ -50,6 +50,9 @@ def backup(
         None, "--sandbox-url", envvar="DBGUARD_SANDBOX_URL", help="Server for the restore test's scratch database."
     ),
     pg_bin: Path | None = typer.Option(None, "--pg-bin", envvar="DBGUARD_PG_BIN", help="Directory of pg_dump."),
+    compress: int = typer.Option(
+        1, "--compress", min=0, max=9, help="pg_dump's gzip level: 1 (default) is fast; 9 is small; 0 is none."
+    ),
 ) -> None:
     """Back up a database from one consistent snapshot, with row counts and content hashes taken in that
     same snapshot, then prove the backup by restoring it into a sandbox and comparing. Exits 0 when the
@@ -80,6 +83,7 @@ def backup(
             DatabaseUrl.parse(db), store, chosen, verify=verify, provider=sandbox.value,
             sandbox_url=DatabaseUrl.parse(sandbox_url) if sandbox_url else None, pg_bin=pg_bin,
             progress=lambda message: status.update(message),
+            compress=compress,
         )  # fmt: skip
     _print_manifest(manifest, store.directory)
 

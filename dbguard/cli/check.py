@@ -6,19 +6,20 @@ import importlib
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from dbguard.check import check_sources
 from dbguard.cli.base import app, emit, policy_from, stderr
 from dbguard.config import Config, discover
 from dbguard.dialects import Dialect
 from dbguard.errors import EXIT_FINDINGS, UsageError
 from dbguard.inputs import read_sources
-from dbguard.report.model import CheckReport
-from dbguard.rules import Severity
+from dbguard.registry import Severity
+
+if TYPE_CHECKING:
+    from dbguard.report.model import CheckReport
 
 
 class Format(StrEnum):
@@ -70,6 +71,9 @@ def check(
         dbguard check scripts/ --format sarif --output results.sarif
         cat x.sql | dbguard check - --dialect sqlite
     """
+    from dbguard.check import check_sources  # the parsers load here, not for every command
+    from dbguard.report.model import CheckReport
+
     config = discover()
     chosen_dialect = Dialect.parse(dialect or config.dialect or "postgres")
     chosen_policy = policy_from(policy, config)

@@ -13,7 +13,7 @@ from dbguard.config import discover
 from dbguard.dialects import Dialect
 from dbguard.errors import UsageError
 from dbguard.policy.policy import Policy
-from dbguard.rules import RULES, Rule
+from dbguard.registry import Rule, all_rules
 
 rules_app = typer.Typer(cls=Guarded, help="List and explain the safety rules.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
@@ -38,7 +38,7 @@ def rules_list(
         typer.echo(rules_markdown(chosen), nl=False)
         return
     table = Table("rule", "severity", "dialects", "summary", box=None, pad_edge=False)
-    for rule in sorted(RULES.values(), key=lambda r: r.id):
+    for rule in sorted(all_rules().values(), key=lambda r: r.id):
         table.add_row(rule.id, chosen.severity_of(rule.id).value, _where(rule), rule.summary)
     Console(highlight=False, width=max(120, Console().width)).print(table)
 
@@ -52,9 +52,9 @@ def rules_explain(rule_id: str = typer.Argument(..., help="A rule id, as `dbguar
     \b
         dbguard rules explain ban-delete-without-where
     """
-    rule = RULES.get(rule_id)
+    rule = all_rules().get(rule_id)
     if rule is None:
-        close = difflib.get_close_matches(rule_id, RULES, n=1)
+        close = difflib.get_close_matches(rule_id, all_rules(), n=1)
         hint = f"; did you mean {close[0]}?" if close else "; see `dbguard rules list`"
         raise UsageError(f"unknown rule {rule_id!r}{hint}")
     typer.echo(f"{rule.id} ({rule.severity.value}, {_where(rule)})\n{rule.summary}\n\n{rule.doc}")
@@ -62,7 +62,7 @@ def rules_explain(rule_id: str = typer.Argument(..., help="A rule id, as `dbguar
 
 def rules_markdown(policy: Policy) -> str:
     lines = ["| rule | default severity | dialects | what it catches |", "|---|---|---|---|"]
-    for rule in sorted(RULES.values(), key=lambda r: r.id):
+    for rule in sorted(all_rules().values(), key=lambda r: r.id):
         lines.append(f"| `{rule.id}` | {policy.severity_of(rule.id).value} | {_where(rule)} | {rule.summary} |")
     return "\n".join(lines) + "\n"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dbguard.errors import UsageError
-from dbguard.rules.registry import RULES, Severity
+from dbguard.registry import Severity, all_rules
 
 BUILTIN_POLICIES = ("default", "strict")
 INVARIANT_KINDS = ("sql", "not_null", "unique", "accepted_values", "row_count")
@@ -78,7 +78,7 @@ class Policy:
     invariants: tuple[Invariant, ...] = ()
 
     def severity_of(self, rule_id: str) -> Severity:
-        return self.severities.get(rule_id, RULES[rule_id].severity)
+        return self.severities.get(rule_id) or all_rules()[rule_id].severity
 
     def is_protected(self, table: str) -> bool:
         """`stock` protects `stock` in any schema; `public.stock` protects only that one."""
@@ -117,8 +117,8 @@ def _build(data: dict[str, Any], source: str) -> Policy:
     _no_unknown(data, _TOP_KEYS, "top level")
     severities = {}
     for rule_id, value in _table(data, "rules").items():
-        if rule_id not in RULES:
-            close = difflib.get_close_matches(rule_id, RULES, n=1)
+        if rule_id not in all_rules():
+            close = difflib.get_close_matches(rule_id, all_rules(), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else " (see `dbguard rules list`)"
             raise ValueError(f"unknown rule {rule_id!r} in [rules]{hint}")
         severities[rule_id] = _severity(value, f"rules.{rule_id}")

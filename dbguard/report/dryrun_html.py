@@ -90,7 +90,7 @@ def _checks(report: DryRunReport) -> str:
     for gate in report.checks:
         status, result = gate_status(gate), gate.result
         detail = escape(result.detail)
-        sample = result.sample[:words.SAMPLE_ROWS]
+        sample = result.sample[: words.SAMPLE_ROWS]
         if sample and not result.passed:
             lines = "\n".join(escape(words.sample_line(row)) for row in sample)
             detail += f'<br><span class="muted">{escape(words.sample_heading(sample))}</span><pre>{lines}</pre>'

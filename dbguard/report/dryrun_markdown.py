@@ -104,7 +104,7 @@ def _checks(report: DryRunReport) -> list[str]:
         shown = f"**{status}**" if status == "FAIL" else status
         lines.append(_row((shown, _text(gate.result.name), _text(gate.result.detail))))
     for gate in report.checks:
-        sample = gate.result.sample[:words.SAMPLE_ROWS]
+        sample = gate.result.sample[: words.SAMPLE_ROWS]
         if gate.result.passed or not sample:
             continue
         text = "\n".join(words.sample_line(row) for row in sample)

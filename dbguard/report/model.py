@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from dbguard import __version__
 from dbguard.dialects import Dialect
 from dbguard.policy.policy import Policy
-from dbguard.rules.registry import Severity
+from dbguard.registry import Severity
 from dbguard.sql.model import Script, Span
 
 REPORT_SCHEMA_VERSION = 1

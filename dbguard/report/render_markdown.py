@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from dbguard.registry import Severity
 from dbguard.report.model import CheckReport, FileReport, Finding
-from dbguard.rules.registry import Severity
 from dbguard.sql.model import Statement
 
 MAX_SQL_LINES = 8
@@ -55,9 +55,7 @@ def _file_section(report: CheckReport, file: FileReport) -> list[str]:
         lines += ["", "| Location | Severity | Rule | Message |", "|---|---|---|---|"]
         for finding in active:
             severity = finding.severity.value + (" (blocking)" if finding.blocks(report.threshold) else "")
-            lines.append(
-                _row((_code(_location(finding)), severity, _code(finding.rule_id), _inline(finding.message)))
-            )
+            lines.append(_row((_code(_location(finding)), severity, _code(finding.rule_id), _inline(finding.message))))
         for finding in active:
             lines += ["", *_details(finding, statements.get(finding.statement_index or 0))]
     if waived:

@@ -80,9 +80,7 @@ def _result(finding: Finding, rule_index: dict[str, int]) -> dict[str, Any]:
         result["ruleIndex"] = rule_index[finding.rule_id]
     result["level"] = LEVELS[finding.severity]
     result["message"] = {"text": " ".join(t for t in (_sentence(finding.message), finding.help) if t)}
-    physical: dict[str, Any] = {
-        "artifactLocation": {"uri": quote(finding.path.replace("\\", "/"), _URI_SAFE)}
-    }
+    physical: dict[str, Any] = {"artifactLocation": {"uri": quote(finding.path.replace("\\", "/"), _URI_SAFE)}}
     region = _region(finding)
     if region:
         physical["region"] = region

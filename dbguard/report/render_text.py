@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from dbguard.registry import Severity
 from dbguard.report.model import CheckReport, FileReport, Finding
-from dbguard.rules.registry import Severity
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 _FRAME_LINES = 4

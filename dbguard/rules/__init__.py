@@ -5,10 +5,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from dbguard.rules.registry import RULES, Rule, RuleContext, Severity, Violation, rule
+from dbguard.registry import RULES, Rule, RuleContext, Severity, Violation, rule
 
 for _module in pkgutil.iter_modules(__path__):
-    if _module.name != "registry":
-        importlib.import_module(f"{__name__}.{_module.name}")
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["RULES", "Rule", "RuleContext", "Severity", "Violation", "rule"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dbguard.rules.registry import RuleContext, Severity, Violation, rule
+from dbguard.registry import RuleContext, Severity, Violation, rule
 from dbguard.sql.model import Action, Statement
 
 

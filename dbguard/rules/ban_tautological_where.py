@@ -25,7 +25,7 @@ from contextlib import suppress
 from sqlglot import exp
 from sqlglot.optimizer.simplify import simplify
 
-from dbguard.rules.registry import RuleContext, Severity, Violation, rule
+from dbguard.registry import RuleContext, Severity, Violation, rule
 from dbguard.sql.model import Statement
 
 # Comparisons of an expression with itself that hold for every non-null value (<=> even for null).

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dbguard.rules.registry import POSTGRES_ONLY, RuleContext, Severity, Violation, rule
+from dbguard.registry import POSTGRES_ONLY, RuleContext, Severity, Violation, rule
 from dbguard.sql.model import Statement
 
 

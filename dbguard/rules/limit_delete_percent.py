@@ -11,7 +11,7 @@ Good:
     DELETE FROM reservations WHERE expires_at < now() - interval '1 day';
 """
 
-from dbguard.rules.registry import Severity, engine_rule
+from dbguard.registry import Severity, engine_rule
 
 engine_rule(
     "limit-delete-percent", Severity.ERROR, "A statement removed a larger share of a table than allowed", __name__,

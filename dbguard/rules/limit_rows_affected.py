@@ -12,6 +12,6 @@ Good:
     UPDATE stock SET reserved = 0 WHERE warehouse_id = 3 AND product_id = 17;
 """
 
-from dbguard.rules.registry import Severity, engine_rule
+from dbguard.registry import Severity, engine_rule
 
 engine_rule("limit-rows-affected", Severity.ERROR, "A statement changed more rows than allowed", __name__, "dry-run")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from dbguard.rules.registry import POSTGRES_ONLY, RuleContext, Severity, Violation, rule
+from dbguard.registry import POSTGRES_ONLY, RuleContext, Severity, Violation, rule
 from dbguard.sql.model import LockMode, Statement
 
 _ZERO = re.compile(r"0+(\.0*)?\s*(us|ms|s|min|h|d)?", re.IGNORECASE)

@@ -12,6 +12,6 @@ Good:
     TRUNCATE staging_import;
 """
 
-from dbguard.rules.registry import Severity, engine_rule
+from dbguard.registry import Severity, engine_rule
 
 engine_rule("waiver-unknown-rule", Severity.ERROR, "An inline waiver names a rule that does not exist", __name__)

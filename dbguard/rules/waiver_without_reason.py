@@ -13,6 +13,6 @@ Good:
     TRUNCATE staging_import;
 """
 
-from dbguard.rules.registry import Severity, engine_rule
+from dbguard.registry import Severity, engine_rule
 
 engine_rule("waiver-without-reason", Severity.ERROR, "An inline waiver gives no reason", __name__)

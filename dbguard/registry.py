@@ -127,3 +127,10 @@ def _add(
     doc = sys.modules[module].__doc__ or ""
     summary = summary[:1].upper() + summary[1:]
     RULES[rule_id] = Rule(rule_id, severity, summary, doc.strip(), dialects, check, module, stage)
+
+
+def all_rules() -> dict[str, Rule]:
+    """Every rule. The rules package registers them when imported: only code that needs them pays for it."""
+    import dbguard.rules  # noqa: F401
+
+    return RULES

@@ -241,7 +241,7 @@ def test_a_full_disk_leaves_no_backup_behind(big_pg: str, tmp_path: Path) -> Non
     result = subprocess.run(["bash", "-c", script, sys.executable, big_pg, str(store_dir)], cwd=ROOT,
                             capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert result.returncode == 5, result.stderr
-    assert "pg_dump was killed by signal" in result.stderr and "no backup was written" in result.stderr
+    assert "pg_dump was killed by SIGXFSZ" in result.stderr and "no backup was written" in result.stderr
     assert_no_backup_written(store_dir)
     assert cli("backup", "list", "--backup-dir", str(store_dir)) == (0, f"no backups in {store_dir}\n")
 
@@ -310,7 +310,7 @@ def test_pg_dump_killed_mid_way_leaves_no_backup_behind(big_pg: str, tmp_path: P
             process.kill()
             process.wait()
     assert process.returncode == 5, stderr.decode()
-    assert f"pg_dump was killed by signal {signal.SIGKILL.value}" in stderr.decode()
+    assert "pg_dump was killed by SIGKILL" in stderr.decode()
     assert not partial.exists()
     assert_no_backup_written(store_dir)
 

@@ -11,6 +11,7 @@ not a query, so the lock is in place when the snapshot is fixed.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -116,18 +117,21 @@ def _dump(pg_dump: Path, target: PostgresTarget, snapshot: str, tables: Sequence
         process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     except OSError as error:
         raise ConnectionFailure(f"cannot run {pg_dump}: {error.strerror}") from None
-    while True:  # progress: bytes written so far
+    while True:  # communicate() drains stderr as it goes, so a chatty pg_dump never blocks on a full pipe
         try:
-            process.wait(timeout=0.2)
+            _, errors = process.communicate(timeout=0.2)
             break
         except subprocess.TimeoutExpired:
             if out.exists():
                 say(f"pg_dump: {out.stat().st_size / 1024 / 1024:.1f} MiB written")
-    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    stderr = errors.decode(errors="replace") if errors else ""
+    if process.returncode < 0:
+        name = signal.Signals(-process.returncode).name
+        why = " (the file size limit was reached)" if name == "SIGXFSZ" else ""
+        raise BackupFailure(f"pg_dump was killed by {name}{why}; no backup was written")
     if process.returncode != 0:
-        how = f"was killed by signal {-process.returncode}" if process.returncode < 0 else "failed"
         detail = mask(stderr.strip().splitlines()[-1]) if stderr.strip() else "no message"
-        raise BackupFailure(f"pg_dump {how}: {detail}; no backup was written")
+        raise BackupFailure(f"pg_dump failed: {detail}; no backup was written")
 
 
 def _locale(target: PostgresTarget) -> dict[str, str]:

@@ -8,7 +8,7 @@ afterwards, whatever happens.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from dbguard.policy.policy import Policy
 from dbguard.report.dryrun_model import DryRunReport, Estimate, GateResult, TableDelta
 from dbguard.report.model import CheckReport, Finding
 from dbguard.sandbox import open_sandbox
-from dbguard.sql.model import Script
+from dbguard.sql.model import Script, Statement
 from dbguard.targets import open_target
 from dbguard.targets.model import CheckResult, TableStats, Target
 from dbguard.targets.url import DatabaseUrl
@@ -52,8 +52,12 @@ def dry_run(
 
     say(f"reading {target_url}")
     with _opened(target_url) as target:
-        touched = sorted(set(target.resolve(_names(script)).values()))
-        scope = None if options.full else target.foreign_key_closure(touched)
+        resolved = target.resolve(_names(script))
+        touched = sorted(set(resolved.values()))
+        # Measured before and after: the touched tables and their foreign-key neighbours, where a
+        # cascade or a trigger can change rows the script never names.
+        measured = sorted(target.foreign_key_closure(touched))
+        scope = None if options.full else set(measured)
         production_sizes = {t: s.estimated_rows for t, s in target.table_sizes(touched).items()}
         server_version = target.server_version
 
@@ -64,8 +68,16 @@ def dry_run(
         copy_seconds = time.perf_counter() - copy_started
         with _opened(sandbox.url) as copy:
             say("running the script in the sandbox")
-            outcome = _rehearse(copy, script, policy, touched, on_statement)
+            outcome = _rehearse(copy, script, policy, measured, on_statement)
     execution, before, after, gates, schema_changes, sandbox_sizes = outcome
+    deltas = tuple(_deltas(before, after))
+    unmeasured = _unmeasured(script, resolved)
+    if unmeasured:
+        detail = (
+            f"{', '.join(unmeasured)}: written by the script but not tables dbguard could copy and measure (a "
+            "view, or another kind of object?): what the script does to their data is unknown"
+        )
+        gates.append(GateResult(CheckResult("written tables measured", passed=False, detail=detail)))
     return DryRunReport(
         check=check,
         target=str(target_url),
@@ -76,11 +88,11 @@ def dry_run(
         tables_copied=tuple(sorted(sandbox.copy.tables_copied if sandbox.copy else scope or touched)),
         copy_seconds=copy_seconds,
         execution=execution,
-        tables=tuple(_deltas(before, after)),
+        tables=deltas,
         schema_changes=tuple(schema_changes),
         checks=tuple(gates),
-        findings=tuple(_threshold_findings(script, execution, before, policy, source.name, target_url)),
-        estimates=tuple(_estimates(script, execution, production_sizes, sandbox_sizes, target_url)),
+        findings=tuple(_threshold_findings(script, execution, deltas, before, policy, source.name)),
+        estimates=tuple(_estimates(script, execution, production_sizes, sandbox_sizes)),
         notes=tuple(_notes(execution)),
     )
 
@@ -126,6 +138,13 @@ def _integrity(target: Target, tables: list[str]) -> list[CheckResult]:
     return target.integrity_checks(tables)
 
 
+def _unmeasured(script: Script, resolved: dict[str, str]) -> list[str]:
+    """Names the script writes that are neither existing tables nor created by the script itself."""
+    created = {a.table.split(".")[-1] for s in script.statements for a in s.actions_of("create-table") if a.table}
+    written = {name for s in script.statements for name in s.facts.tables_written}
+    return sorted(n for n in written if n not in resolved and n.split(".")[-1] not in created)
+
+
 def _names(script: Script) -> list[str]:
     names: set[str] = set()
     for statement in script.statements:
@@ -146,11 +165,12 @@ def _deltas(before: dict[str, TableStats], after: dict[str, TableStats]) -> Iter
 
 
 def _threshold_findings(
-    script: Script, execution: ExecutionResult, before: dict[str, TableStats], policy: Policy, path: str,
-    target_url: DatabaseUrl,
+    script: Script, execution: ExecutionResult, deltas: Sequence[TableDelta], before: dict[str, TableStats],
+    policy: Policy, path: str,
 ) -> Iterable[Finding]:  # fmt: skip
     statements = {s.index: s for s in script.statements}
     limits = policy.thresholds
+    flagged: set[str] = set()
     for run in execution.runs:
         statement = statements[run.index]
         if run.rows is None or not run.executed:
@@ -165,13 +185,40 @@ def _threshold_findings(
             if not stats or not stats.rows:
                 continue
             removed = stats.rows if action.kind == "truncate" else min(run.rows, stats.rows)
-            share = 100.0 * removed / stats.rows
-            if share > limits.max_delete_percent:
-                yield _finding(policy, "limit-delete-percent", statement, path,
-                               f"{action.kind.upper()} removed {removed} of {stats.rows} rows of {stats.table} "
-                               f"({share:.1f}%); the policy allows {limits.max_delete_percent:g}%",
-                               "Check the WHERE clause against the data; if this share must go, raise "
-                               "thresholds.max_delete_percent in the policy.")  # fmt: skip
+            if 100.0 * removed / stats.rows > limits.max_delete_percent:
+                flagged.add(stats.table)
+                yield _delete_finding(policy, statement, path, f"{action.kind.upper()} removed", removed, stats.rows,
+                                      stats.table)  # fmt: skip
+    # The tables themselves, before and after: this also sees rows removed through a data-modifying CTE, a
+    # DO block, a view, a trigger or an ON DELETE CASCADE, which no statement's row count shows.
+    for delta in deltas:
+        if delta.table in flagged or not delta.rows_before:
+            continue
+        removed = delta.rows_before - (delta.rows_after or 0)
+        if 100.0 * removed / delta.rows_before > limits.max_delete_percent:
+            statement = _first_writer(script, delta.table)
+            yield _delete_finding(policy, statement, path, "the script removed", removed, delta.rows_before,
+                                  delta.table)  # fmt: skip
+
+
+def _delete_finding(policy: Policy, statement: Statement, path: str, what: str, removed: int, total: int,
+                    table: str) -> Finding:  # fmt: skip
+    limit = policy.thresholds.max_delete_percent
+    return _finding(policy, "limit-delete-percent", statement, path,
+                    f"{what} {removed} of {total} rows of {table} ({100.0 * removed / total:.1f}%); the policy "
+                    f"allows {limit:g}%",
+                    "Check the WHERE clause against the data; if this share must go, raise "
+                    "thresholds.max_delete_percent in the policy.")  # fmt: skip
+
+
+def _first_writer(script: Script, table: str) -> Statement:
+    """The top-level statement that writes `table` (directly or in its body), else the first statement."""
+    bare = table.split(".")[-1]
+    for statement in script.statements:
+        if any(name.split(".")[-1] == bare for name in statement.facts.tables_written):
+            top = statement.parent or statement.index
+            return next(s for s in script.statements if s.index == top)
+    return script.statements[0]
 
 
 def _stats_for(name: str, stats: dict[str, TableStats]) -> TableStats | None:
@@ -179,15 +226,14 @@ def _stats_for(name: str, stats: dict[str, TableStats]) -> TableStats | None:
     return stats.get(name) or next((s for t, s in stats.items() if t.split(".")[-1] == bare), None)
 
 
-def _finding(policy: Policy, rule_id: str, statement, path: str, message: str, help_text: str) -> Finding:  # type: ignore[no-untyped-def]
+def _finding(policy: Policy, rule_id: str, statement: Statement, path: str, message: str, help_text: str) -> Finding:
     severity = policy.severity_of(rule_id)
     return Finding(rule_id, severity, message, help_text, path, statement.span, statement.index, None)
 
 
 def _estimates(
-    script: Script, execution: ExecutionResult, production: dict[str, int], sandbox: dict[str, int],
-    target_url: DatabaseUrl,
-) -> Iterable[Estimate]:  # fmt: skip
+    script: Script, execution: ExecutionResult, production: dict[str, int], sandbox: dict[str, int]
+) -> Iterable[Estimate]:
     for run in execution.runs:
         if not run.executed:
             continue

@@ -259,3 +259,32 @@ def test_container_sandbox_without_docker_exits_4(warehouse_pg: str, tmp_path: P
     script.write_text("SELECT 1;")
     result = runner.invoke(app, ["dry-run", str(script), "--db", warehouse_pg, "--sandbox", "container"])
     assert result.exit_code == 4 and "Docker" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "WITH d AS (DELETE FROM reservations WHERE qty > 0 RETURNING 1) SELECT count(*) FROM d;\n",
+        "DO $$ BEGIN DELETE FROM reservations WHERE qty > 0; END $$;\n",
+        "DELETE FROM orders WHERE id <= 30;\n",  # ON DELETE CASCADE empties order_lines too
+    ],
+    ids=["cte", "do-block", "cascade"],
+)
+def test_delete_share_is_measured_on_the_tables_not_the_row_count(warehouse_pg: str, sql: str) -> None:
+    with psycopg.connect(warehouse_pg, autocommit=True) as conn:  # let the cascade case get through
+        conn.execute("ALTER TABLE reservations DROP CONSTRAINT reservations_order_id_fkey")
+    report = run(LOCK + sql, warehouse_pg)
+    assert report.execution.failed is None
+    assert any(f.rule_id == "limit-delete-percent" for f in report.findings), report.findings
+    assert report.verdict == "BLOCKED"
+    if "orders" in sql:  # the rows the cascade removed are measured too, though the script never names them
+        (lines,) = [t for t in report.tables if t.table == "public.order_lines"]
+        assert (lines.rows_before, lines.rows_after) == (60, 0)
+
+
+def test_writing_through_a_view_is_not_passed_as_measured(warehouse_pg: str) -> None:
+    with psycopg.connect(warehouse_pg, autocommit=True) as conn:
+        conn.execute("CREATE VIEW v_stock AS SELECT * FROM stock")
+    report = run(LOCK + "UPDATE v_stock SET qty = qty + 1 WHERE warehouse_id = 1;\n", warehouse_pg)
+    (gate,) = [g for g in report.checks if g.result.name == "written tables measured"]
+    assert gate.blocks and "v_stock" in gate.result.detail

@@ -15,7 +15,7 @@ from pglast.enums import AlterTableType, ConstrType, ObjectType, ReindexObjectTy
 from pglast.stream import RawStream
 from sqlglot import exp
 
-from dbguard.sql.model import Action, Facts, LockMode
+from dbguard.sql.model import UNRECOGNIZED, Action, Facts, LockMode
 
 L = LockMode
 
@@ -116,7 +116,6 @@ _SIMPLE_KINDS: dict[type, tuple[str, LockMode | None, bool]] = {
     ast.AlterDomainStmt: ("ALTER DOMAIN", None, True),
     ast.AlterRoleStmt: ("ALTER ROLE", None, True),
     ast.CreateRoleStmt: ("CREATE ROLE", None, True),
-    ast.AnalyzeStmt if hasattr(ast, "AnalyzeStmt") else ast.VacuumStmt: ("ANALYZE", None, True),
     ast.NotifyStmt: ("NOTIFY", None, True),
     ast.DeallocateStmt: ("DEALLOCATE", None, True),
     ast.PrepareStmt: ("PREPARE", None, True),
@@ -126,7 +125,18 @@ _SIMPLE_KINDS: dict[type, tuple[str, LockMode | None, bool]] = {
     ast.AlterOwnerStmt: ("ALTER OWNER", L.ACCESS_EXCLUSIVE, True),
     ast.AlterObjectSchemaStmt: ("ALTER SET SCHEMA", L.ACCESS_EXCLUSIVE, True),
     ast.CreateStatsStmt: ("CREATE STATISTICS", L.SHARE_UPDATE_EXCLUSIVE, True),
+    ast.AlterFunctionStmt: ("ALTER FUNCTION", None, True),
+    ast.AlterExtensionStmt: ("ALTER EXTENSION", None, True),
+    ast.CreatePolicyStmt: ("CREATE POLICY", L.ACCESS_EXCLUSIVE, True),
+    ast.AlterPolicyStmt: ("ALTER POLICY", L.ACCESS_EXCLUSIVE, True),
+    ast.ListenStmt: ("LISTEN", None, True),
+    ast.UnlistenStmt: ("UNLISTEN", None, True),
+    ast.DeclareCursorStmt: ("DECLARE CURSOR", L.ACCESS_SHARE, True),
+    ast.FetchStmt: ("FETCH", None, True),
+    ast.ClosePortalStmt: ("CLOSE", None, True),
 }
+# Anything else (DROP OWNED, REASSIGN OWNED, CREATE RULE, LOAD, ...) is UNRECOGNIZED: dbguard does not vouch
+# for a statement whose effect it has not modelled.
 
 
 def name_of(range_var: ast.RangeVar) -> str:
@@ -343,7 +353,7 @@ def _classify_into(node: ast.Node, nodes: list[ast.Node], c: _Collector) -> tupl
         if isinstance(node, node_type):
             c.take(simple_lock)
             return kind, transactional
-    return type(node).__name__.removesuffix("Stmt"), True
+    return UNRECOGNIZED, True
 
 
 _DML_NODES = (ast.DeleteStmt, ast.UpdateStmt, ast.InsertStmt, ast.MergeStmt)

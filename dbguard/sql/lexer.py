@@ -34,6 +34,7 @@ class Lexed:
     comments: list[Piece] = field(default_factory=list)
     meta_commands: list[Piece] = field(default_factory=list)
     unterminated: Piece | None = None  # a string, quoted name or comment still open at the end
+    executable_comments: list[Piece] = field(default_factory=list)  # MySQL's /*! ... */: the server runs them
 
 
 def lex(text: str, dialect: Dialect) -> Lexed:
@@ -68,7 +69,10 @@ def lex(text: str, dialect: Dialect) -> Lexed:
                 out.unterminated = Piece(pos, n)
                 out.comments.append(Piece(pos, n))
                 break
-            out.comments.append(Piece(pos, comment_end))
+            if dialect is Dialect.MYSQL and text.startswith(("/*!", "/*M!"), pos):
+                out.executable_comments.append(Piece(pos, comment_end))
+            else:
+                out.comments.append(Piece(pos, comment_end))
             pos = comment_end
             continue
         if ch == "\\" and dialect is Dialect.POSTGRES:

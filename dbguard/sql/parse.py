@@ -26,6 +26,8 @@ def parse_script(text: str, dialect: Dialect, path: str = "<stdin>") -> Script:
     lexed = lex(text, dialect)
     pieces = _pieces(text, dialect, lexed)
     pieces += [(m, (Facts(kind=META_COMMAND), "psql meta-command")) for m in lexed.meta_commands]
+    for hidden in lexed.executable_comments:
+        pieces.append((hidden, (Facts(kind=UNRECOGNIZED), "MySQL runs the SQL inside /*! ... */; dbguard does not")))
     if lexed.unterminated is not None:
         u = lexed.unterminated
         pieces.append((u, (Facts(kind=UNRECOGNIZED), "unterminated string, quoted name or comment")))
@@ -64,7 +66,7 @@ def _postgres_statements(text: str, lexed: Lexed) -> list[tuple[Piece, tuple[Fac
         while start < end and masked[start].isspace():
             start += 1
         if start < end and stmt.stmt is not None:
-            out.append((Piece(start, end), (classify_pg.classify(stmt.stmt), None)))
+            out.append((Piece(start, end), _classified(stmt.stmt)))
     return out
 
 
@@ -81,7 +83,15 @@ def _pglast_facts(sql: str) -> tuple[Facts, str | None]:
         return Facts(kind=UNRECOGNIZED), str(error)
     if len(raw) != 1 or raw[0].stmt is None:
         return Facts(kind=UNRECOGNIZED), "expected one statement"
-    return classify_pg.classify(raw[0].stmt), None
+    return _classified(raw[0].stmt)
+
+
+def _classified(node: pglast.ast.Node) -> tuple[Facts, str | None]:
+    facts = classify_pg.classify(node)
+    if facts.kind == UNRECOGNIZED:
+        kind = type(node).__name__.removesuffix("Stmt")
+        return facts, f"dbguard has not modelled what a {kind} statement does, so it cannot vouch for it"
+    return facts, None
 
 
 def _sqlglot_facts(sql: str, dialect: Dialect) -> tuple[Facts, str | None]:

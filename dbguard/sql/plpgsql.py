@@ -9,6 +9,7 @@ import pglast
 
 # libpg_query's RawParseMode: 0 is a whole SQL statement; the others are bare expressions.
 _RAW_PARSE_DEFAULT = 0
+_TRANSACTION_CONTROL = {"PLpgSQL_stmt_commit": "COMMIT", "PLpgSQL_stmt_rollback": "ROLLBACK"}
 
 
 def statements_in(do_block_sql: str) -> tuple[list[str], list[str]]:
@@ -20,8 +21,12 @@ def statements_in(do_block_sql: str) -> tuple[list[str], list[str]]:
     statements: list[str] = []
     dynamic: list[str] = []
     for key, node in _walk(tree):
-        if key == "PLpgSQL_stmt_dynexecute":
+        if key in ("PLpgSQL_stmt_dynexecute", "PLpgSQL_stmt_dynfors"):  # EXECUTE, FOR ... IN EXECUTE
             dynamic.append(node.get("query", {}).get("PLpgSQL_expr", {}).get("query", "?"))
+        elif "dynquery" in node:  # OPEN ... FOR EXECUTE, RETURN QUERY EXECUTE
+            dynamic.append(node["dynquery"].get("PLpgSQL_expr", {}).get("query", "?"))
+        elif key in _TRANSACTION_CONTROL:  # COMMIT / ROLLBACK inside a DO block or procedure
+            statements.append(_TRANSACTION_CONTROL[key])
         elif key == "PLpgSQL_expr" and node.get("parseMode", 0) == _RAW_PARSE_DEFAULT:
             statements.append(node["query"])
     return statements, dynamic

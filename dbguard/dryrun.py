@@ -56,7 +56,8 @@ def dry_run(
         touched = sorted(set(resolved.values()))
         # Measured before and after: the touched tables and their foreign-key neighbours, where a
         # cascade or a trigger can change rows the script never names.
-        measured = sorted(target.foreign_key_closure(touched))
+        invariant_tables = target.resolve([i.table for i in policy.invariants if i.table]).values()
+        measured = sorted(target.foreign_key_closure(touched) | set(invariant_tables))
         scope = None if options.full else set(measured)
         production_sizes = {t: s.estimated_rows for t, s in target.table_sizes(touched).items()}
         server_version = target.server_version
@@ -114,6 +115,9 @@ def _rehearse(
     if execution.failed:
         _rollback(copy)
         return execution, before, before, [], [], sizes
+    if copy.dialect is Dialect.POSTGRES:  # the gate must not inherit the script's timeouts and time out quietly
+        copy.conn.execute("SET LOCAL statement_timeout = 0")
+        copy.conn.execute("SET LOCAL lock_timeout = 0")
     existing = sorted(set(copy.resolve([*touched, *_names(script)]).values()))  # dropped ones gone, new ones in
     after = copy.table_stats(existing)
     schema_changes = schema_before.diff(copy.schema())

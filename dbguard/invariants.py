@@ -90,7 +90,7 @@ def _row_count(invariant: Invariant, target: Target, before: Mapping[str, TableS
         return CheckResult(name, False, f"{spelled} had {old.rows} row(s) before the script and no longer exists")
     if old is None or new is None:
         missing = " and ".join(side for side, stats in (("before", old), ("after", new)) if stats is None)
-        return CheckResult(name, False, f"no row counts for {spelled} {missing} the script", skipped=True)
+        return CheckResult(name, False, f"no row counts for {spelled} {missing} the script")  # fail closed
     delta = new.rows - old.rows
     removed_percent = 100.0 * max(0, -delta) / old.rows if old.rows else 0.0
     detail = f"{old.table}: {old.rows} -> {new.rows} row(s), net change {delta:+d}"

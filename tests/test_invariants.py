@@ -226,9 +226,9 @@ def test_row_count_bounds(target: Target) -> None:
     assert results[4].detail.endswith("below the minimum change -5")
 
 
-def test_row_count_without_stats_is_skipped(target: Target) -> None:
+def test_row_count_without_stats_fails_closed(target: Target) -> None:
     (result,) = row_count_results(target, [Invariant("orders", "row_count", table="orders", max_delta=0)])
-    assert result.skipped and not result.passed
+    assert not result.skipped and not result.passed
     assert "no row counts for orders before and after" in result.detail
 
 

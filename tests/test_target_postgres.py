@@ -323,14 +323,14 @@ def test_amcheck_that_cannot_be_installed_is_skipped_not_passed(pg_url: str) -> 
         admin(pg_url, f"DROP OWNED BY {role}", f"DROP ROLE IF EXISTS {role}")
 
 
-def test_a_check_that_errors_is_skipped_with_the_reason(warehouse_pg: str) -> None:
+def test_a_check_that_cannot_run_fails_with_the_reason(warehouse_pg: str) -> None:
     role = f"dbguard_reader_{uuid.uuid4().hex[:8]}"
     admin(warehouse_pg, f"CREATE ROLE {role} LOGIN", f"GRANT SELECT ON stock TO {role}")
     try:
         url = DatabaseUrl(DatabaseUrl.parse(warehouse_pg).url.set(username=role))
         with connect(url) as target:
             result = by_name(target.integrity_checks(["public.stock"]))["foreign keys hold"]
-            assert result.skipped and not result.passed
+            assert not result.skipped and not result.passed  # fail closed: not run is not passed
             assert "permission denied" in result.detail
     finally:
         admin(warehouse_pg, f"DROP OWNED BY {role}", f"DROP ROLE IF EXISTS {role}")

@@ -247,7 +247,7 @@ class PostgresTarget:
         try:
             oids = list(self._oids(tables).values())
         except psycopg.Error as error:
-            return [_skipped(name, f"could not run: {_error_text(error)}") for name in checks]
+            return [CheckResult(name, False, f"could not run: {_error_text(error)}") for name in checks]
         return [self._guarded(name, check, oids) for name, check in checks.items()]
 
     def query(self, sql: str, limit: int = 10) -> list[Row]:
@@ -324,12 +324,13 @@ class PostgresTarget:
         return CheckResult("amcheck", True, f"bt_index_check passed on {len(indexes)} btree index(es)")
 
     def _guarded(self, name: str, check: Callable[[list[int]], CheckResult], oids: list[int]) -> CheckResult:
-        """Run one check in a savepoint, so that an error skips it without aborting the caller's transaction."""
+        """Run one check in a savepoint, so that an error fails it without aborting the caller's transaction.
+        A check that could not run has not passed: fail closed."""
         try:
             with self.conn.transaction():
                 return check(oids)
         except psycopg.Error as error:
-            return _skipped(name, f"could not run: {_error_text(error)}")
+            return CheckResult(name, False, f"could not run: {_error_text(error)}")
 
     # -- helpers --
 

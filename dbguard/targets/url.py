@@ -12,7 +12,12 @@ from sqlalchemy.exc import ArgumentError
 from dbguard.dialects import Dialect
 from dbguard.errors import UsageError
 
-_PASSWORD_IN_TEXT = re.compile(r"(://[^:/@\s]*:)([^@\s]*)(@)")
+# Greedy up to the LAST '@' of the URL: a password may itself hold an unescaped '@'. Over-masking is safe.
+_PASSWORD_IN_TEXT = re.compile(r"(://[^:/@\s]*:)(\S*)(@)")
+# libpq parameters a URL's query may carry, and the environment variables pg_dump and friends read them from.
+_LIBPQ_ENV = {"sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",
+              "connect_timeout": "PGCONNECT_TIMEOUT", "options": "PGOPTIONS", "application_name": "PGAPPNAME",
+              "target_session_attrs": "PGTARGETSESSIONATTRS", "passfile": "PGPASSFILE"}  # fmt: skip
 _PASSWORD_KEYWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 
 
@@ -24,7 +29,8 @@ class DatabaseUrl:
     def parse(cls, raw: str) -> DatabaseUrl:
         try:
             url = make_url(raw)
-        except ArgumentError:
+            url.port  # noqa: B018 - a port that is not a number fails here, not later
+        except (ArgumentError, ValueError):
             raise UsageError(
                 f"not a database URL: {mask(raw)!r} (try postgresql://user@host:5432/db or sqlite:///path/to.db)"
             ) from None
@@ -33,6 +39,8 @@ class DatabaseUrl:
             raise UsageError(f"unsupported database {backend!r} in {mask(raw)}: use postgresql:// or sqlite:///")
         if backend == "postgresql" and url.get_driver_name() not in ("psycopg", "psycopg2", ""):
             url = url.set(drivername="postgresql+psycopg")
+        if "password" in url.query:  # ?password=... is a password too: keep it where it is masked
+            url = url.set(password=str(url.query["password"])).difference_update_query(["password"])
         if backend == "sqlite" and not url.database:
             raise UsageError("a SQLite URL needs a file: sqlite:///path/to.db (in-memory databases have no data)")
         return cls(url)
@@ -77,6 +85,9 @@ class DatabaseUrl:
             env["PGUSER"] = self.url.username
         if self.url.password:
             env["PGPASSWORD"] = str(self.url.password)
+        for key, value in self.url.query.items():
+            if key in _LIBPQ_ENV:
+                env[_LIBPQ_ENV[key]] = str(value)
         return env
 
     def with_database(self, name: str) -> DatabaseUrl:

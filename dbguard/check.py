@@ -12,7 +12,7 @@ from dbguard.policy.policy import Policy
 from dbguard.policy.waivers import Waiver, find_waivers
 from dbguard.report.model import CheckReport, FileReport, Finding
 from dbguard.rules import RULES, RuleContext, Severity
-from dbguard.sql.model import Script, Statement
+from dbguard.sql.model import Script
 from dbguard.sql.parse import parse_script
 
 
@@ -51,23 +51,34 @@ def check_script(script: Script, policy: Policy) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.line, f.column, f.statement_index or 0, f.rule_id))
 
 
-_DIALECT_DIRECTIVE = re.compile(r"^\s*--\s*dbguard:\s*dialect\s*=?\s*([A-Za-z]+)", re.MULTILINE)
+_DIALECT_DIRECTIVE = re.compile(r"--\s*dbguard:\s*dialect\s*=?\s*([A-Za-z]+)")
 
 
-def dialect_of(text: str, default: Dialect) -> Dialect:
-    """A script may name its own dialect in a comment: `-- dbguard: dialect=sqlite`."""
-    match = _DIALECT_DIRECTIVE.search(text, 0, 4096)
-    return Dialect.parse(match.group(1)) if match else default
+def dialect_of(text: str) -> Dialect | None:
+    """The dialect a script names in its leading comments (`-- dbguard: dialect=sqlite`), if it does."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("--"):
+            return None  # the directive counts only in the comments before the first statement
+        match = _DIALECT_DIRECTIVE.match(stripped)
+        if match:
+            return Dialect.parse(match.group(1))
+    return None
 
 
 def check_sources(
-    sources: Iterable[Source], dialect: Dialect, policy: Policy, on_file: Callable[[str], None] | None = None
+    sources: Iterable[Source],
+    dialect: Dialect | None,
+    policy: Policy,
+    on_file: Callable[[str], None] | None = None,
 ) -> CheckReport:
+    """`dialect` given (flag, environment or config) wins; else a script's own directive; else PostgreSQL."""
     files = []
     for source in sources:
         if on_file:
             on_file(source.name)
-        files.append(check_text(source.text, dialect_of(source.text, dialect), policy, source.name))
+        chosen = dialect or dialect_of(source.text) or Dialect.POSTGRES
+        files.append(check_text(source.text, chosen, policy, source.name))
     return CheckReport(policy=policy, files=tuple(files))
 
 
@@ -77,16 +88,14 @@ def _apply_waivers(findings: list[Finding], waivers: list[Waiver], script: Scrip
         if waiver.statement is not None and waiver.reason:
             for rule_id in waiver.rule_ids:
                 by_statement.setdefault(waiver.statement, {})[rule_id] = waiver.reason
-    top_of = {s.index: _top(s) for s in script.statements}
+    top_of: dict[int, int] = {}
+    for statement in script.statements:  # parents come before their children: one pass reaches the top
+        top_of[statement.index] = top_of[statement.parent] if statement.parent else statement.index
     out = []
     for finding in findings:
         reason = by_statement.get(top_of.get(finding.statement_index or 0, 0), {}).get(finding.rule_id)
         out.append(replace(finding, waived_reason=reason) if reason else finding)
     return out
-
-
-def _top(statement: Statement) -> int:
-    return statement.parent or statement.index
 
 
 def _waiver_findings(waivers: list[Waiver], policy: Policy, path: str) -> list[Finding]:

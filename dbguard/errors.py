@@ -48,6 +48,6 @@ class OutcomeUnknown(DbguardError):
     exit_code = 7
 
 
-EXIT_OK = 0
 EXIT_FINDINGS = 1
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in dbguard, reported in one line
 EXIT_INTERRUPTED = 130

@@ -203,3 +203,28 @@ def test_dialect_directive_in_the_script(tmp_path: Path) -> None:
 def test_version() -> None:
     code, out, _ = run("--version")
     assert code == 0 and out.startswith("dbguard ")
+
+
+def test_the_dialect_flag_beats_the_scripts_directive(tmp_path: Path) -> None:
+    script = tmp_path / "x.sql"
+    script.write_text("-- dbguard: dialect=sqlite\nVACUUM;\n")
+    _, out, _ = run("check", str(script), "--format", "json", "--dialect", "postgres")
+    assert json.loads(out)["files"][0]["dialect"] == "postgres"
+
+
+def test_a_directive_inside_a_body_is_not_a_directive(tmp_path: Path) -> None:
+    script = tmp_path / "x.sql"
+    script.write_text("SELECT 1;\nDO $$ BEGIN\n-- dbguard: dialect=sqlite\nEND $$;\n")
+    _, out, _ = run("check", str(script), "--format", "json")
+    assert json.loads(out)["files"][0]["dialect"] == "postgres"
+
+
+def test_dry_run_of_a_directory_is_a_usage_error() -> None:
+    code, _, err = run("dry-run", str(SCRIPTS), "--db", "sqlite:///nowhere.db")
+    assert code == 2 and "dry-run takes one script" in err
+
+
+def test_fail_on_info(tmp_path: Path) -> None:
+    script = tmp_path / "x.sql"
+    script.write_text("SELECT 1;\n")
+    assert run("check", str(script), "--fail-on", "info")[0] == 0

@@ -54,3 +54,11 @@ def test_waiver_names_several_rules() -> None:
 def test_waiver_inside_a_string_is_not_a_waiver() -> None:
     sql = "SELECT '-- dbguard: allow ban-delete-without-where reason=\"x\"';\nDELETE FROM q;"
     assert _by_rule(sql)["ban-delete-without-where"] == [False]
+
+
+def test_waiver_covers_sql_nested_two_levels_down() -> None:
+    sql = (
+        '-- dbguard: allow ban-delete-without-where reason="queue drain, reviewed"\n'
+        "DO $$ BEGIN CREATE FUNCTION drain() RETURNS void LANGUAGE sql AS 'DELETE FROM q'; END $$;"
+    )
+    assert _by_rule(sql)["ban-delete-without-where"] == [True]

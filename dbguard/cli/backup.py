@@ -16,7 +16,6 @@ from dbguard.errors import BackupFailure, UsageError
 
 backup_app = typer.Typer(
     cls=Guarded,
-    help="Take a verified backup (no subcommand), or list and verify backups.",
     invoke_without_command=True,
 )
 app.add_typer(backup_app, name="backup")

@@ -5,6 +5,7 @@ The CLI is a thin typer layer over the library. Each group of commands has its o
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -17,7 +18,7 @@ from typer.core import TyperGroup
 
 from dbguard import __version__
 from dbguard.config import Config
-from dbguard.errors import EXIT_INTERRUPTED, DbguardError, UsageError
+from dbguard.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DbguardError, UsageError
 from dbguard.policy.policy import Policy, load_policy
 
 stderr = Console(stderr=True, highlight=False)
@@ -35,11 +36,19 @@ class Guarded(TyperGroup):
         except KeyboardInterrupt:
             stderr.print("dbguard: interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as error:  # a bug: still one line, never a traceback (it could show a password)
+            if os.environ.get("DBGUARD_DEBUG"):
+                raise
+            from dbguard.targets.url import mask
+            message = f"internal error ({type(error).__name__}: {mask(str(error))}); DBGUARD_DEBUG=1 shows where"
+            stderr.print(Text.assemble(("dbguard: ", "bold red"), message), soft_wrap=True)
+            raise typer.Exit(EXIT_INTERNAL) from None
 
 
 app = typer.Typer(
     cls=Guarded,
-    help="Make database maintenance scripts safe to run: parse, check, dry-run, back up, run under guard.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,  # locals can hold passwords
@@ -58,9 +67,18 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
-    """dbguard checks maintenance SQL before it runs. Exit codes: 0 ok, 1 blocking findings, 2 usage or
-    config error, 3 unreadable or unparseable input, 4 connection or sandbox failure, 5 backup failed,
-    6 rolled back, 7 a person is needed, 130 interrupted."""
+    """Make database maintenance scripts safe to run: check them against safety rules, dry-run them on a
+    scoped copy of the real data, and take verified backups with no gap.
+
+    Exit codes:
+
+    \b
+      0  ok                              4  connection or sandbox failure
+      1  blocking findings, BLOCKED      5  backup or verification failed
+      2  usage or configuration error    6  rolled back (the rollback proved)
+      3  unreadable input                7  a person is needed
+       70  internal error (a bug)      130  interrupted
+    """
 
 
 class SandboxKind(StrEnum):

@@ -34,6 +34,7 @@ class Format(StrEnum):
 class FailOn(StrEnum):
     ERROR = "error"
     WARNING = "warning"
+    INFO = "info"
     NEVER = "never"
 
 
@@ -75,7 +76,8 @@ def check(
     from dbguard.report.model import CheckReport
 
     config = discover()
-    chosen_dialect = Dialect.parse(dialect or config.dialect or "postgres")
+    chosen = dialect or config.dialect
+    chosen_dialect = Dialect.parse(chosen) if chosen else None  # None: each script's directive, else postgres
     chosen_policy = policy_from(policy, config)
     chosen_format = _format(output_format, config)
     threshold = _fail_on(fail_on, config)
@@ -103,12 +105,12 @@ def _fail_on(option: FailOn | None, config: Config) -> Severity | None:
     value = option or config.fail_on
     if value is None:
         return None
-    if str(value) == "never":
+    if str(value) in ("never", "off"):
         return Severity.OFF
     try:
         return Severity(str(value))
     except ValueError:
-        raise UsageError(f"fail_on must be error, warning or never, not {value!r}") from None
+        raise UsageError(f"fail_on must be error, warning, info or never, not {value!r}") from None
 
 
 def _render(report: CheckReport, output_format: Format, output: Path | None) -> str:

@@ -11,7 +11,7 @@ import typer
 
 from dbguard.cli.base import SandboxKind, app, emit, policy_from, stderr
 from dbguard.config import discover
-from dbguard.errors import EXIT_FINDINGS
+from dbguard.errors import EXIT_FINDINGS, UsageError
 from dbguard.inputs import read_sources
 
 
@@ -68,7 +68,10 @@ def dry_run_command(
 
     install_sigterm_handler()  # SIGTERM unwinds like Ctrl-C, so the sandbox is always removed
     config = discover()
-    (source,) = list(read_sources([script]))
+    sources = list(read_sources([script]))
+    if len(sources) != 1:
+        raise UsageError(f"dry-run takes one script; {script} holds {len(sources)} (run them one by one)")
+    (source,) = sources
     target_url = DatabaseUrl.parse(db)
     options = DryRunOptions(
         provider=sandbox.value,

@@ -57,6 +57,8 @@ def _tautology(node: exp.Expr) -> bool:
         return _tautology(node.this)
     if isinstance(node, exp.Boolean):
         return bool(node.this)
+    if isinstance(node, exp.Literal) and not node.is_string:  # SQLite and MySQL: WHERE 1
+        return _nonzero(node.this)
     if isinstance(node, exp.Or):
         return _tautology(node.left) or _tautology(node.right)
     if isinstance(node, exp.And):
@@ -66,3 +68,10 @@ def _tautology(node: exp.Expr) -> bool:
         has_column = node.left.find(exp.Column) is not None
         return has_column and not any(isinstance(n, exp.Func) for n in node.left.walk())
     return False
+
+
+def _nonzero(number: str) -> bool:
+    try:
+        return float(number) != 0
+    except ValueError:
+        return False

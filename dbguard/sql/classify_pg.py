@@ -569,7 +569,7 @@ def _create_table(node: ast.CreateStmt, c: _Collector) -> tuple[str, bool]:
                     ConstrType.CONSTR_IDENTITY in kinds,
                 )
             )
-    c.add("create-table", table, columns=tuple(columns))
+    c.add("create-table", table, columns=tuple(columns), if_not_exists=bool(node.if_not_exists))
     return "CREATE TABLE", True
 
 

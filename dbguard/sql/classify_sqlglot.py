@@ -219,7 +219,8 @@ def _create(e: exp.Create, c: _Collector) -> str | None:
         schema = e.this if isinstance(e.this, exp.Schema) else None
         created = e.find(exp.Table)
         columns = _columns(schema, c) if schema else ()
-        c.add("create-table", _name(created) if created else None, columns=columns)
+        c.add("create-table", _name(created) if created else None, columns=columns,
+              if_not_exists=bool(e.args.get("exists")))  # fmt: skip
         return "CREATE TABLE"
     if kind in ("VIEW", "DATABASE", "SCHEMA"):
         return f"CREATE {kind}"

@@ -60,7 +60,7 @@ def first_creations(script: Script) -> dict[str, int]:
     created: dict[str, int] = {}
     for statement in script.statements:
         for action in statement.actions_of("create-table"):
-            if action.table:
+            if action.table and not action.get("if_not_exists"):  # IF NOT EXISTS may find the old, busy table
                 created.setdefault(bare_table(action.table), statement.parent or statement.index)
     return created
 

@@ -36,7 +36,7 @@ class Guarded(TyperGroup):
         except KeyboardInterrupt:
             stderr.print("dbguard: interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
-        except (typer.Exit, typer.Abort, SystemExit):
+        except (typer.Exit, typer.Abort, typer.TyperException, SystemExit):  # click handles its own
             raise
         except Exception as error:  # a bug: still one line, never a traceback (it could show a password)
             if os.environ.get("DBGUARD_DEBUG"):

@@ -20,7 +20,7 @@ from dbguard.invariants import evaluate
 from dbguard.policy.policy import Policy
 from dbguard.report.dryrun_model import DryRunReport, Estimate, GateResult, TableDelta
 from dbguard.report.model import CheckReport, Finding
-from dbguard.sandbox import open_sandbox
+from dbguard.sandbox import open_sandbox, provider_for
 from dbguard.sql.model import Script, Statement
 from dbguard.targets import open_target
 from dbguard.targets.model import CheckResult, TableStats, Target
@@ -62,7 +62,7 @@ def dry_run(
         production_sizes = {t: s.estimated_rows for t, s in target.table_sizes(touched).items()}
         server_version = target.server_version
 
-    provider = "sqlite" if target_url.dialect is Dialect.SQLITE else options.provider
+    provider = provider_for(target_url.dialect, options.provider)
     copy_started = time.perf_counter()
     say(f"copying {'all data' if scope is None else f'{len(scope)} tables'} into a {provider} sandbox")
     with open_sandbox(target_url, provider, scope, options.sandbox_url, options.pg_bin, say) as sandbox:

@@ -11,6 +11,7 @@ backend afterwards (from pg_locks: they stay held until COMMIT), the notices, an
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import psycopg
 
 from dbguard.dialects import Dialect
 from dbguard.policy.policy import Timeouts
-from dbguard.sql.model import Script, Statement
+from dbguard.sql.model import LockMode, Script, Statement
 
 # Relation locks held by this backend, on user tables (pg_locks' own catalog locks left out).
 _LOCKS_SQL = """
@@ -31,24 +32,24 @@ WHERE l.pid = pg_backend_pid() AND l.granted AND l.locktype = 'relation' AND c.r
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
 """
 _SEQUENCES_SQL = "SELECT schemaname || '.' || sequencename, last_value FROM pg_sequences"
-_LOCK_RANK = ["AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
-              "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"]  # fmt: skip
 
 
 def lock_label(mode: str) -> str:
-    """'AccessExclusiveLock' -> 'ACCESS EXCLUSIVE', the spelling of the docs and of LockMode.label."""
-    words: list[str] = []
-    for char in mode.removesuffix("Lock"):
-        if char.isupper() and words:
-            words.append(" ")
-        words.append(char.upper())
-    return "".join(words)
+    """pg_locks' 'AccessExclusiveLock' -> 'ACCESS EXCLUSIVE', the label of the matching LockMode."""
+    name = re.sub(r"(?<!^)(?=[A-Z])", "_", mode.removesuffix("Lock")).upper()
+    return LockMode[name].label if name in LockMode.__members__ else mode
 
 
 @dataclass(frozen=True)
 class LockHeld:
     table: str
     mode: str  # "ACCESS EXCLUSIVE", ...
+
+    @property
+    def rank(self) -> int:
+        """Strength, from LockMode's order: 8 for ACCESS EXCLUSIVE, 0 for a mode it does not know."""
+        member = LockMode.__members__.get(self.mode.replace(" ", "_"))
+        return member.value if member else 0
 
 
 @dataclass
@@ -72,8 +73,7 @@ class StatementRun:
     def strongest_lock(self) -> str | None:
         if not self.locks:
             return None
-        ranked = sorted(self.locks, key=lambda held: _rank(held.mode))
-        return ranked[-1].mode
+        return max(self.locks, key=lambda held: held.rank).mode
 
 
 @dataclass
@@ -154,11 +154,6 @@ def _line_at(statement: Statement, position: int | None) -> int:
     if not position:
         return statement.span.line
     return statement.span.line + statement.text.count("\n", 0, max(position - 1, 0))
-
-
-def _rank(mode: str) -> int:
-    spelled = mode.replace(" ", "").lower()
-    return next((i for i, m in enumerate(_LOCK_RANK) if m.lower().removesuffix("lock") == spelled), -1)
 
 
 class _Runner(Protocol):

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from dbguard.errors import ConnectionFailure, UsageError
-from dbguard.sandbox import default_provider, open_sandbox
+from dbguard.sandbox import open_sandbox, provider_for
 from dbguard.sandbox.container import docker_engine_problem
 from dbguard.sandbox.pgtools import PG_BIN_ENV, binary_major, check_dump_compatible, find_binary, run_tool
 from dbguard.targets.url import DatabaseUrl
@@ -102,7 +102,7 @@ def test_container_sandbox_end_to_end(warehouse_pg: str) -> None:
 
 def test_sqlite_sandbox_copies_the_whole_file_and_deletes_it(warehouse_sqlite: Path) -> None:
     target = DatabaseUrl.parse(f"sqlite:///{warehouse_sqlite}")
-    assert default_provider(target) == "sqlite"
+    assert provider_for(target.dialect, "server") == "sqlite"
     with open_sandbox(target, "sqlite", {"stock"}) as sandbox:
         copy = sandbox.url.sqlite_path
         assert copy != warehouse_sqlite and "whole database" in sandbox.description

@@ -10,8 +10,8 @@ from dbguard.backup import postgres as pg_backup
 from dbguard.backup import sqlite as sqlite_backup
 from dbguard.backup.store import BackupStore, Manifest
 from dbguard.backup.verify import verify_backup
-from dbguard.dialects import Dialect
 from dbguard.errors import UsageError
+from dbguard.sandbox.base import provider_for
 from dbguard.targets import open_target
 from dbguard.targets.postgres import PostgresTarget
 from dbguard.targets.sqlite import SqliteTarget
@@ -54,7 +54,7 @@ def take_backup(
     if not verify:
         return manifest
     server = sandbox_url or url
-    return verify_backup(store, manifest, provider=provider if url.dialect is Dialect.POSTGRES else "sqlite",
+    return verify_backup(store, manifest, provider=provider_for(url.dialect, provider),
                          server_url=server, pg_bin=pg_bin, progress=progress)  # fmt: skip
 
 

@@ -146,7 +146,9 @@ def backup_verify(
     install_sigterm_handler()
     store = BackupStore(_backup_dir(backup_dir, discover()))
     manifest = store.load(backup_id)
-    provider = sandbox.value if manifest.dialect == "postgres" else "sqlite"
+    from dbguard.sandbox.base import provider_for
+
+    provider = provider_for(manifest.dialect, sandbox.value)
     with _backup_progress() as status:
         manifest = verify_backup(
             store, manifest, provider=provider, server_url=DatabaseUrl.parse(sandbox_url) if sandbox_url else None,
@@ -243,10 +245,12 @@ def restore_command(
                 state = "no such table" if now is None else f"{now.rows} rows" + (" (unchanged)" if same else "")
                 typer.echo(f"  {table}: {state} now -> {image.rows} rows from the backup")
             typer.confirm(f"Replace the rows of {len(chosen)} table(s)?", abort=True)
+        from dbguard.sandbox.base import provider_for
+
         with stderr.status("restore") as status:
             result = restore_tables(
-                store, manifest, target_url, chosen, provider=sandbox.value if manifest.dialect == "postgres"
-                else "sqlite", sandbox_url=DatabaseUrl.parse(sandbox_url) if sandbox_url else None, pg_bin=pg_bin,
+                store, manifest, target_url, chosen, provider=provider_for(manifest.dialect, sandbox.value),
+                sandbox_url=DatabaseUrl.parse(sandbox_url) if sandbox_url else None, pg_bin=pg_bin,
                 progress=lambda message: status.update(message),
             )  # fmt: skip
     for table, restored in result.tables.items():

@@ -42,6 +42,7 @@ class Guarded(TyperGroup):
             if os.environ.get("DBGUARD_DEBUG"):
                 raise
             from dbguard.targets.url import mask
+
             message = f"internal error ({type(error).__name__}: {mask(str(error))}); DBGUARD_DEBUG=1 shows where"
             stderr.print(Text.assemble(("dbguard: ", "bold red"), message), soft_wrap=True)
             raise typer.Exit(EXIT_INTERNAL) from None

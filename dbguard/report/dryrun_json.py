@@ -42,8 +42,6 @@ from dbguard.execute import StatementRun
 from dbguard.report import render_json
 from dbguard.report.dryrun_model import DryRunReport, GateResult
 
-LOCK_ORDER = ("ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE",
-              "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE")  # fmt: skip
 _JSON_STATUS = {"PASS": "pass", "FAIL": "fail", "SKIPPED": "skipped", "FAIL (pre-existing)": "pre-existing"}
 
 
@@ -162,10 +160,6 @@ def caveats(report: DryRunReport) -> list[str]:
     return found
 
 
-def lock_rank(mode: str) -> int:
-    return LOCK_ORDER.index(mode) if mode in LOCK_ORDER else -1
-
-
 def lock_spans(report: DryRunReport) -> list[LockSpan]:
     """Each lock from the statement that took it to the end of its transaction: the end of the script, or the
     COMMIT that dbguard issues before the next separate step."""
@@ -174,7 +168,7 @@ def lock_spans(report: DryRunReport) -> list[LockSpan]:
     for position, run in enumerate(runs):
         commits = (later.started for later in runs[position + 1 :] if later.separate_step and statement_ran(later))
         end = next(commits, report.execution.seconds)
-        held = sorted(run.locks, key=lambda lock: (-lock_rank(lock.mode), lock.table))
+        held = sorted(run.locks, key=lambda lock: (-lock.rank, lock.table))
         spans += [LockSpan(run.index, lock.table, lock.mode, run.started, end) for lock in held]
     return spans
 

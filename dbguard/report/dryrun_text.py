@@ -18,7 +18,7 @@ from rich.text import Text
 
 from dbguard.execute import StatementRun
 from dbguard.report import render_text
-from dbguard.report.dryrun_json import LockSpan, caveats, gate_status, lock_rank, lock_spans, script_path, statement_ran
+from dbguard.report.dryrun_json import LockSpan, caveats, gate_status, lock_spans, script_path, statement_ran
 from dbguard.report.dryrun_model import DryRunReport, TableDelta
 
 SAMPLE_ROWS = 10
@@ -221,7 +221,7 @@ def milliseconds(run: StatementRun) -> str:
 def locks_text(run: StatementRun) -> str:
     if run.separate_step:
         return "own step (autocommit)"
-    held = sorted(run.locks, key=lambda lock: (-lock_rank(lock.mode), lock.table))
+    held = sorted(run.locks, key=lambda lock: (-lock.rank, lock.table))
     return ", ".join(f"{lock.mode} {lock.table}" for lock in held)
 
 

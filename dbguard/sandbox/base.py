@@ -37,8 +37,9 @@ class Sandbox:
     copy: CopyStats | None = None
 
 
-def default_provider(target_url: DatabaseUrl) -> str:
-    return PROVIDERS[target_url.dialect][0] if target_url.dialect in PROVIDERS else "server"
+def provider_for(dialect: Dialect | str, chosen: str) -> str:
+    """SQLite has one provider, a copy of the file; PostgreSQL uses the one chosen (--sandbox)."""
+    return PROVIDERS[Dialect.SQLITE][0] if Dialect(dialect) is Dialect.SQLITE else chosen
 
 
 @contextmanager

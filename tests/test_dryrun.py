@@ -288,3 +288,24 @@ def test_writing_through_a_view_is_not_passed_as_measured(warehouse_pg: str) -> 
     report = run(LOCK + "UPDATE v_stock SET qty = qty + 1 WHERE warehouse_id = 1;\n", warehouse_pg)
     (gate,) = [g for g in report.checks if g.result.name == "written tables measured"]
     assert gate.blocks and "v_stock" in gate.result.detail
+
+
+def test_wrong_password_exits_4_without_showing_it(tmp_path: Path) -> None:
+    """A real server that checks passwords: a throwaway cluster, switched to scram-sha-256."""
+    from dbguard.sandbox.catalog import database_facts
+    from dbguard.sandbox.local import local_cluster
+
+    with psycopg.connect(ADMIN_URL) as conn:
+        facts = database_facts(conn)
+    with local_cluster(facts) as (url, _):
+        with psycopg.connect(url.conninfo(), autocommit=True) as conn:
+            conn.execute("ALTER ROLE postgres PASSWORD 'Right-PW-1'")
+            (Path(url.host) / "data" / "pg_hba.conf").write_text("local all all scram-sha-256\n")
+            conn.execute("SELECT pg_reload_conf()")
+        script = tmp_path / "x.sql"
+        script.write_text("SELECT 1;")
+        wrong = f"postgresql://postgres:Wr0ng-PW-2@/postgres?host={url.host}&port={url.port}"
+        result = runner.invoke(app, ["dry-run", str(script), "--db", wrong])
+        assert result.exit_code == 4
+        assert "password authentication failed" in result.stderr
+        assert "Wr0ng-PW-2" not in result.stderr + result.stdout

@@ -148,3 +148,12 @@ def test_update_from_reads_other_tables() -> None:
     (statement,) = parse("UPDATE stock s SET qty = x.qty FROM staging x WHERE s.id = x.id")
     assert statement.facts.tables_written == ("stock",)
     assert statement.facts.tables_read == ("staging",)
+
+
+def test_alter_table_takes_the_strongest_lock_of_its_subcommands() -> None:
+    (fk_only,) = parse("ALTER TABLE stock ADD FOREIGN KEY (p) REFERENCES products (id)")
+    assert fk_only.facts.lock is L.SHARE_ROW_EXCLUSIVE
+    (mixed,) = parse("ALTER TABLE stock ADD COLUMN note text, ADD FOREIGN KEY (p) REFERENCES products (id)")
+    assert mixed.facts.lock is L.ACCESS_EXCLUSIVE
+    (check,) = parse("ALTER TABLE stock ADD CONSTRAINT c CHECK (qty >= 0) NOT VALID")
+    assert check.facts.lock is L.ACCESS_EXCLUSIVE

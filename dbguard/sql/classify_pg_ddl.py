@@ -1,0 +1,259 @@
+"""Classify PostgreSQL DDL: DROP, ALTER TABLE, RENAME, CREATE TABLE and CREATE FUNCTION.
+
+Lock levels follow each command's reference page in the PostgreSQL 15 docs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pglast import ast
+from pglast.enums import AlterTableType, ConstrType, ObjectType
+
+from dbguard.sql.model import LockMode
+from dbguard.sql.pg_tree import Collector, deparse, name_of, walk
+
+L = LockMode
+
+# Functions known not to be volatile: a default using only these does not rewrite the table.
+NON_VOLATILE_FUNCTIONS = frozenset(
+    {
+        "now",
+        "transaction_timestamp",
+        "statement_timestamp",
+        "current_setting",
+        "lower",
+        "upper",
+        "length",
+        "abs",
+        "round",
+        "coalesce",
+        "concat",
+        "to_char",
+        "to_date",
+        "to_timestamp",
+        "date_trunc",
+        "make_interval",
+        "jsonb_build_object",
+        "json_build_object",
+        "jsonb_build_array",
+        "array_length",
+        "btrim",
+        "trim",
+        "replace",
+        "nullif",
+        "greatest",
+        "least",
+        "md5",
+    }
+)
+
+
+# ALTER TABLE subcommands that take less than ACCESS EXCLUSIVE (ALTER TABLE reference page).
+_ALTER_LOCKS = {
+    AlterTableType.AT_ValidateConstraint: L.SHARE_UPDATE_EXCLUSIVE,
+    AlterTableType.AT_SetStatistics: L.SHARE_UPDATE_EXCLUSIVE,
+    AlterTableType.AT_ClusterOn: L.SHARE_UPDATE_EXCLUSIVE,
+    AlterTableType.AT_DropCluster: L.SHARE_UPDATE_EXCLUSIVE,
+    AlterTableType.AT_SetRelOptions: L.SHARE_UPDATE_EXCLUSIVE,
+    AlterTableType.AT_ResetRelOptions: L.SHARE_UPDATE_EXCLUSIVE,
+    AlterTableType.AT_AttachPartition: L.SHARE_UPDATE_EXCLUSIVE,
+    AlterTableType.AT_EnableTrig: L.SHARE_ROW_EXCLUSIVE,
+    AlterTableType.AT_EnableAlwaysTrig: L.SHARE_ROW_EXCLUSIVE,
+    AlterTableType.AT_EnableReplicaTrig: L.SHARE_ROW_EXCLUSIVE,
+    AlterTableType.AT_DisableTrig: L.SHARE_ROW_EXCLUSIVE,
+    AlterTableType.AT_EnableTrigAll: L.SHARE_ROW_EXCLUSIVE,
+    AlterTableType.AT_DisableTrigAll: L.SHARE_ROW_EXCLUSIVE,
+    AlterTableType.AT_EnableTrigUser: L.SHARE_ROW_EXCLUSIVE,
+    AlterTableType.AT_DisableTrigUser: L.SHARE_ROW_EXCLUSIVE,
+}
+
+_DISABLE_TRIGGER = {
+    AlterTableType.AT_DisableTrig,
+    AlterTableType.AT_DisableTrigAll,
+    AlterTableType.AT_DisableTrigUser,
+}
+
+_CONSTRAINT_NAMES = {
+    ConstrType.CONSTR_FOREIGN: "foreign",
+    ConstrType.CONSTR_CHECK: "check",
+    ConstrType.CONSTR_UNIQUE: "unique",
+    ConstrType.CONSTR_PRIMARY: "primary",
+    ConstrType.CONSTR_EXCLUSION: "exclusion",
+    ConstrType.CONSTR_NOTNULL: "not-null",
+}
+
+
+def cascade(behavior: Any) -> bool:
+    return int(behavior or 0) == 1  # DropBehavior.DROP_CASCADE
+
+
+_DROP_OBJECTS = {
+    ObjectType.OBJECT_TABLE: "table",
+    ObjectType.OBJECT_SCHEMA: "schema",
+    ObjectType.OBJECT_INDEX: "index",
+    ObjectType.OBJECT_VIEW: "view",
+    ObjectType.OBJECT_MATVIEW: "materialized view",
+    ObjectType.OBJECT_SEQUENCE: "sequence",
+    ObjectType.OBJECT_TYPE: "type",
+    ObjectType.OBJECT_FUNCTION: "function",
+    ObjectType.OBJECT_TRIGGER: "trigger",
+    ObjectType.OBJECT_EXTENSION: "extension",
+    ObjectType.OBJECT_FOREIGN_TABLE: "foreign table",
+}
+
+
+def drop(node: ast.DropStmt, c: Collector) -> tuple[str, bool]:
+    obj = _DROP_OBJECTS.get(ObjectType(node.removeType), ObjectType(node.removeType).name[7:].lower())
+    cascades = cascade(node.behavior)
+    for target in node.objects or ():
+        parts = target if isinstance(target, list | tuple) else (target,)
+        name = ".".join(str(p.sval) for p in parts if isinstance(p, ast.String)) or deparse(target)
+        if obj in ("table", "index", "materialized view", "foreign table"):
+            lock = L.SHARE_UPDATE_EXCLUSIVE if node.concurrent else L.ACCESS_EXCLUSIVE
+            c.write(name, lock)
+        c.add("drop", name, object=obj, cascade=cascades, concurrently=bool(node.concurrent))
+    return f"DROP {obj.upper()}", not node.concurrent
+
+
+def alter_table(node: ast.AlterTableStmt, c: Collector) -> tuple[str, bool]:
+    table = name_of(node.relation)
+    lock = L.SHARE_UPDATE_EXCLUSIVE  # the weakest any subcommand takes; the strongest one decides
+    for cmd in node.cmds:
+        sub = AlterTableType(cmd.subtype)
+        lock = max(lock, _command_lock(sub, cmd))
+        if sub == AlterTableType.AT_AddColumn:
+            _add_column(table, cmd.def_, c)
+        elif sub == AlterTableType.AT_DropColumn:
+            c.add("drop-column", table, cmd.name, cascade=cascade(cmd.behavior))
+        elif sub == AlterTableType.AT_AlterColumnType:
+            c.add("alter-column-type", table, cmd.name, type=_type_name(cmd.def_.typeName))
+        elif sub == AlterTableType.AT_SetNotNull:
+            c.add("set-not-null", table, cmd.name)
+        elif sub == AlterTableType.AT_AddConstraint:
+            con = cmd.def_
+            kind = _CONSTRAINT_NAMES.get(ConstrType(con.contype), "other")
+            if kind == "foreign" and con.pktable is not None:
+                c.write(name_of(con.pktable), L.SHARE_ROW_EXCLUSIVE)  # the referenced table is locked too
+            c.add(
+                "add-constraint",
+                table,
+                constraint=kind,
+                not_valid=bool(con.skip_validation),
+                using_index=bool(con.indexname),
+                name=con.conname,
+            )
+        elif sub == AlterTableType.AT_ValidateConstraint:
+            c.add("validate-constraint", table, name=cmd.name)
+        elif sub in _DISABLE_TRIGGER:
+            c.add("disable-trigger", table, trigger=cmd.name or "ALL")
+        elif sub == AlterTableType.AT_DropConstraint:
+            c.add("drop-constraint", table, name=cmd.name, cascade=cascade(cmd.behavior))
+    c.write(table, lock)
+    c.add("alter-table", table)
+    return "ALTER TABLE", True
+
+
+def _command_lock(sub: AlterTableType, cmd: ast.AlterTableCmd) -> LockMode:
+    """ADD FOREIGN KEY takes SHARE ROW EXCLUSIVE; other subcommands as _ALTER_LOCKS says, else ACCESS EXCLUSIVE."""
+    if sub == AlterTableType.AT_AddConstraint and ConstrType(cmd.def_.contype) == ConstrType.CONSTR_FOREIGN:
+        return L.SHARE_ROW_EXCLUSIVE
+    return _ALTER_LOCKS.get(sub, L.ACCESS_EXCLUSIVE)
+
+
+def _add_column(table: str, col: ast.ColumnDef, c: Collector) -> None:
+    constraints = list(col.constraints or ())
+    types = {ConstrType(k.contype) for k in constraints}
+    default = next((k.raw_expr for k in constraints if k.contype == ConstrType.CONSTR_DEFAULT), None)
+    # Identity, GENERATED ... STORED and serial columns get a value per row: adding one rewrites the table.
+    type_name = _type_name(col.typeName)
+    serial = type_name in ("serial", "serial2", "serial4", "serial8", "smallserial", "bigserial")
+    generated = ConstrType.CONSTR_IDENTITY in types or ConstrType.CONSTR_GENERATED in types or serial
+    c.add(
+        "add-column",
+        table,
+        col.colname,
+        type=type_name,
+        not_null=ConstrType.CONSTR_NOTNULL in types or ConstrType.CONSTR_PRIMARY in types or col.is_not_null,
+        has_default=default is not None or generated,
+        default_volatile=generated or _volatile(default),
+        default_sql=deparse(default) if default is not None else None,
+    )
+
+
+def _volatile(expr: ast.Node | None) -> bool:
+    """Fail closed: a function we do not know to be stable counts as volatile."""
+    if expr is None:
+        return False
+    for node in walk(expr):
+        if isinstance(node, ast.FuncCall):
+            name = node.funcname[-1].sval.lower()
+            if name not in NON_VOLATILE_FUNCTIONS:
+                return True
+    return False
+
+
+def _type_name(type_name: ast.TypeName | None) -> str:
+    if type_name is None:
+        return ""
+    names = [n.sval for n in type_name.names if isinstance(n, ast.String)]
+    return names[-1].lower() if names else ""
+
+
+def rename(node: ast.RenameStmt, c: Collector) -> tuple[str, bool]:
+    rename_type = ObjectType(node.renameType)
+    if node.relation is None:
+        return "ALTER RENAME", True
+    table = name_of(node.relation)
+    c.write(table, L.ACCESS_EXCLUSIVE)
+    if rename_type == ObjectType.OBJECT_COLUMN:
+        c.add("rename-column", table, node.subname, new_name=node.newname)
+        return "ALTER TABLE", True
+    if rename_type in (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW):
+        c.add("rename-table", table, new_name=node.newname)
+        return "ALTER TABLE", True
+    return "ALTER RENAME", True
+
+
+def create_table(node: ast.CreateStmt, c: Collector) -> tuple[str, bool]:
+    table = name_of(node.relation)
+    table_pk: set[str] = set()
+    for elt in node.tableElts or ():
+        if isinstance(elt, ast.Constraint) and elt.contype == ConstrType.CONSTR_PRIMARY:
+            table_pk |= {k.sval for k in elt.keys or ()}
+    columns = []
+    for elt in node.tableElts or ():
+        if isinstance(elt, ast.ColumnDef):
+            kinds = {ConstrType(k.contype) for k in elt.constraints or ()}
+            columns.append(
+                (
+                    elt.colname,
+                    _type_name(elt.typeName),
+                    ConstrType.CONSTR_PRIMARY in kinds or elt.colname in table_pk,
+                    ConstrType.CONSTR_IDENTITY in kinds,
+                )
+            )
+    c.add("create-table", table, columns=tuple(columns), if_not_exists=bool(node.if_not_exists))
+    return "CREATE TABLE", True
+
+
+def create_function(node: ast.CreateFunctionStmt, c: Collector) -> tuple[str, bool]:
+    options = {o.defname: o.arg for o in node.options or ()}
+    language = getattr(options.get("language"), "sval", "sql").lower()
+    name = ".".join(n.sval for n in node.funcname)
+    as_arg = options.get("as")
+    bodies = [s.sval for s in as_arg] if isinstance(as_arg, list | tuple) else []
+    kind = "CREATE PROCEDURE" if node.is_procedure else "CREATE FUNCTION"
+    if node.sql_body is not None:  # BEGIN ATOMIC ... END, or RETURN expr
+        body = node.sql_body[0] if isinstance(node.sql_body, tuple) else (node.sql_body,)
+        sql = ";\n".join(deparse(s) for s in body if not isinstance(s, ast.ReturnStmt))
+        if sql:
+            c.nested.append((f"body of {name}()", sql, "sql"))
+    elif language == "plpgsql" and bodies:
+        # The whole CREATE FUNCTION: PL/pgSQL needs the signature to know NEW, OLD and the arguments.
+        c.nested.append((f"body of {name}()", deparse(node), "plpgsql"))
+    elif language == "sql" and bodies:
+        c.nested.append((f"body of {name}()", bodies[0], "sql"))
+    elif bodies:
+        c.add("opaque-body", language=language)
+    return kind, True

@@ -11,12 +11,9 @@ transaction.
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from collections.abc import Callable
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
 
 from dbguard.dialects import Dialect
@@ -37,11 +34,11 @@ _CONSTRAINTS: tuple[tuple[type[exp.Expression], str], ...] = (
 )  # fmt: skip
 _IDENTITY = (exp.AutoIncrementColumnConstraint, exp.GeneratedAsIdentityColumnConstraint)
 _GENERATED = (exp.ComputedColumnConstraint, *_IDENTITY)
-_ONLINE_OPTION = re.compile(r"\b(ALGORITHM|LOCK)\s*=?\s*(\w+)", re.IGNORECASE)
-_FLAGS = re.IGNORECASE | re.DOTALL
+ONLINE_OPTION = re.compile(r"\b(ALGORITHM|LOCK)\s*=?\s*(\w+)", re.IGNORECASE)
+FLAGS = re.IGNORECASE | re.DOTALL
 
 
-class _Collector:
+class Collector:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self.read: list[str] = []
@@ -90,8 +87,10 @@ class _Collector:
 def classify(expression: exp.Expr, dialect: Dialect) -> Facts | None:
     """Facts about one parsed statement, or None when the statement is not understood (fail closed)."""
     if isinstance(expression, exp.Command | exp.Block):
-        return _command(expression, dialect)
-    c = _Collector(dialect)
+        from dbguard.sql.classify_sqlglot_commands import command  # it re-enters classify() for REPLACE
+
+        return command(expression, dialect)
+    c = Collector(dialect)
     kind = _statement(expression, c)
     if kind is None:
         return None
@@ -112,7 +111,7 @@ def _text(node: exp.Expression | None, dialect: Dialect) -> str:
     return node.sql(dialect=dialect.value) if node is not None else ""
 
 
-def _statement(e: exp.Expr, c: _Collector) -> str | None:
+def _statement(e: exp.Expr, c: Collector) -> str | None:
     match e:
         case exp.Query() | exp.Insert() | exp.Update() | exp.Delete():
             return _query(e, c)
@@ -162,7 +161,7 @@ def _statement(e: exp.Expr, c: _Collector) -> str | None:
     return None
 
 
-def _query(e: exp.Expr, c: _Collector) -> str:
+def _query(e: exp.Expr, c: Collector) -> str:
     """SELECT, INSERT, UPDATE, DELETE, with DML anywhere in the tree (data-modifying CTEs included)."""
     for node in e.find_all(exp.Delete, exp.Update, exp.Insert):
         if isinstance(node, exp.Insert):
@@ -177,7 +176,7 @@ def _query(e: exp.Expr, c: _Collector) -> str:
     return type(e).__name__.upper()
 
 
-def _delete_or_update(node: exp.Delete | exp.Update, c: _Collector) -> None:
+def _delete_or_update(node: exp.Delete | exp.Update, c: Collector) -> None:
     where = node.args.get("where")
     kind = "delete" if isinstance(node, exp.Delete) else "update"
     for table in _dml_targets(node, c):
@@ -185,7 +184,7 @@ def _delete_or_update(node: exp.Delete | exp.Update, c: _Collector) -> None:
         c.add(kind, table, has_where=where is not None, where=where.this if where else None)
 
 
-def _dml_targets(node: exp.Delete | exp.Update, c: _Collector) -> list[str]:
+def _dml_targets(node: exp.Delete | exp.Update, c: Collector) -> list[str]:
     """The tables an UPDATE or DELETE changes, resolving MySQL multi-table aliases."""
     main = node.this
     if not isinstance(main, exp.Table):
@@ -202,7 +201,7 @@ def _dml_targets(node: exp.Delete | exp.Update, c: _Collector) -> list[str]:
     return list(dict.fromkeys(targets)) or [_name(main)]
 
 
-def _create(e: exp.Create, c: _Collector) -> str | None:
+def _create(e: exp.Create, c: Collector) -> str | None:
     kind = str(e.args.get("kind") or "").upper()
     properties = e.args.get("properties")
     c.temporary = properties is not None and properties.find(exp.TemporaryProperty) is not None
@@ -227,7 +226,7 @@ def _create(e: exp.Create, c: _Collector) -> str | None:
     return None  # procedures, functions, events...: bodies this classifier cannot check
 
 
-def _columns(schema: exp.Schema, c: _Collector) -> tuple[tuple[str, str, bool, bool], ...]:
+def _columns(schema: exp.Schema, c: Collector) -> tuple[tuple[str, str, bool, bool], ...]:
     table_pk = {i.name for pk in schema.find_all(exp.PrimaryKey) for i in pk.expressions}
     columns = []
     for col in schema.expressions:
@@ -239,7 +238,7 @@ def _columns(schema: exp.Schema, c: _Collector) -> tuple[tuple[str, str, bool, b
     return tuple(columns)
 
 
-def _drop(e: exp.Drop, c: _Collector) -> str:
+def _drop(e: exp.Drop, c: Collector) -> str:
     obj = str(e.args.get("kind") or "").lower()
     on = e.args.get("cluster")  # MySQL DROP INDEX i ON t
     owner = _name(on.this) if isinstance(on, exp.OnProperty) and isinstance(on.this, exp.Table) else None
@@ -253,7 +252,7 @@ def _drop(e: exp.Drop, c: _Collector) -> str:
     return f"DROP {obj.upper()}"
 
 
-def _alter_table(e: exp.Alter, c: _Collector) -> str | None:
+def _alter_table(e: exp.Alter, c: Collector) -> str | None:
     table = _name(e.this)
     c.write(table)
     options = {type(o): str(o.this).lower() for o in e.args.get("options") or ()}
@@ -300,7 +299,7 @@ def _alter_table(e: exp.Alter, c: _Collector) -> str | None:
     return "ALTER TABLE"
 
 
-def _add_column(table: str, col: exp.ColumnDef, c: _Collector) -> None:
+def _add_column(table: str, col: exp.ColumnDef, c: Collector) -> None:
     kinds = [k.kind for k in col.constraints]
     default = next((k.this for k in kinds if isinstance(k, exp.DefaultColumnConstraint)), None)
     generated = any(isinstance(k, _GENERATED) for k in kinds)
@@ -317,7 +316,7 @@ def _add_column(table: str, col: exp.ColumnDef, c: _Collector) -> None:
           default_sql=default.sql(dialect=c.dialect.value) if default is not None else None)  # fmt: skip
 
 
-def _add_constraints(table: str, action: exp.AddConstraint, online: dict[str, Any], c: _Collector) -> None:
+def _add_constraints(table: str, action: exp.AddConstraint, online: dict[str, Any], c: Collector) -> None:
     for item in action.expressions:
         inner = item.expressions if isinstance(item, exp.Constraint) else [item]
         for con in inner:
@@ -329,7 +328,7 @@ def _add_constraints(table: str, action: exp.AddConstraint, online: dict[str, An
                   name=item.name if isinstance(item, exp.Constraint) else None)  # fmt: skip
 
 
-def _set_item(item: exp.Expression, c: _Collector) -> None:
+def _set_item(item: exp.Expression, c: Collector) -> None:
     scope = str(item.args.get("kind") or "").lower() or None
     assignment = item.this
     if isinstance(assignment, exp.EQ):
@@ -345,7 +344,7 @@ def _set_item(item: exp.Expression, c: _Collector) -> None:
     c.add("set", name=name.lower(), value=value, local=False, scope=scope)
 
 
-def _pragma(e: exp.Pragma, c: _Collector) -> None:
+def _pragma(e: exp.Pragma, c: Collector) -> None:
     target, value = (e.this.this, e.this.expression) if isinstance(e.this, exp.EQ) else (e.this, None)
     if isinstance(target, exp.Dot):  # PRAGMA schema.name
         target = target.expression
@@ -353,7 +352,7 @@ def _pragma(e: exp.Pragma, c: _Collector) -> None:
     c.add("pragma", name=name.lower(), value=_text(value, c.dialect).lower() if value is not None else None)
 
 
-def _grant_node(e: exp.Grant | exp.Revoke, c: _Collector) -> None:
+def _grant_node(e: exp.Grant | exp.Revoke, c: Collector) -> None:
     privileges = [p.this.name.lower().removesuffix(" privileges") for p in e.args.get("privileges") or ()]
     principals = e.args.get("principals") or ()
     to_public = any(p.this.name.upper() == "PUBLIC" and not p.this.args.get("quoted") for p in principals)
@@ -369,7 +368,7 @@ _KEYWORD_STATEMENTS = {
 }  # fmt: skip
 
 
-def _keyword_statement(e: exp.Column | exp.Alias, c: _Collector) -> str | None:
+def _keyword_statement(e: exp.Column | exp.Alias, c: Collector) -> str | None:
     column = e.this if isinstance(e, exp.Alias) else e
     if not isinstance(column, exp.Column) or column.table or column.this.args.get("quoted"):
         return None
@@ -388,128 +387,3 @@ def _keyword_statement(e: exp.Column | exp.Alias, c: _Collector) -> str | None:
             return None
         c.add("transaction-control", command=f"{kind} {argument}")
     return kind
-
-
-def _command(e: exp.Command | exp.Block, dialect: Dialect) -> Facts | None:
-    """Statements sqlglot keeps as raw text: recognized from their first keywords, or None."""
-    first = e.expressions[0] if isinstance(e, exp.Block) and e.expressions else e
-    if not isinstance(first, exp.Command):
-        return None
-    rest = first.args.get("expression")
-    text = f"{first.this} {rest.this if isinstance(rest, exp.Literal) else rest or ''}".strip()
-    if isinstance(e, exp.Block):  # a trigger body split at its semicolons
-        body = [p for p in e.expressions[1:] if not isinstance(p, exp.EndStatement)]
-        parts = [p.sql(dialect=dialect.value) for p in body]
-        text = ";\n".join([text, *parts]) + ";\nEND"
-    c = _Collector(dialect)
-    for pattern, only, handler in _COMMANDS:
-        match = re.fullmatch(pattern, text, _FLAGS)
-        if isinstance(e, exp.Block) and handler is not _trigger:
-            continue  # only a trigger has a body that sqlglot splits into a block
-        if match and (only is None or only is dialect):
-            result = handler(match, c)
-            return result if not isinstance(result, str) else c.facts(result)
-    return None
-
-
-def _unquote(name: str) -> str:
-    return ".".join(part.strip('`"[]') for part in name.split("."))
-
-
-def _vacuum(m: re.Match[str], c: _Collector) -> str:
-    c.add("vacuum", None, full=False)
-    return "VACUUM"
-
-
-def _lock_tables(m: re.Match[str], c: _Collector) -> str | None:
-    for item in m["rest"].split(","):
-        parts = re.fullmatch(r"\s*(\S+)(?:\s+(?:AS\s+)?(?!(?:READ|WRITE|LOW_PRIORITY)\b)\w+)?\s+"
-                             r"(READ(?:\s+LOCAL)?|(?:LOW_PRIORITY\s+)?WRITE)\s*", item, _FLAGS)  # fmt: skip
-        if parts is None:
-            return None
-        table, mode = _unquote(parts[1]), "WRITE" if "WRITE" in parts[2].upper() else "READ"
-        if mode == "WRITE":
-            c.write(table)
-        elif table not in c.read:
-            c.read.append(table)
-        c.add("lock-table", table, mode=mode)
-    return "LOCK TABLES"
-
-
-def _optimize(m: re.Match[str], c: _Collector) -> str:
-    for name in m["rest"].split(","):
-        c.write(_unquote(name.strip()))
-        c.add("vacuum", _unquote(name.strip()), full=True)
-    return "OPTIMIZE TABLE"
-
-
-def _rename_tables(m: re.Match[str], c: _Collector) -> str | None:
-    for pair in m["rest"].split(","):
-        names = re.fullmatch(r"\s*(\S+)\s+TO\s+(\S+)\s*", pair, _FLAGS)
-        if names is None:
-            return None
-        c.write(_unquote(names[1]))
-        c.add("rename-table", _unquote(names[1]), new_name=_unquote(names[2]))
-    return "RENAME TABLE"
-
-
-def _grant_text(m: re.Match[str], c: _Collector) -> str:
-    command = m[1].upper()
-    privileges = re.sub(r"\([^)]*\)", "", m["privileges"])  # column lists: SELECT (a, b)
-    grantees = re.split(r"\bWITH\b|\bREQUIRE\b", m["grantees"], flags=re.IGNORECASE)[0]
-    c.add(command.lower(), to_public=any(g.strip().upper() == "PUBLIC" for g in grantees.split(",")),
-          privileges=[p.strip().lower().removesuffix(" privileges") for p in privileges.split(",")]
-          if m["objects"] else ["role"], objects=[m["objects"].strip()] if m["objects"] else [])  # fmt: skip
-    return command
-
-
-def _trigger(m: re.Match[str], c: _Collector) -> str:
-    table = _unquote(m["table"])
-    c.read.append(table)
-    body = re.search(r"\bBEGIN\b(.*)\bEND\s*;?\s*$", m["rest"], _FLAGS)
-    if body:
-        c.nested.append((f"trigger {m['name']}", body[1].strip(), "sql"))
-    else:  # MySQL: one statement after FOR EACH ROW [FOLLOWS|PRECEDES other]
-        single = re.search(r"FOR\s+EACH\s+ROW\s+(?:(?:FOLLOWS|PRECEDES)\s+\S+\s+)?(.*)", m["rest"], _FLAGS)
-        if single:
-            c.nested.append((f"trigger {m['name']}", single[1].strip(), "sql"))
-    return "CREATE TRIGGER"
-
-
-def _reparsed(sql: str, c: _Collector) -> Facts | None:
-    try:
-        return classify(sqlglot.parse_one(sql, read=c.dialect.value), c.dialect)
-    except sqlglot.errors.ParseError:
-        return None
-
-
-def _replace(m: re.Match[str], c: _Collector) -> Facts | None:
-    facts = _reparsed(f"INSERT {m['rest']}", c)  # REPLACE has INSERT's syntax
-    return dataclasses.replace(facts, kind="REPLACE") if facts and facts.kind == "INSERT" else None
-
-
-def _create_index_online(m: re.Match[str], c: _Collector) -> Facts | None:
-    """MySQL CREATE INDEX ... ALGORITHM=... LOCK=...: sqlglot parses it once the options are taken out."""
-    options = {k.lower(): v.lower() for k, v in _ONLINE_OPTION.findall(m[0])}
-    facts = _reparsed(_ONLINE_OPTION.sub("", m[0]), c)
-    if not options or facts is None or facts.kind != "CREATE INDEX":
-        return None
-    actions = tuple(dataclasses.replace(a, details={**a.details, **options}) for a in facts.actions)
-    return dataclasses.replace(facts, actions=actions)
-
-
-_Handler = Callable[[re.Match[str], _Collector], "str | Facts | None"]
-_COMMANDS: list[tuple[str, Dialect | None, _Handler]] = [
-    (r"VACUUM\b.*", Dialect.SQLITE, _vacuum),
-    (r"LOCK\s+TABLES?\s+(?P<rest>.+)", Dialect.MYSQL, _lock_tables),
-    (r"UNLOCK\s+TABLES?\s*", Dialect.MYSQL, lambda m, c: "UNLOCK TABLES"),
-    (r"OPTIMIZE\s+(?:NO_WRITE_TO_BINLOG\s+|LOCAL\s+)?TABLES?\s+(?P<rest>.+)", Dialect.MYSQL, _optimize),
-    (r"RENAME\s+TABLES?\s+(?P<rest>.+)", Dialect.MYSQL, _rename_tables),
-    (r"(GRANT|REVOKE)\s+(?P<privileges>.+?)(?:\s+ON\s+(?P<objects>.+?))?\s+(?:TO|FROM)\s+(?P<grantees>.+)",
-     Dialect.MYSQL, _grant_text),
-    (r"REPLACE\s+(?P<rest>.+)", None, _replace),
-    (r"CREATE\s+(?:UNIQUE\s+)?INDEX\b.*", Dialect.MYSQL, _create_index_online),
-    (r"CREATE\s+(?:DEFINER\s*=\s*\S+\s+)?(?:TEMP(?:ORARY)?\s+)?TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>\S+)"
-     r"\s.*?\bON\s+(?P<table>\S+)(?P<rest>.*)", None, _trigger),
-    (r"EXPLAIN\s+(?:QUERY\s+PLAN\s+)?(?P<rest>.+)", Dialect.SQLITE, lambda m, c: "EXPLAIN"),
-]  # fmt: skip

@@ -1,0 +1,140 @@
+"""SQLite and MySQL statements that sqlglot keeps as raw text (exp.Command): recognized from their first
+keywords by one pattern each, or left unrecognized (None) so that the check fails closed."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+
+import sqlglot
+from sqlglot import exp
+
+from dbguard.dialects import Dialect
+from dbguard.sql.classify_sqlglot import FLAGS, ONLINE_OPTION, Collector, classify
+from dbguard.sql.model import Facts
+
+
+def command(e: exp.Command | exp.Block, dialect: Dialect) -> Facts | None:
+    """Statements sqlglot keeps as raw text: recognized from their first keywords, or None."""
+    first = e.expressions[0] if isinstance(e, exp.Block) and e.expressions else e
+    if not isinstance(first, exp.Command):
+        return None
+    rest = first.args.get("expression")
+    text = f"{first.this} {rest.this if isinstance(rest, exp.Literal) else rest or ''}".strip()
+    if isinstance(e, exp.Block):  # a trigger body split at its semicolons
+        body = [p for p in e.expressions[1:] if not isinstance(p, exp.EndStatement)]
+        parts = [p.sql(dialect=dialect.value) for p in body]
+        text = ";\n".join([text, *parts]) + ";\nEND"
+    c = Collector(dialect)
+    for pattern, only, handler in _COMMANDS:
+        match = re.fullmatch(pattern, text, FLAGS)
+        if isinstance(e, exp.Block) and handler is not _trigger:
+            continue  # only a trigger has a body that sqlglot splits into a block
+        if match and (only is None or only is dialect):
+            result = handler(match, c)
+            return result if not isinstance(result, str) else c.facts(result)
+    return None
+
+
+def _unquote(name: str) -> str:
+    return ".".join(part.strip('`"[]') for part in name.split("."))
+
+
+def _vacuum(m: re.Match[str], c: Collector) -> str:
+    c.add("vacuum", None, full=False)
+    return "VACUUM"
+
+
+def _lock_tables(m: re.Match[str], c: Collector) -> str | None:
+    for item in m["rest"].split(","):
+        parts = re.fullmatch(r"\s*(\S+)(?:\s+(?:AS\s+)?(?!(?:READ|WRITE|LOW_PRIORITY)\b)\w+)?\s+"
+                             r"(READ(?:\s+LOCAL)?|(?:LOW_PRIORITY\s+)?WRITE)\s*", item, FLAGS)  # fmt: skip
+        if parts is None:
+            return None
+        table, mode = _unquote(parts[1]), "WRITE" if "WRITE" in parts[2].upper() else "READ"
+        if mode == "WRITE":
+            c.write(table)
+        elif table not in c.read:
+            c.read.append(table)
+        c.add("lock-table", table, mode=mode)
+    return "LOCK TABLES"
+
+
+def _optimize(m: re.Match[str], c: Collector) -> str:
+    for name in m["rest"].split(","):
+        c.write(_unquote(name.strip()))
+        c.add("vacuum", _unquote(name.strip()), full=True)
+    return "OPTIMIZE TABLE"
+
+
+def _rename_tables(m: re.Match[str], c: Collector) -> str | None:
+    for pair in m["rest"].split(","):
+        names = re.fullmatch(r"\s*(\S+)\s+TO\s+(\S+)\s*", pair, FLAGS)
+        if names is None:
+            return None
+        c.write(_unquote(names[1]))
+        c.add("rename-table", _unquote(names[1]), new_name=_unquote(names[2]))
+    return "RENAME TABLE"
+
+
+def _grant_text(m: re.Match[str], c: Collector) -> str:
+    command = m[1].upper()
+    privileges = re.sub(r"\([^)]*\)", "", m["privileges"])  # column lists: SELECT (a, b)
+    grantees = re.split(r"\bWITH\b|\bREQUIRE\b", m["grantees"], flags=re.IGNORECASE)[0]
+    c.add(command.lower(), to_public=any(g.strip().upper() == "PUBLIC" for g in grantees.split(",")),
+          privileges=[p.strip().lower().removesuffix(" privileges") for p in privileges.split(",")]
+          if m["objects"] else ["role"], objects=[m["objects"].strip()] if m["objects"] else [])  # fmt: skip
+    return command
+
+
+def _trigger(m: re.Match[str], c: Collector) -> str:
+    table = _unquote(m["table"])
+    c.read.append(table)
+    body = re.search(r"\bBEGIN\b(.*)\bEND\s*;?\s*$", m["rest"], FLAGS)
+    if body:
+        c.nested.append((f"trigger {m['name']}", body[1].strip(), "sql"))
+    else:  # MySQL: one statement after FOR EACH ROW [FOLLOWS|PRECEDES other]
+        single = re.search(r"FOR\s+EACH\s+ROW\s+(?:(?:FOLLOWS|PRECEDES)\s+\S+\s+)?(.*)", m["rest"], FLAGS)
+        if single:
+            c.nested.append((f"trigger {m['name']}", single[1].strip(), "sql"))
+    return "CREATE TRIGGER"
+
+
+def _reparsed(sql: str, c: Collector) -> Facts | None:
+    try:
+        return classify(sqlglot.parse_one(sql, read=c.dialect.value), c.dialect)
+    except sqlglot.errors.ParseError:
+        return None
+
+
+def _replace(m: re.Match[str], c: Collector) -> Facts | None:
+    facts = _reparsed(f"INSERT {m['rest']}", c)  # REPLACE has INSERT's syntax
+    return dataclasses.replace(facts, kind="REPLACE") if facts and facts.kind == "INSERT" else None
+
+
+def _create_index_online(m: re.Match[str], c: Collector) -> Facts | None:
+    """MySQL CREATE INDEX ... ALGORITHM=... LOCK=...: sqlglot parses it once the options are taken out."""
+    options = {k.lower(): v.lower() for k, v in ONLINE_OPTION.findall(m[0])}
+    facts = _reparsed(ONLINE_OPTION.sub("", m[0]), c)
+    if not options or facts is None or facts.kind != "CREATE INDEX":
+        return None
+    actions = tuple(dataclasses.replace(a, details={**a.details, **options}) for a in facts.actions)
+    return dataclasses.replace(facts, actions=actions)
+
+
+_Handler = Callable[[re.Match[str], Collector], "str | Facts | None"]
+_COMMANDS: list[tuple[str, Dialect | None, _Handler]] = [
+    (r"VACUUM\b.*", Dialect.SQLITE, _vacuum),
+    (r"LOCK\s+TABLES?\s+(?P<rest>.+)", Dialect.MYSQL, _lock_tables),
+    (r"UNLOCK\s+TABLES?\s*", Dialect.MYSQL, lambda m, c: "UNLOCK TABLES"),
+    (r"OPTIMIZE\s+(?:NO_WRITE_TO_BINLOG\s+|LOCAL\s+)?TABLES?\s+(?P<rest>.+)", Dialect.MYSQL, _optimize),
+    (r"RENAME\s+TABLES?\s+(?P<rest>.+)", Dialect.MYSQL, _rename_tables),
+    (r"(GRANT|REVOKE)\s+(?P<privileges>.+?)(?:\s+ON\s+(?P<objects>.+?))?\s+(?:TO|FROM)\s+(?P<grantees>.+)",
+     Dialect.MYSQL, _grant_text),
+    (r"REPLACE\s+(?P<rest>.+)", None, _replace),
+    (r"CREATE\s+(?:UNIQUE\s+)?INDEX\b.*", Dialect.MYSQL, _create_index_online),
+    (r"CREATE\s+(?:DEFINER\s*=\s*\S+\s+)?(?:TEMP(?:ORARY)?\s+)?TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>\S+)"
+     r"\s.*?\bON\s+(?P<table>\S+)(?P<rest>.*)", None, _trigger),
+    (r"EXPLAIN\s+(?:QUERY\s+PLAN\s+)?(?P<rest>.+)", Dialect.SQLITE, lambda m, c: "EXPLAIN"),
+]  # fmt: skip

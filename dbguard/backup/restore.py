@@ -28,11 +28,10 @@ import psycopg
 from psycopg.sql import SQL, Composable, Identifier
 
 from dbguard.backup.store import FAILED, UNVERIFIED, BackupStore, Manifest
-from dbguard.backup.verify import check_file, compare, pg_restore_into, restore_list
+from dbguard.backup.verify import check_file, compare, manifest_facts, pg_restore_into, restore_list, source_url
 from dbguard.dialects import Dialect
 from dbguard.errors import BackupFailure, OutcomeUnknown, UsageError
 from dbguard.sandbox.base import empty_postgres
-from dbguard.sandbox.catalog import DatabaseFacts
 from dbguard.sandbox.pgtools import find_binary
 from dbguard.targets.model import CheckResult, TableStats
 from dbguard.targets.postgres import PostgresTarget
@@ -117,7 +116,7 @@ def restore_tables(
     chosen = resolve_tables(manifest, tables)
     notes: list[str] = []
     dump = _usable_dump(store, manifest, notes)
-    source = _source_url(manifest)
+    source = source_url(manifest)
     if source is not None and not source.same_database(target_url):
         notes.append(f"the backup was taken from {manifest.target}, and was restored into {target_url}")
     if manifest.dialect == Dialect.POSTGRES.value:
@@ -143,7 +142,7 @@ def restore_into(
     started = time.monotonic()
     say = progress or (lambda _message: None)
     _same_dialect(manifest, into_url, "--into")
-    source = _source_url(manifest)
+    source = source_url(manifest)
     if source is not None and source.same_database(into_url):
         raise UsageError(f"--into {into_url} is the database backup {manifest.id} was taken from: "
                          "to put tables back in place, use --db with --tables")  # fmt: skip
@@ -195,13 +194,6 @@ def _same_dialect(manifest: Manifest, url: DatabaseUrl, option: str) -> None:
         raise UsageError(f"backup {manifest.id} is a {manifest.dialect} backup; {option} {url} is {url.dialect.value}")
 
 
-def _source_url(manifest: Manifest) -> DatabaseUrl | None:
-    try:
-        return DatabaseUrl.parse(manifest.target.replace(":***@", "@"))
-    except UsageError:
-        return None
-
-
 def _result(manifest: Manifest, url: DatabaseUrl, stats: dict[str, TableStats], started: float,
             notes: list[str]) -> RestoreResult:  # fmt: skip
     tables = {}
@@ -230,19 +222,13 @@ def _failed_checks(checks: list[CheckResult]) -> None:
 # -- PostgreSQL --
 
 
-def _facts(manifest: Manifest) -> DatabaseFacts:
-    locale = manifest.locale or {}
-    return DatabaseFacts(int(manifest.server_version.split(".")[0]), locale.get("encoding", "UTF8"),
-                         locale.get("lc_collate", "C"), locale.get("lc_ctype", "C"))  # fmt: skip
-
-
 def _restore_postgres_tables(
     dump: Path, manifest: Manifest, target_url: DatabaseUrl, tables: list[str], provider: str,
     sandbox_url: DatabaseUrl | None, pg_bin: Path | None, say: Progress, notes: list[str],
 ) -> dict[str, TableStats]:  # fmt: skip
     from dbguard.targets import postgres
 
-    pg_restore = find_binary("pg_restore", _facts(manifest).server_major, pg_bin)
+    pg_restore = find_binary("pg_restore", manifest_facts(manifest).server_major, pg_bin)
     with closing(postgres.connect(target_url)) as target:
         columns = {table: _pg_columns(target.conn, table) for table in tables}
         missing = [table for table, found in columns.items() if not found]
@@ -252,7 +238,10 @@ def _restore_postgres_tables(
         target.conn.rollback()
         with tempfile.TemporaryDirectory(prefix="dbguard-restore-") as scratch:
             listing = restore_list(pg_restore, dump, manifest.scope, Path(scratch))
-            with empty_postgres(provider, _facts(manifest), sandbox_url or target_url, pg_bin, say) as (url, where):
+            with empty_postgres(provider, manifest_facts(manifest), sandbox_url or target_url, pg_bin, say) as (
+                url,
+                where,
+            ):
                 say(f"restoring {manifest.id} into {where}")
                 pg_restore_into(pg_restore, dump, listing, url)
                 with closing(postgres.connect(url, autocommit=True)) as sandbox:
@@ -393,7 +382,7 @@ def _restore_postgres_into(dump: Path, manifest: Manifest, into_url: DatabaseUrl
         shown = ", ".join(existing[:5]) + (", ..." if len(existing) > 5 else "")
         raise UsageError(f"{into_url} already has {len(existing)} table(s) ({shown}): restore --into needs an "
                          "empty database (createdb a new one); nothing was restored over them")  # fmt: skip
-    pg_restore = find_binary("pg_restore", _facts(manifest).server_major, pg_bin)
+    pg_restore = find_binary("pg_restore", manifest_facts(manifest).server_major, pg_bin)
     with tempfile.TemporaryDirectory(prefix="dbguard-restore-") as scratch:
         listing = restore_list(pg_restore, dump, manifest.scope, Path(scratch))
         say(f"restoring {manifest.id} into {into_url}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dbguard.backup.store import FAILED, VERIFIED, BackupStore, Manifest, Verification, sha256_of, utc_now
 from dbguard.dialects import Dialect
-from dbguard.errors import BackupFailure, ConnectionFailure
+from dbguard.errors import BackupFailure, ConnectionFailure, UsageError
 from dbguard.sandbox.base import empty_postgres
 from dbguard.sandbox.catalog import DatabaseFacts
 from dbguard.sandbox.pgtools import find_binary
@@ -102,18 +102,33 @@ def pg_restore_into(pg_restore: Path, dump: Path, listing: Path, url: DatabaseUr
         raise BackupFailure(f"the dump does not restore: {detail}")
 
 
+def manifest_facts(manifest: Manifest) -> DatabaseFacts:
+    """What a sandbox needs to hold this backup faithfully: the server's major version and the locale."""
+    locale = manifest.locale or {}
+    return DatabaseFacts(int(manifest.server_version.split(".")[0]), locale.get("encoding", "UTF8"),
+                         locale.get("lc_collate", "C"), locale.get("lc_ctype", "C"))  # fmt: skip
+
+
+def source_url(manifest: Manifest) -> DatabaseUrl | None:
+    """The backed-up database's URL, without its password (never stored): libpq finds it in PGPASSWORD or
+    .pgpass, if it is needed."""
+    try:
+        return DatabaseUrl.parse(manifest.target.replace(":***@", "@"))
+    except UsageError:
+        return None
+
+
 def _restore_postgres(
     dump: Path, manifest: Manifest, provider: str, server_url: DatabaseUrl | None, pg_bin: Path | None,
     say: Progress,
 ) -> dict[str, TableStats]:  # fmt: skip
     from dbguard.targets import postgres
 
-    major = int(manifest.server_version.split(".")[0])
-    pg_restore = find_binary("pg_restore", major, pg_bin)
-    locale = manifest.locale or {}
-    facts = DatabaseFacts(major, locale.get("encoding", "UTF8"), locale.get("lc_collate", "C"),
-                          locale.get("lc_ctype", "C"))  # fmt: skip
-    server = server_url or DatabaseUrl.parse(manifest.target.replace(":***@", "@"))
+    facts = manifest_facts(manifest)
+    pg_restore = find_binary("pg_restore", facts.server_major, pg_bin)
+    server = server_url or source_url(manifest)
+    if server is None:
+        raise BackupFailure(f"cannot tell the server of {manifest.target}: pass --sandbox-url or --sandbox local")
     with tempfile.TemporaryDirectory(prefix="dbguard-verify-") as scratch:
         listing = restore_list(pg_restore, dump, manifest.scope, Path(scratch))
         with empty_postgres(provider, facts, server, pg_bin, say) as (url, where):

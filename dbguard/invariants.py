@@ -15,6 +15,7 @@ from typing import Any
 from dbguard.dialects import Dialect
 from dbguard.policy.policy import Invariant
 from dbguard.targets.model import CheckResult, TableStats, Target
+from dbguard.targets.sqlite import quote_identifier
 
 SAMPLE_LIMIT = 10
 
@@ -117,10 +118,6 @@ def _table(invariant: Invariant, target: Target) -> str:
     if canonical is None:
         raise _Unresolved(f"table {spelled!r} does not exist")
     return quote_table(canonical, target.dialect)
-
-
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def quote_table(canonical: str, dialect: Dialect) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import psycopg
-from psycopg.sql import SQL, Composable, Identifier
+from psycopg.sql import SQL, Identifier
 
 from dbguard.backup.store import FAILED, UNVERIFIED, BackupStore, Manifest
 from dbguard.backup.verify import check_file, compare, manifest_facts, pg_restore_into, restore_list, source_url
@@ -34,8 +34,8 @@ from dbguard.errors import BackupFailure, OutcomeUnknown, UsageError
 from dbguard.sandbox.base import empty_postgres
 from dbguard.sandbox.pgtools import find_binary
 from dbguard.targets.model import CheckResult, TableStats
-from dbguard.targets.postgres import PostgresTarget
-from dbguard.targets.url import DatabaseUrl, mask
+from dbguard.targets.postgres import PostgresTarget, error_text, table_identifier
+from dbguard.targets.url import DatabaseUrl
 
 Progress = Callable[[str], None]
 LOCK_TIMEOUT = "30s"
@@ -257,7 +257,7 @@ def _restore_postgres_tables(
 
 def _pg_columns(conn: psycopg.Connection[Any], table: str) -> list[Column]:
     """(name, type, generated) of each column, in order; empty when there is no such table."""
-    quoted = _identifier(table).as_string(conn)
+    quoted = table_identifier(table).as_string(conn)
     return [(str(name), str(type_), bool(generated)) for name, type_, generated in
             conn.execute(_COLUMNS, [quoted]).fetchall()]  # fmt: skip
 
@@ -271,7 +271,7 @@ def _replace_rows(
     current = ""
     try:
         conn.execute(SQL("SET LOCAL lock_timeout = {}").format(LOCK_TIMEOUT))
-        names = SQL(", ").join(_identifier(t) for t in tables)
+        names = SQL(", ").join(table_identifier(t) for t in tables)
         say(f"locking {len(tables)} table(s) in EXCLUSIVE mode: readers go on, writers wait")
         conn.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(names))
         replica = _replica_role(conn)
@@ -284,7 +284,7 @@ def _replace_rows(
             notes.append("not a superuser: foreign keys were checked row by row and triggers fired")
         for current in reversed(order):
             say(f"deleting the rows of {current}")
-            conn.execute(SQL("DELETE FROM {}").format(_identifier(current)))
+            conn.execute(SQL("DELETE FROM {}").format(table_identifier(current)))
         for current in order:
             say(f"copying the backup's rows of {current}")
             _copy_rows(sandbox, conn, current, [name for name, _, generated in columns[current] if not generated])
@@ -298,7 +298,7 @@ def _replace_rows(
         _failed_checks(target.integrity_checks(tables))
     except psycopg.errors.ForeignKeyViolation as error:
         _rollback(conn)
-        raise BackupFailure(f"{_error_text(error)}: restoring {current} alone would leave rows that reference "
+        raise BackupFailure(f"{error_text(error)}: restoring {current} alone would leave rows that reference "
                             "missing rows; restore the referencing tables together (--tables a,b) or as a "
                             "superuser; rolled back, the target is unchanged") from None  # fmt: skip
     except psycopg.errors.LockNotAvailable:
@@ -308,7 +308,7 @@ def _replace_rows(
     except psycopg.Error as error:
         _rollback(conn)
         where = f" of {current}" if current else ""
-        raise BackupFailure(f"the restore{where} failed: {_error_text(error)}; rolled back, the target is "
+        raise BackupFailure(f"the restore{where} failed: {error_text(error)}; rolled back, the target is "
                             "unchanged") from None  # fmt: skip
     except BaseException:
         _rollback(conn)
@@ -316,7 +316,7 @@ def _replace_rows(
     try:
         conn.commit()
     except psycopg.Error as error:
-        raise OutcomeUnknown(f"COMMIT of the restore failed ({_error_text(error)}): compare the tables with "
+        raise OutcomeUnknown(f"COMMIT of the restore failed ({error_text(error)}): compare the tables with "
                              f"backup {manifest.id} before going on") from None  # fmt: skip
     return stats
 
@@ -364,8 +364,8 @@ def _copy_rows(sandbox: psycopg.Connection[Any], conn: psycopg.Connection[Any], 
     """Stream the rows chunk by chunk in COPY's binary format; identity values are kept as they are."""
     listed = SQL(", ").join(Identifier(name) for name in column_names)
     into = SQL(" ({})").format(listed) if column_names else SQL("")
-    read = SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT binary)").format(listed, _identifier(table))
-    write = SQL("COPY {}{} FROM STDIN (FORMAT binary)").format(_identifier(table), into)
+    read = SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT binary)").format(listed, table_identifier(table))
+    write = SQL("COPY {}{} FROM STDIN (FORMAT binary)").format(table_identifier(table), into)
     with sandbox.cursor() as out_cursor, conn.cursor() as in_cursor, out_cursor.copy(read) as out, \
             in_cursor.copy(write) as copy_in:  # fmt: skip
         for chunk in out:
@@ -400,19 +400,8 @@ def _restore_postgres_into(dump: Path, manifest: Manifest, into_url: DatabaseUrl
 # -- helpers --
 
 
-def _identifier(table: str) -> Composable:
-    schema, dot, name = table.partition(".")
-    return Identifier(schema, name) if dot else Identifier(table)
-
-
 def _rollback(conn: psycopg.Connection[Any]) -> None:
     try:
         conn.rollback()
     except psycopg.Error:
         conn.close()  # the server rolls back an open transaction when its connection goes
-
-
-def _error_text(error: psycopg.Error) -> str:
-    primary = error.diag.message_primary or str(error).strip().splitlines()[0]
-    detail = f" ({error.diag.message_detail})" if error.diag.message_detail else ""
-    return mask(primary + detail)

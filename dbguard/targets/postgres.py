@@ -222,7 +222,7 @@ class PostgresTarget:
         with self.conn.transaction(force_rollback=True):
             self._rows(_PIN_SETTINGS, [list(_HASH_SETTINGS), list(_HASH_SETTINGS.values())])
             for table in tables:
-                rows, total, xor = self._one(SQL(_TABLE_HASH).format(_identifier(table)))
+                rows, total, xor = self._one(SQL(_TABLE_HASH).format(table_identifier(table)))
                 stats[table] = TableStats(table, rows, f"{int(total)}:{int(xor) & 0xFFFF_FFFF_FFFF_FFFF:016x}")
         return stats
 
@@ -247,7 +247,7 @@ class PostgresTarget:
         try:
             oids = list(self._oids(tables).values())
         except psycopg.Error as error:
-            return [CheckResult(name, False, f"could not run: {_error_text(error)}") for name in checks]
+            return [CheckResult(name, False, f"could not run: {error_text(error)}") for name in checks]
         return [self._guarded(name, check, oids) for name, check in checks.items()]
 
     def query(self, sql: str, limit: int = 10) -> list[Row]:
@@ -272,7 +272,7 @@ class PostgresTarget:
                 self.conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
         except psycopg.Error as error:
             sample = ((error.diag.constraint_name,),) if error.diag.constraint_name else ()
-            return CheckResult("deferred constraints", False, _error_text(error), sample)
+            return CheckResult("deferred constraints", False, error_text(error), sample)
         return CheckResult("deferred constraints", True, "no deferred constraint is violated")
 
     def _indexes_valid(self, oids: list[int]) -> CheckResult:
@@ -302,7 +302,7 @@ class PostgresTarget:
                 with self.conn.transaction():
                     self.conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
             except psycopg.Error as error:
-                return _skipped("amcheck", f"amcheck could not be installed: {_error_text(error)}")
+                return _skipped("amcheck", f"amcheck could not be installed: {error_text(error)}")
             schema = self._amcheck_schema()
         if schema is None:
             return _skipped("amcheck", "amcheck is not installed")
@@ -316,7 +316,7 @@ class PostgresTarget:
             except psycopg.Error as error:
                 if error.sqlstate not in _CORRUPTION_SQLSTATES:
                     raise  # not a finding about the index: _guarded reports the check as skipped
-                corrupt.append((name, _error_text(error)))
+                corrupt.append((name, error_text(error)))
         if corrupt:
             names = ", ".join(name for name, _ in corrupt)
             return CheckResult("amcheck", False, f"bt_index_check found corruption in {names}",
@@ -330,7 +330,7 @@ class PostgresTarget:
             with self.conn.transaction():
                 return check(oids)
         except psycopg.Error as error:
-            return CheckResult(name, False, f"could not run: {_error_text(error)}")
+            return CheckResult(name, False, f"could not run: {error_text(error)}")
 
     # -- helpers --
 
@@ -343,7 +343,7 @@ class PostgresTarget:
         return row
 
     def _count(self, table: str) -> int:
-        return int(self._one(SQL("SELECT count(*) FROM {}").format(_identifier(table)))[0])
+        return int(self._one(SQL("SELECT count(*) FROM {}").format(table_identifier(table)))[0])
 
     def _amcheck_schema(self) -> str | None:
         row = self.conn.execute(_AMCHECK_SCHEMA).fetchone()
@@ -377,8 +377,8 @@ def _orphans_query(fk: ForeignKey) -> Composed:
     return SQL(
         "SELECT DISTINCT {columns} FROM {table} AS c WHERE ({keyed})"
         " AND NOT EXISTS (SELECT FROM {referenced} AS p WHERE {matches}) ORDER BY {columns} LIMIT %s"
-    ).format(columns=SQL(", ").join(columns), table=_identifier(fk.table), keyed=keyed,
-             referenced=_identifier(fk.referenced_table), matches=matches)  # fmt: skip
+    ).format(columns=SQL(", ").join(columns), table=table_identifier(fk.table), keyed=keyed,
+             referenced=table_identifier(fk.referenced_table), matches=matches)  # fmt: skip
 
 
 def _orphans_text(fk: ForeignKey, example: Row) -> str:
@@ -404,7 +404,8 @@ def _canonical_parts(table: str) -> tuple[str, ...]:
     return (schema, name) if dot else (table,)
 
 
-def _identifier(table: str) -> Composable:
+def table_identifier(table: str) -> Composable:
+    """A canonical "schema.table" name as a quoted SQL identifier."""
     return Identifier(*_canonical_parts(table))
 
 
@@ -412,9 +413,10 @@ def _skipped(name: str, reason: str) -> CheckResult:
     return CheckResult(name, False, reason, skipped=True)
 
 
-def _error_text(error: psycopg.Error) -> str:
+def error_text(error: psycopg.Error) -> str:
+    """The server's message (and its detail) on one line, password masked."""
     primary = error.diag.message_primary or _first_line(str(error))
-    return f"{primary} ({error.diag.message_detail})" if error.diag.message_detail else primary
+    return mask(f"{primary} ({error.diag.message_detail})" if error.diag.message_detail else primary)
 
 
 def _first_line(text: str) -> str:

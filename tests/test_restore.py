@@ -404,3 +404,31 @@ def test_cli_usage_errors(warehouse_sqlite: Path, tmp_path: Path) -> None:
     code, output = cli(manifest.id, "--backup-dir", str(tmp_path), "--into", f"sqlite:///{tmp_path / 'x.db'}")
     assert code == 0, output
     assert "restored stock: 120 rows" in output
+
+
+def test_without_superuser_a_table_with_triggers_is_refused(
+    warehouse_pg: str, plain_user_url: str, tmp_path: Path
+) -> None:
+    manifest = backup(warehouse_pg, tmp_path, ["stock", "reservations"])
+    pg(warehouse_pg,
+       "CREATE TABLE stock_audit (at timestamptz DEFAULT now(), what text)",
+       "CREATE FUNCTION audit_stock() RETURNS trigger LANGUAGE plpgsql AS "
+       "$$ BEGIN INSERT INTO stock_audit (what) VALUES (TG_OP); RETURN NULL; END $$",
+       "CREATE TRIGGER stock_audit AFTER INSERT OR DELETE ON stock FOR EACH ROW EXECUTE FUNCTION audit_stock()",
+       *DAMAGE_PG)  # fmt: skip
+    before = stats(warehouse_pg)
+    with pytest.raises(BackupFailure, match=r"triggers would fire .*stock_audit on stock"):
+        restore_tables(BackupStore(tmp_path), manifest, url_of(plain_user_url), ["stock", "reservations"],
+                       sandbox_url=url_of(ADMIN_URL))  # fmt: skip
+    assert stats(warehouse_pg) == before  # stock_audit got no rows either
+
+
+def test_sqlite_table_with_triggers_is_refused(warehouse_sqlite: Path, tmp_path: Path) -> None:
+    manifest = backup(warehouse_sqlite, tmp_path)
+    lite(warehouse_sqlite, "CREATE TABLE log (what TEXT)",
+         "CREATE TRIGGER stock_log AFTER DELETE ON stock BEGIN INSERT INTO log VALUES ('deleted'); END",
+         "UPDATE stock SET qty = qty + 1 WHERE product_id = 1")  # fmt: skip
+    before = stats(warehouse_sqlite)
+    with pytest.raises(BackupFailure, match="triggers would fire"):
+        restore_tables(BackupStore(tmp_path), manifest, url_of(warehouse_sqlite), ["stock"])
+    assert stats(warehouse_sqlite) == before

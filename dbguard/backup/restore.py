@@ -281,7 +281,8 @@ def _replace_rows(
                          " = replica); every foreign key was checked before COMMIT")  # fmt: skip
         else:
             _refuse_delete_actions(conn, tables)
-            notes.append("not a superuser: foreign keys were checked row by row and triggers fired")
+            _refuse_triggers(conn, tables)
+            notes.append("not a superuser: foreign keys were checked row by row")
         for current in reversed(order):
             say(f"deleting the rows of {current}")
             conn.execute(SQL("DELETE FROM {}").format(table_identifier(current)))
@@ -319,6 +320,22 @@ def _replace_rows(
         raise OutcomeUnknown(f"COMMIT of the restore failed ({error_text(error)}): compare the tables with "
                              f"backup {manifest.id} before going on") from None  # fmt: skip
     return stats
+
+
+_USER_TRIGGERS = """
+SELECT c.oid::regclass::text, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND c.oid = ANY(%s::regclass[]) ORDER BY 1, 2"""
+
+
+def _refuse_triggers(conn: psycopg.Connection[Any], tables: list[str]) -> None:
+    """Outside replica mode, a user trigger would fire on every deleted and copied row and could change
+    tables the restore must leave alone: refuse rather than commit that."""
+    found = conn.execute(_USER_TRIGGERS, [tables]).fetchall()
+    if found:
+        names = ", ".join(f"{name} on {table}" for table, name in found)
+        raise BackupFailure(f"triggers would fire while the rows are replaced ({names}) and could change other "
+                            "tables: restore as a superuser (triggers are off for the restore), or disable them "
+                            "first; nothing was changed")  # fmt: skip
 
 
 def _replica_role(conn: psycopg.Connection[Any]) -> bool:

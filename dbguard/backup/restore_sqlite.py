@@ -37,8 +37,10 @@ def restore_sqlite_tables(dump: Path, manifest: Manifest, target_url: DatabaseUr
                     raise BackupFailure(f"the columns of {table} changed since backup {manifest.id}: a table "
                                         "restore needs the same columns")  # fmt: skip
             triggers = _sqlite_triggers(conn, tables)
-            if triggers:
-                notes.append(f"SQLite cannot turn triggers off: {', '.join(triggers)} fired during the restore")
+            if triggers:  # they would fire on every deleted and inserted row, and SQLite cannot turn them off
+                raise BackupFailure(f"triggers would fire while the rows are replaced ({', '.join(triggers)}) and "
+                                    "could change other tables: drop them, restore, and create them again; "
+                                    "nothing was changed")  # fmt: skip
             stats = _replace_sqlite_rows(target, tables, manifest, say)
         finally:
             conn.execute(f"DETACH DATABASE {_BACKUP_SCHEMA}")

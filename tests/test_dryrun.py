@@ -182,7 +182,10 @@ def test_local_provider_end_to_end(warehouse_pg: str) -> None:
     assert report.provider == "local" and report.execution.runs[-1].rows == 40
 
 
-def test_sigterm_removes_the_sandbox(warehouse_pg: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"]
+)
+def test_a_signal_removes_the_sandbox(warehouse_pg: str, tmp_path: Path, signum: int, exit_code: int) -> None:
     script = tmp_path / "slow.sql"
     script.write_text("SELECT pg_sleep(60);\n")
     process = subprocess.Popen(
@@ -196,9 +199,9 @@ def test_sigterm_removes_the_sandbox(warehouse_pg: str, tmp_path: Path) -> None:
         time.sleep(0.1)
     assert sandboxes(), "the dry-run never created its sandbox"
     time.sleep(0.5)  # let it reach pg_sleep
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     process.wait(timeout=30)
-    assert process.returncode != 0
+    assert process.returncode == exit_code
     assert sandboxes() == []
 
 

@@ -58,3 +58,17 @@ def test_same_database_sees_through_localhost_spellings() -> None:
     a = DatabaseUrl.parse("postgresql://postgres@localhost:5432/test")
     assert a.same_database(DatabaseUrl.parse("postgresql://root@127.0.0.1/test"))
     assert not a.same_database(DatabaseUrl.parse("postgresql://postgres@127.0.0.1:5432/other"))
+
+
+def test_an_unescaped_at_sign_in_the_password_is_refused_without_showing_it() -> None:
+    with pytest.raises(UsageError) as caught:
+        DatabaseUrl.parse("postgresql://postgres:p@ssSEKRET@127.0.0.1:5432/db")
+    assert "SEKRET" not in str(caught.value) and "%40" in str(caught.value)
+
+
+def test_other_password_parameters_are_masked_too() -> None:
+    assert "SEKSSL" not in str(DatabaseUrl.parse("postgresql://u@h/db?sslpassword=SEKSSL&sslmode=require"))
+
+
+def test_mask_covers_a_password_with_a_space() -> None:
+    assert "SEK RET" not in mask("not a database URL: 'postgresql://postgres:SEK RET@127.0.0.1:abc/db'")

@@ -30,7 +30,7 @@ from dbguard.sql.model import Statement
       dialects=POSTGRES_ONLY)  # fmt: skip
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     for action in statement.actions_of("add-constraint"):
-        kind = {"unique": "UNIQUE", "primary": "PRIMARY KEY"}.get(action.get("constraint"))
+        kind = {"unique": "UNIQUE", "primary": "PRIMARY KEY", "exclusion": "EXCLUDE"}.get(action.get("constraint"))
         if kind is None or action.get("using_index") or context.created_earlier(action.table, statement):
             continue
         yield Violation(

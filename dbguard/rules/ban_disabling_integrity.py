@@ -23,17 +23,16 @@ from collections.abc import Iterator
 from dbguard.registry import RuleContext, Severity, Violation, rule
 from dbguard.sql.model import Statement
 
-_OFF = frozenset({"0", "off", "false", "no"})
-_ON = frozenset({"1", "on", "true", "yes"})
-# setting -> the values that switch a safeguard off
+_OFF, _ON = False, True
+# setting -> whether turning it off (False) or on (True) switches a safeguard off
 _HAZARDS = {
-    "session_replication_role": frozenset({"replica"}),
     "foreign_key_checks": _OFF,
     "unique_checks": _OFF,
     "foreign_keys": _OFF,
     "writable_schema": _ON,
     "ignore_check_constraints": _ON,
 }
+_WORDS = {"off": False, "false": False, "no": False, "on": True, "true": True, "yes": True}
 _HELP = (
     "Keep triggers and checks on and fix the rows that fail them; if a bulk load truly needs them off, do "
     "it by hand and validate the data afterwards, or waive this rule with a reason after review."
@@ -44,17 +43,42 @@ _HELP = (
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     for action in statement.actions_of("disable-trigger"):
         trigger = action.get("trigger") or "ALL"
+        if action.get("what"):
+            yield Violation(message=f"{action.get('what')} on {action.table} switches a safeguard off", help=_HELP)
+            continue
         what = "every trigger, foreign-key enforcement included" if trigger == "ALL" else "that trigger"
         yield Violation(message=f"DISABLE TRIGGER {trigger} on {action.table} turns off {what}", help=_HELP)
+    for action in statement.actions_of("drop-constraint"):
+        yield Violation(message=f"DROP CONSTRAINT {action.get('name')} on {action.table} removes a rule the data "
+                        "was held to", help=_HELP)  # fmt: skip
+    for action in statement.actions_of("drop"):
+        if action.get("object") in ("trigger", "policy", "rule"):
+            yield Violation(message=f"DROP {str(action.get('object')).upper()} {action.table} removes a safeguard",
+                            help=_HELP)  # fmt: skip
     for action in statement.actions_of("set", "pragma"):
         name = _bare(action.get("name")).rsplit(".", 1)[-1].lstrip("@")
         value = _bare(action.get("value"))
-        if value in _HAZARDS.get(name, ()):
+        if _switches_off(name, value):
             verb = "PRAGMA" if action.kind == "pragma" else "SET"
+            lasting = " for every later session" if action.get("persistent") else ""
             yield Violation(
-                message=f"{verb} {name} = {value} switches off integrity checking for the writes that follow",
+                message=f"{verb} {name} = {value} switches off integrity checking for the writes that follow{lasting}",
                 help=_HELP,
             )
+
+
+def _switches_off(name: str, value: str) -> bool:
+    """Fail closed: a value that is not a plain word or number (an expression, a variable) counts."""
+    if name == "session_replication_role":
+        return value not in ("origin", "default", "")
+    if name not in _HAZARDS:
+        return False
+    if value in _WORDS:
+        return _WORDS[value] is _HAZARDS[name]
+    try:
+        return (float(value) != 0) is _HAZARDS[name]
+    except ValueError:
+        return True
 
 
 def _bare(text: object) -> str:

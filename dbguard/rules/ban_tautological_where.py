@@ -57,8 +57,11 @@ def _tautology(node: exp.Expr) -> bool:
         return _tautology(node.this)
     if isinstance(node, exp.Boolean):
         return bool(node.this)
-    if isinstance(node, exp.Literal) and not node.is_string:  # SQLite and MySQL: WHERE 1
+    if isinstance(node, exp.Literal):  # SQLite and MySQL: WHERE 1, WHERE '1' (PostgreSQL rejects both)
         return _nonzero(node.this)
+    if isinstance(node, exp.Exists):  # EXISTS (SELECT 1): a subquery with no FROM always has its row
+        query = node.this
+        return isinstance(query, exp.Select) and not query.args.get("from_") and not query.args.get("where")
     if isinstance(node, exp.Or):
         return _tautology(node.left) or _tautology(node.right)
     if isinstance(node, exp.And):

@@ -47,7 +47,7 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
             continue
         everything = "the whole database" if statement.dialect is Dialect.SQLITE else "every table"
         target = action.table or everything
-        command = "VACUUM FULL" if statement.dialect is Dialect.POSTGRES else statement.kind
+        command = action.get("how") or ("VACUUM FULL" if statement.dialect is Dialect.POSTGRES else statement.kind)
         yield Violation(
             message=f"{command} rewrites {target} {_EFFECT[statement.dialect]}, and it needs disk "
             "space for a second copy",

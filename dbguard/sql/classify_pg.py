@@ -43,18 +43,12 @@ _SIMPLE_KINDS: dict[type, tuple[str, LockMode | None, bool]] = {
     ast.DropTableSpaceStmt: ("DROP TABLESPACE", None, False),
     ast.AlterEnumStmt: ("ALTER TYPE", None, True),
     ast.AlterDomainStmt: ("ALTER DOMAIN", None, True),
-    ast.AlterRoleStmt: ("ALTER ROLE", None, True),
-    ast.CreateRoleStmt: ("CREATE ROLE", None, True),
     ast.NotifyStmt: ("NOTIFY", None, True),
     ast.DeallocateStmt: ("DEALLOCATE", None, True),
     ast.PrepareStmt: ("PREPARE", None, True),
-    ast.DiscardStmt: ("DISCARD", None, True),
     ast.CheckPointStmt: ("CHECKPOINT", None, True),
-    ast.RefreshMatViewStmt: ("REFRESH MATERIALIZED VIEW", L.ACCESS_EXCLUSIVE, True),
-    ast.AlterOwnerStmt: ("ALTER OWNER", L.ACCESS_EXCLUSIVE, True),
     ast.AlterObjectSchemaStmt: ("ALTER SET SCHEMA", L.ACCESS_EXCLUSIVE, True),
     ast.CreateStatsStmt: ("CREATE STATISTICS", L.SHARE_UPDATE_EXCLUSIVE, True),
-    ast.AlterFunctionStmt: ("ALTER FUNCTION", None, True),
     ast.AlterExtensionStmt: ("ALTER EXTENSION", None, True),
     ast.CreatePolicyStmt: ("CREATE POLICY", L.ACCESS_EXCLUSIVE, True),
     ast.AlterPolicyStmt: ("ALTER POLICY", L.ACCESS_EXCLUSIVE, True),
@@ -96,13 +90,14 @@ def _classify_into(node: ast.Node, nodes: list[ast.Node], c: Collector) -> tuple
     for inner in nodes:
         if isinstance(inner, _DML_NODES):
             _dml(inner, c)
+        elif isinstance(inner, ast.FuncCall):
+            _function_call(inner, c)
     match node:
         case ast.SelectStmt():
             if node.lockingClause:
                 c.take(L.ROW_SHARE)
-            if _is_sequence_reset(nodes, c):
-                return "SELECT", True
-            return ("WITH" if node.withClause and c.actions else "SELECT"), True
+            modifies = any(a.kind in ("delete", "update", "insert", "merge") for a in c.actions)
+            return ("WITH" if node.withClause and modifies else "SELECT"), True
         case ast.InsertStmt() | ast.UpdateStmt() | ast.DeleteStmt() | ast.MergeStmt():
             return type(node).__name__.removesuffix("Stmt").upper(), True
         case ast.TruncateStmt():
@@ -220,8 +215,29 @@ def _classify_into(node: ast.Node, nodes: list[ast.Node], c: Collector) -> tuple
             return "DROP DATABASE", False
         case ast.AlterDatabaseSetStmt() | ast.AlterRoleSetStmt():
             if node.setstmt is not None:
-                c.add("set", name=(node.setstmt.name or "").lower(), value=None, local=False, persistent=True)
+                args = node.setstmt.args
+                value = ", ".join(deparse(a) for a in args) if args else None
+                c.add("set", name=(node.setstmt.name or "").lower(), value=value, local=False, persistent=True)
             return "ALTER DATABASE" if isinstance(node, ast.AlterDatabaseSetStmt) else "ALTER ROLE", True
+        case ast.CreateRoleStmt() | ast.AlterRoleStmt():
+            attributes = [o.defname for o in node.options or ()]
+            c.add("grant", to_public=False, privileges=["role attributes", *attributes], objects=[])
+            return ("CREATE ROLE" if isinstance(node, ast.CreateRoleStmt) else "ALTER ROLE"), True
+        case ast.AlterOwnerStmt():
+            c.take(L.ACCESS_EXCLUSIVE)
+            c.add("grant", to_public=False, privileges=["ownership"], objects=[deparse(node.object)])
+            return "ALTER OWNER", True
+        case ast.AlterFunctionStmt():
+            if any(a.defname == "security" and _option_on(a) for a in node.actions or ()):
+                c.add("grant", to_public=False, privileges=["SECURITY DEFINER"], objects=[deparse(node.func)])
+            return "ALTER FUNCTION", True
+        case ast.RefreshMatViewStmt():
+            view = name_of(node.relation)
+            c.write(view, L.EXCLUSIVE if node.concurrent else L.ACCESS_EXCLUSIVE)
+            c.add("refresh", view, concurrently=bool(node.concurrent))
+            return "REFRESH MATERIALIZED VIEW", True
+        case ast.DiscardStmt():
+            return "DISCARD", node.target != 0  # DISCARD ALL cannot run in a transaction block
     for node_type, (kind, simple_lock, transactional) in _SIMPLE_KINDS.items():
         if isinstance(node, node_type):
             c.take(simple_lock)
@@ -250,8 +266,17 @@ def _dml(node: ast.Node, c: Collector) -> None:
             c.write(name_of(node.relation), L.ROW_EXCLUSIVE)
             c.add("insert", name_of(node.relation))
         case ast.MergeStmt():
-            c.write(name_of(node.relation), L.ROW_EXCLUSIVE)
-            c.add("merge", name_of(node.relation))
+            table = name_of(node.relation)
+            c.write(table, L.ROW_EXCLUSIVE)
+            c.add("merge", table)
+            # WHEN MATCHED THEN DELETE/UPDATE acts on every row the ON condition joins: that is its WHERE.
+            on = node.joinCondition
+            for clause in node.mergeWhenClauses or ():
+                action = {4: "delete", 2: "update"}.get(int(clause.commandType))
+                if action and int(clause.matchKind) == 0:
+                    where = clause.condition or on
+                    expression = to_sqlglot(where) if _may_be_always_true(where) else None
+                    c.add(action, table, has_where=True, where=expression)
 
 
 def _option_on(option: ast.DefElem) -> bool:
@@ -263,7 +288,7 @@ def _option_on(option: ast.DefElem) -> bool:
     return str(value).lower() not in ("false", "off", "0", "no", "none")
 
 
-_VARYING = (ast.ColumnRef, ast.ParamRef, ast.SubLink, ast.FuncCall)
+_VARYING = (ast.ColumnRef, ast.ParamRef, ast.RangeVar, ast.FuncCall)  # a subquery over a table varies too
 
 
 def _may_be_always_true(where: ast.Node | None) -> bool:
@@ -295,11 +320,21 @@ def _same(left: ast.Node, right: ast.Node) -> bool:
     return deparse(left) == deparse(right)
 
 
-def _is_sequence_reset(nodes: list[ast.Node], c: Collector) -> bool:
-    for inner in nodes:
-        if isinstance(inner, ast.FuncCall) and inner.funcname[-1].sval.lower() == "setval":
-            args = inner.args or ()
-            target = deparse(args[0]) if args else None
-            c.add("sequence-reset", target, how="setval()")
-            return True
-    return False
+# Functions that end other sessions, destroy data outside any table, or run SQL dbguard cannot see.
+DANGEROUS_FUNCTIONS = frozenset({
+    "pg_terminate_backend", "pg_cancel_backend", "lo_unlink", "pg_drop_replication_slot", "dblink_exec",
+    "dblink", "pg_reload_conf", "pg_rotate_logfile", "pg_promote", "pg_switch_wal", "pg_replication_origin_drop",
+    "pg_file_unlink", "pg_file_write", "pg_truncate_visibility_map",
+})  # fmt: skip
+
+
+def _function_call(call: ast.FuncCall, c: Collector) -> None:
+    name = str(call.funcname[-1].sval).lower()
+    args = call.args or ()
+    if name == "setval":
+        c.add("sequence-reset", deparse(args[0]) if args else None, how="setval()")
+    elif name == "set_config" and len(args) >= 2:  # set_config('session_replication_role', 'replica', false)
+        setting = deparse(args[0]).strip("'").lower()
+        c.add("set", name=setting, value=deparse(args[1]), local=False)
+    elif name in DANGEROUS_FUNCTIONS:
+        c.add("dangerous-function", name=name)

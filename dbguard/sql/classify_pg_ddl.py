@@ -73,6 +73,21 @@ _DISABLE_TRIGGER = {
     AlterTableType.AT_DisableTrigAll,
     AlterTableType.AT_DisableTrigUser,
 }
+# Subcommands that switch a safeguard off without disabling a trigger by name.
+_DISABLE_SAFEGUARD = {
+    AlterTableType.AT_EnableReplicaTrig: "ENABLE REPLICA TRIGGER (it no longer fires in normal sessions)",
+    AlterTableType.AT_DisableRule: "DISABLE RULE",
+    AlterTableType.AT_EnableReplicaRule: "ENABLE REPLICA RULE",
+    AlterTableType.AT_DisableRowSecurity: "DISABLE ROW LEVEL SECURITY",
+    AlterTableType.AT_NoForceRowSecurity: "NO FORCE ROW LEVEL SECURITY",
+}
+# Subcommands that rewrite the whole table under ACCESS EXCLUSIVE.
+_REWRITE = {
+    AlterTableType.AT_SetLogged: "SET LOGGED",
+    AlterTableType.AT_SetUnLogged: "SET UNLOGGED",
+    AlterTableType.AT_SetTableSpace: "SET TABLESPACE",
+    AlterTableType.AT_SetAccessMethod: "SET ACCESS METHOD",
+}
 
 _CONSTRAINT_NAMES = {
     ConstrType.CONSTR_FOREIGN: "foreign",
@@ -119,6 +134,7 @@ def drop(node: ast.DropStmt, c: Collector) -> tuple[str, bool]:
 def alter_table(node: ast.AlterTableStmt, c: Collector) -> tuple[str, bool]:
     table = name_of(node.relation)
     lock = L.SHARE_UPDATE_EXCLUSIVE  # the weakest any subcommand takes; the strongest one decides
+    detach_concurrently = False
     for cmd in node.cmds:
         sub = AlterTableType(cmd.subtype)
         lock = max(lock, _command_lock(sub, cmd))
@@ -147,17 +163,27 @@ def alter_table(node: ast.AlterTableStmt, c: Collector) -> tuple[str, bool]:
             c.add("validate-constraint", table, name=cmd.name)
         elif sub in _DISABLE_TRIGGER:
             c.add("disable-trigger", table, trigger=cmd.name or "ALL")
+        elif sub in _DISABLE_SAFEGUARD:
+            c.add("disable-trigger", table, trigger=cmd.name or "", what=_DISABLE_SAFEGUARD[sub])
+        elif sub in _REWRITE:
+            c.add("vacuum", table, full=True, how=f"ALTER TABLE ... {_REWRITE[sub]}")
+        elif sub == AlterTableType.AT_ChangeOwner:
+            c.add("grant", to_public=False, privileges=["ownership"], objects=[table])
+        elif sub == AlterTableType.AT_DetachPartition and getattr(cmd.def_, "concurrent", False):
+            detach_concurrently = True
         elif sub == AlterTableType.AT_DropConstraint:
             c.add("drop-constraint", table, name=cmd.name, cascade=cascade(cmd.behavior))
     c.write(table, lock)
     c.add("alter-table", table)
-    return "ALTER TABLE", True
+    return "ALTER TABLE", not detach_concurrently  # DETACH PARTITION CONCURRENTLY refuses a transaction block
 
 
 def _command_lock(sub: AlterTableType, cmd: ast.AlterTableCmd) -> LockMode:
     """ADD FOREIGN KEY takes SHARE ROW EXCLUSIVE; other subcommands as _ALTER_LOCKS says, else ACCESS EXCLUSIVE."""
     if sub == AlterTableType.AT_AddConstraint and ConstrType(cmd.def_.contype) == ConstrType.CONSTR_FOREIGN:
         return L.SHARE_ROW_EXCLUSIVE
+    if sub == AlterTableType.AT_DetachPartition and getattr(cmd.def_, "concurrent", False):
+        return L.SHARE_UPDATE_EXCLUSIVE
     return _ALTER_LOCKS.get(sub, L.ACCESS_EXCLUSIVE)
 
 
@@ -179,6 +205,10 @@ def _add_column(table: str, col: ast.ColumnDef, c: Collector) -> None:
         default_volatile=generated or _volatile(default),
         default_sql=deparse(default) if default is not None else None,
     )
+    unique = {ConstrType.CONSTR_UNIQUE: "unique", ConstrType.CONSTR_PRIMARY: "primary"}
+    for constraint_type, name in unique.items():  # ADD COLUMN ... UNIQUE builds an index like ADD CONSTRAINT
+        if constraint_type in types:
+            c.add("add-constraint", table, constraint=name, not_valid=False, using_index=False, name=None)
 
 
 def _volatile(expr: ast.Node | None) -> bool:

@@ -9,6 +9,7 @@ import pglast
 
 # libpg_query's RawParseMode: 0 is a whole SQL statement; the others are bare expressions.
 _RAW_PARSE_DEFAULT = 0
+_RAW_PARSE_PLPGSQL_ASSIGN = 3  # ASSIGN1..3: `target := expression`
 _TRANSACTION_CONTROL = {"PLpgSQL_stmt_commit": "COMMIT", "PLpgSQL_stmt_rollback": "ROLLBACK"}
 
 
@@ -29,6 +30,10 @@ def statements_in(do_block_sql: str) -> tuple[list[str], list[str]]:
             statements.append(_TRANSACTION_CONTROL[key])
         elif key == "PLpgSQL_expr" and node.get("parseMode", 0) == _RAW_PARSE_DEFAULT:
             statements.append(node["query"])
+        elif key == "PLpgSQL_expr" and "(" in node.get("query", ""):
+            # An expression that calls something (x := setval(...), IF pg_terminate_backend(...)) is checked
+            # as the SELECT it amounts to.
+            statements.append(f"SELECT {_right_hand_side(node['query'], node.get('parseMode', 0))}")
     return statements, dynamic
 
 
@@ -43,3 +48,12 @@ def _walk(tree: Any) -> Iterator[tuple[str, dict[str, Any]]]:
                 if isinstance(value, dict):
                     yield key, value
                 stack.append(value)
+
+
+def _right_hand_side(query: str, parse_mode: int) -> str:
+    """`x := setval('s', 1)` -> `setval('s', 1)`; plain expressions are returned as they are."""
+    if parse_mode >= _RAW_PARSE_PLPGSQL_ASSIGN:
+        for operator in (":=", "="):
+            if operator in query:
+                return query.split(operator, 1)[1].strip()
+    return query

@@ -13,7 +13,7 @@ from dbguard.dialects import Dialect
 from dbguard.errors import UsageError
 
 # Greedy up to the LAST '@' of the URL: a password may itself hold an unescaped '@'. Over-masking is safe.
-_PASSWORD_IN_TEXT = re.compile(r"(://[^:/@\s]*:)(\S*)(@)")
+_PASSWORD_IN_TEXT = re.compile(r"(://[^:/@\s]*:)([^\n]*)(@)")
 # libpq parameters a URL's query may carry, and the environment variables pg_dump and friends read them from.
 _LIBPQ_ENV = {"sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",
               "connect_timeout": "PGCONNECT_TIMEOUT", "options": "PGOPTIONS", "application_name": "PGAPPNAME",
@@ -34,6 +34,10 @@ class DatabaseUrl:
             raise UsageError(
                 f"not a database URL: {mask(raw)!r} (try postgresql://user@host:5432/db or sqlite:///path/to.db)"
             ) from None
+        if "@" in (
+            url.host or ""
+        ):  # user:p@ss@host: SQLAlchemy splits at the first '@', and the rest looks like a host
+            raise UsageError(f"an '@' in a URL's password must be written %40: {mask(raw)}")
         backend = url.get_backend_name()
         if backend not in ("postgresql", "sqlite"):
             raise UsageError(f"unsupported database {backend!r} in {mask(raw)}: use postgresql:// or sqlite:///")
@@ -104,7 +108,8 @@ class DatabaseUrl:
         return same_host and self.port == other.port and self.database == other.database
 
     def __str__(self) -> str:
-        return self.url.render_as_string(hide_password=True)
+        hidden = {k: "***" for k in self.url.query if "password" in k.lower()}  # e.g. ?sslpassword=
+        return self.url.update_query_dict(hidden).render_as_string(hide_password=True)
 
 
 def mask(text: str) -> str:

@@ -1,0 +1,35 @@
+"""A call to a function that ends other sessions, destroys data outside any table, or runs SQL elsewhere.
+
+Problem: some built-in functions do their damage without touching a table dbguard can see:
+pg_terminate_backend ends other people's sessions, lo_unlink deletes large objects,
+pg_drop_replication_slot breaks a replica, dblink_exec runs SQL on another server. None of it can be
+rolled back with the script's transaction.
+
+Bad:
+    SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'warehouse';
+
+    SELECT lo_unlink(label_image) FROM products WHERE discontinued;
+
+Good:
+    SELECT pid, state, query FROM pg_stat_activity WHERE datname = 'warehouse';
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dbguard.registry import POSTGRES_ONLY, RuleContext, Severity, Violation, rule
+from dbguard.sql.model import Statement
+
+
+@rule("ban-dangerous-function", Severity.ERROR, "A function with effects outside the transaction",
+      dialects=POSTGRES_ONLY)  # fmt: skip
+def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
+    for action in statement.actions_of("dangerous-function"):
+        name = action.get("name")
+        yield Violation(
+            message=f"{name}() acts outside the script's transaction (other sessions, large objects, replication "
+            "or another server): a rollback does not undo it",
+            help=f"Do what {name}() does by hand, deliberately, outside the maintenance script; or waive this "
+            "rule with a reason after review.",
+        )

@@ -31,6 +31,7 @@ _HAZARDS = {
     "foreign_keys": _OFF,
     "writable_schema": _ON,
     "ignore_check_constraints": _ON,
+    "sql_log_bin": _OFF,  # MySQL: the writes that follow never reach the replicas
 }
 _WORDS = {"off": False, "false": False, "no": False, "on": True, "true": True, "yes": True}
 _HELP = (

@@ -34,3 +34,10 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
             help="Remove BEGIN/COMMIT/ROLLBACK/SAVEPOINT from the script; dbguard commits it as a whole "
             "or rolls it back. Split work that must commit separately into separate scripts.",
         )
+    for action in statement.actions_of("set"):
+        if str(action.get("name") or "").rsplit(".", 1)[-1].lstrip("@").lower() == "autocommit":  # MySQL
+            yield Violation(
+                message="SET autocommit changes when work is committed: with it on, every statement commits by "
+                "itself and dbguard can no longer roll the script back",
+                help="Remove SET autocommit from the script; dbguard runs the script in one transaction.",
+            )

@@ -168,7 +168,8 @@ def _query(e: exp.Expr, c: Collector) -> str:
             target = node.this.this if isinstance(node.this, exp.Schema) else node.this
             if isinstance(target, exp.Table):
                 c.write(_name(target))
-                c.add("insert", _name(target))
+                replaces = str(node.args.get("alternative") or "").upper() == "REPLACE"  # INSERT OR REPLACE
+                c.add("insert", _name(target), replace=replaces)
         elif isinstance(node, exp.Delete | exp.Update):
             _delete_or_update(node, c)
     if isinstance(e, exp.Query):

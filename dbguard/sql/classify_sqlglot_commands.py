@@ -110,7 +110,10 @@ def _reparsed(sql: str, c: Collector) -> Facts | None:
 
 def _replace(m: re.Match[str], c: Collector) -> Facts | None:
     facts = _reparsed(f"INSERT {m['rest']}", c)  # REPLACE has INSERT's syntax
-    return dataclasses.replace(facts, kind="REPLACE") if facts and facts.kind == "INSERT" else None
+    if not facts or facts.kind != "INSERT":
+        return None
+    actions = tuple(dataclasses.replace(a, details={**a.details, "replace": True}) for a in facts.actions)
+    return dataclasses.replace(facts, kind="REPLACE", actions=actions)
 
 
 def _create_index_online(m: re.Match[str], c: Collector) -> Facts | None:

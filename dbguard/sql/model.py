@@ -7,7 +7,7 @@ every dialect. The action kinds, with the details each carries:
 | kind | table / column | details |
 |---|---|---|
 | delete, update | table | has_where; where: the sqlglot expression when it may be always true, else None |
-| insert, merge | table | |
+| insert, merge | table | replace (REPLACE INTO, INSERT OR REPLACE: deletes the conflicting row first) |
 | truncate | table | cascade |
 | drop | name | object ("table", "schema", "database", "index", "view", ...), cascade, concurrently |
 | drop-column | table, column | cascade |

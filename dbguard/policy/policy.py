@@ -43,7 +43,6 @@ _INVARIANT_KEYS = {
 class Thresholds:
     max_rows_affected: int = 10_000  # rows one statement may change in a dry-run
     max_delete_percent: float = 10.0  # share of a table one statement may remove
-    large_table_rows: int = 1_000_000  # `check --db`: above this, rewrites and long locks get worse
 
 
 @dataclass(frozen=True)

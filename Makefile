@@ -38,6 +38,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/check_speed.py
 	$(BIN)/python bench/dryrun_scale.py
+	$(BIN)/python bench/backup_speed.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -259,12 +259,8 @@ class PostgresTarget:
     # -- the integrity checks; each runs in a savepoint of its own (see _guarded) --
 
     def _constraints_valid(self, oids: list[int]) -> CheckResult:
-        not_valid = self._rows(_NOT_VALID_CONSTRAINTS, [oids])
-        if not not_valid:
-            return CheckResult("constraints valid", True, f"every constraint of {len(oids)} table(s) is validated")
-        names = ", ".join(name for name, _ in not_valid)
-        return CheckResult("constraints valid", False, f"{len(not_valid)} constraint(s) NOT VALID: {names}",
-                           tuple(not_valid[:SAMPLE_LIMIT]))  # fmt: skip
+        return self._none_listed("constraints valid", _NOT_VALID_CONSTRAINTS, oids, "constraint(s) NOT VALID",
+                                 f"every constraint of {len(oids)} table(s) is validated")  # fmt: skip
 
     def _deferred_constraints(self, _oids: list[int]) -> CheckResult:
         try:
@@ -276,12 +272,16 @@ class PostgresTarget:
         return CheckResult("deferred constraints", True, "no deferred constraint is violated")
 
     def _indexes_valid(self, oids: list[int]) -> CheckResult:
-        invalid = self._rows(_INVALID_INDEXES, [oids])
-        if not invalid:
-            return CheckResult("indexes valid", True, f"every index of {len(oids)} table(s) is valid")
-        names = ", ".join(name for name, _ in invalid)
-        return CheckResult("indexes valid", False, f"{len(invalid)} index(es) INVALID: {names}",
-                           tuple(invalid[:SAMPLE_LIMIT]))  # fmt: skip
+        return self._none_listed("indexes valid", _INVALID_INDEXES, oids, "index(es) INVALID",
+                                 f"every index of {len(oids)} table(s) is valid")  # fmt: skip
+
+    def _none_listed(self, name: str, query: QueryNoTemplate, oids: list[int], found: str, ok: str) -> CheckResult:
+        """A check that passes when `query` lists nothing; (name, definition) rows name the offenders."""
+        rows = self._rows(query, [oids])
+        if not rows:
+            return CheckResult(name, True, ok)
+        names = ", ".join(row[0] for row in rows)
+        return CheckResult(name, False, f"{len(rows)} {found}: {names}", tuple(rows[:SAMPLE_LIMIT]))
 
     def _foreign_keys_hold(self, oids: list[int]) -> CheckResult:
         foreign_keys = [ForeignKey(*row) for row in self._rows(_FOREIGN_KEYS, {"oids": oids})]

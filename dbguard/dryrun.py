@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from dbguard.report.model import CheckReport, Finding
 from dbguard.sandbox import open_sandbox, provider_for
 from dbguard.sql.model import Script, Statement
 from dbguard.targets import open_target
-from dbguard.targets.model import CheckResult, TableStats, Target
+from dbguard.targets.model import CheckResult, SchemaChange, TableStats, Target
 from dbguard.targets.url import DatabaseUrl
 
 Progress = Callable[[str], None]
@@ -51,7 +52,7 @@ def dry_run(
     check = CheckReport(policy=policy, files=(file_report,))
 
     say(f"reading {target_url}")
-    with _opened(target_url) as target:
+    with closing(open_target(target_url)) as target:
         resolved = target.resolve(_names(script))
         touched = sorted(set(resolved.values()))
         # Measured before and after: the touched tables and their foreign-key neighbours, where a
@@ -67,11 +68,11 @@ def dry_run(
     say(f"copying {'all data' if scope is None else f'{len(scope)} tables'} into a {provider} sandbox")
     with open_sandbox(target_url, provider, scope, options.sandbox_url, options.pg_bin, say) as sandbox:
         copy_seconds = time.perf_counter() - copy_started
-        with _opened(sandbox.url) as copy:
+        with closing(open_target(sandbox.url)) as copy:
             say("running the script in the sandbox")
-            outcome = _rehearse(copy, script, policy, measured, on_statement)
-    execution, before, after, gates, schema_changes, sandbox_sizes = outcome
-    deltas = tuple(_deltas(before, after))
+            rehearsal = _rehearse(copy, script, policy, measured, on_statement)
+    execution, gates = rehearsal.execution, rehearsal.gates
+    deltas = tuple(_deltas(rehearsal.before, rehearsal.after))
     unmeasured = _unmeasured(script, resolved)
     if unmeasured:
         detail = (
@@ -90,12 +91,22 @@ def dry_run(
         copy_seconds=copy_seconds,
         execution=execution,
         tables=deltas,
-        schema_changes=tuple(schema_changes),
+        schema_changes=tuple(rehearsal.schema_changes),
         checks=tuple(gates),
-        findings=tuple(_threshold_findings(script, execution, deltas, before, policy, source.name)),
-        estimates=tuple(_estimates(script, execution, production_sizes, sandbox_sizes)),
+        findings=tuple(_threshold_findings(script, resolved, execution, deltas, rehearsal.before, policy, source.name)),
+        estimates=tuple(_estimates(script, resolved, execution, production_sizes, rehearsal.sandbox_sizes)),
         notes=tuple(_notes(execution)),
     )
+
+
+@dataclass
+class _Rehearsal:
+    execution: ExecutionResult
+    before: dict[str, TableStats]
+    after: dict[str, TableStats]
+    gates: list[GateResult]
+    schema_changes: list[SchemaChange]
+    sandbox_sizes: dict[str, int]  # rows per table in the sandbox, before the script
 
 
 def _rehearse(
@@ -104,17 +115,17 @@ def _rehearse(
     policy: Policy,
     touched: list[str],
     on_statement: Callable[[StatementRun], None] | None,
-) -> tuple[ExecutionResult, dict[str, TableStats], dict[str, TableStats], list[GateResult], list, dict[str, int]]:
+) -> _Rehearsal:
     """Before-state, the script, then the integrity gate before COMMIT, exactly as `run` will do it."""
     schema_before = copy.schema()
     sizes = {t: s.estimated_rows for t, s in copy.table_sizes(touched).items()}  # before the script changes them
     before = copy.table_stats(touched)
     checks_before = _integrity(copy, touched)
-    _commit(copy)
+    copy.conn.commit()  # the before-state's reads must not count as the script's locks
     execution = execute_script(copy.conn, script, policy.timeouts, on_statement)
     if execution.failed:
-        _rollback(copy)
-        return execution, before, before, [], [], sizes
+        copy.conn.rollback()
+        return _Rehearsal(execution, before, before, [], [], sizes)
     if copy.dialect is Dialect.POSTGRES:  # the gate must not inherit the script's timeouts and time out quietly
         copy.conn.execute("SET LOCAL statement_timeout = 0")
         copy.conn.execute("SET LOCAL lock_timeout = 0")
@@ -124,10 +135,10 @@ def _rehearse(
     gates = [GateResult(c, _pre_existing(c, checks_before)) for c in _integrity(copy, existing)]
     gates += [GateResult(r) for r in evaluate(policy.invariants, copy, before, after)]
     try:
-        _commit(copy)
+        copy.conn.commit()
     except Exception as error:  # deferred constraints fire at COMMIT: that is a gate too
         gates.append(GateResult(CheckResult("commit", passed=False, detail=str(error).splitlines()[0])))
-    return execution, before, after, gates, schema_changes, sizes
+    return _Rehearsal(execution, before, after, gates, schema_changes, sizes)
 
 
 def _pre_existing(after: CheckResult, before: list[CheckResult]) -> bool:
@@ -169,8 +180,8 @@ def _deltas(before: dict[str, TableStats], after: dict[str, TableStats]) -> Iter
 
 
 def _threshold_findings(
-    script: Script, execution: ExecutionResult, deltas: Sequence[TableDelta], before: dict[str, TableStats],
-    policy: Policy, path: str,
+    script: Script, resolved: dict[str, str], execution: ExecutionResult, deltas: Sequence[TableDelta],
+    before: dict[str, TableStats], policy: Policy, path: str,
 ) -> Iterable[Finding]:  # fmt: skip
     statements = {s.index: s for s in script.statements}
     limits = policy.thresholds
@@ -185,7 +196,7 @@ def _threshold_findings(
                            "Narrow the WHERE clause, or raise thresholds.max_rows_affected in the policy if this "
                            "many rows must change.")  # fmt: skip
         for action in statement.actions_of("delete", "truncate"):
-            stats = _stats_for(action.table or "", before)
+            stats = before.get(resolved.get(action.table or "", ""))
             if not stats or not stats.rows:
                 continue
             removed = stats.rows if action.kind == "truncate" else min(run.rows, stats.rows)
@@ -200,7 +211,7 @@ def _threshold_findings(
             continue
         removed = delta.rows_before - (delta.rows_after or 0)
         if 100.0 * removed / delta.rows_before > limits.max_delete_percent:
-            statement = _first_writer(script, delta.table)
+            statement = _first_writer(script, resolved, delta.table)
             yield _delete_finding(policy, statement, path, "the script removed", removed, delta.rows_before,
                                   delta.table)  # fmt: skip
 
@@ -215,19 +226,16 @@ def _delete_finding(policy: Policy, statement: Statement, path: str, what: str, 
                     "thresholds.max_delete_percent in the policy.")  # fmt: skip
 
 
-def _first_writer(script: Script, table: str) -> Statement:
+def _first_writer(script: Script, resolved: dict[str, str], table: str) -> Statement:
     """The top-level statement that writes `table` (directly or in its body), else the first statement."""
-    bare = table.split(".")[-1]
+    by_index = {s.index: s for s in script.statements}
     for statement in script.statements:
-        if any(name.split(".")[-1] == bare for name in statement.facts.tables_written):
-            top = statement.parent or statement.index
-            return next(s for s in script.statements if s.index == top)
+        if any(resolved.get(name) == table for name in statement.facts.tables_written):
+            top = by_index[statement.parent] if statement.parent else statement
+            while top.parent:
+                top = by_index[top.parent]
+            return top
     return script.statements[0]
-
-
-def _stats_for(name: str, stats: dict[str, TableStats]) -> TableStats | None:
-    bare = name.split(".")[-1]
-    return stats.get(name) or next((s for t, s in stats.items() if t.split(".")[-1] == bare), None)
 
 
 def _finding(policy: Policy, rule_id: str, statement: Statement, path: str, message: str, help_text: str) -> Finding:
@@ -236,22 +244,19 @@ def _finding(policy: Policy, rule_id: str, statement: Statement, path: str, mess
 
 
 def _estimates(
-    script: Script, execution: ExecutionResult, production: dict[str, int], sandbox: dict[str, int]
-) -> Iterable[Estimate]:
+    script: Script, resolved: dict[str, str], execution: ExecutionResult, production: dict[str, int],
+    sandbox: dict[str, int],
+) -> Iterable[Estimate]:  # fmt: skip
+    """Sandbox time scaled by production rows / sandbox rows of the largest table a statement touches."""
+    statements = {s.index: s for s in script.statements}
     for run in execution.runs:
         if not run.executed:
             continue
-        ratios = [production[t] / max(sandbox.get(t, 0), 1) for t in production if sandbox.get(t) is not None
-                  and _touches(script, run.index, t)]  # fmt: skip
+        facts = statements[run.index].facts
+        tables = {resolved[n] for n in (*facts.tables_read, *facts.tables_written) if n in resolved}
+        ratios = [production[t] / max(sandbox[t], 1) for t in tables if t in production and t in sandbox]
         scale = max(ratios, default=1.0)
         yield Estimate(run.index, run.seconds, scale, run.seconds * scale)
-
-
-def _touches(script: Script, index: int, table: str) -> bool:
-    statement = next(s for s in script.statements if s.index == index)
-    bare = table.split(".")[-1]
-    names = {*statement.facts.tables_read, *statement.facts.tables_written}
-    return table in names or bare in {n.split(".")[-1] for n in names}
 
 
 def _notes(execution: ExecutionResult) -> Iterable[str]:
@@ -260,25 +265,3 @@ def _notes(execution: ExecutionResult) -> Iterable[str]:
     if execution.committed_steps:
         yield (f"{execution.committed_steps} transaction(s) committed before a statement that must run on its own: "
                "work before it cannot be rolled back with the rest")  # fmt: skip
-
-
-def _commit(target: Target) -> None:
-    target.conn.commit()
-
-
-def _rollback(target: Target) -> None:
-    target.conn.rollback()
-
-
-class _opened:
-    """Open a target and always close it, also on Ctrl-C."""
-
-    def __init__(self, url: DatabaseUrl) -> None:
-        self.url = url
-
-    def __enter__(self) -> Target:
-        self.target = open_target(self.url)
-        return self.target
-
-    def __exit__(self, *exc: object) -> None:
-        self.target.close()

@@ -53,7 +53,6 @@ when it is not.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -66,12 +65,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 # check_speed: bench/ is sys.path[0] when this file is run as a script. Its launcher gives per-process peak RSS.
 import psycopg
 from check_speed import REPO_ROOT, BenchError, Run, launch, rss_floor_kib
+from dryrun_scale import create_database, drop_database, with_database
 from psycopg import sql
+
+from dbguard.backup.store import sha256_of
 
 OUT_DIR = REPO_ROOT / "bench" / "out" / "backup_speed"
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -83,21 +85,6 @@ TARGET_NO_VERIFY = 1.3  # median (c) / median (a)
 # --------------------------------------------------------------------------------------------------
 # The database
 # --------------------------------------------------------------------------------------------------
-
-
-def with_database(url: str, database: str) -> str:
-    """The same server URL with another database name."""
-    return urlunsplit(urlsplit(url)._replace(path="/" + database))
-
-
-def create_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def load_table(url: str, table: str, rows: int) -> int:
@@ -253,14 +240,6 @@ def dbguard_hash_seconds(python: str, url: str, table: str, rows: int) -> float:
     return float(seconds)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def run_tool(argv: Sequence[str]) -> None:
     done = subprocess.run(list(argv), capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -274,7 +253,7 @@ def breakdown_round(python: str, pg_bin: Path, admin_url: str, db_url: str, dump
                      dict(os.environ))  # fmt: skip
     stages["start-up"] = imports.seconds
     stages["hash source"] = dbguard_hash_seconds(python, db_url, TABLE, rows)
-    stages["sha256"] = timed(lambda: sha256_file(dump))
+    stages["sha256"] = timed(lambda: sha256_of(dump))
     listing = OUT_DIR / "restore.list"
     stages["list"] = timed(lambda: run_tool([str(pg_bin / "pg_restore"), "--list", f"--file={listing}", str(dump)]))
     scratch = f"{urlsplit(db_url).path.lstrip('/')}_restore"

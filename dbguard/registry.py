@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -14,7 +14,7 @@ from dbguard.sql.session import SessionState, bare_table, first_creations, sessi
 
 if TYPE_CHECKING:
     from dbguard.policy.policy import Policy
-    from dbguard.sql.model import Script, Statement
+    from dbguard.sql.model import Action, Script, Statement
 
 
 class Severity(StrEnum):
@@ -51,6 +51,14 @@ class RuleContext:
             self._creations.update(first_creations(self.script) or {"": 0})  # the "" entry marks "computed"
         created_at = self._creations.get(bare_table(table))
         return created_at is not None and created_at < (statement.parent or statement.index)
+
+    def validated_constraints(self, statement: Statement, constraint: str) -> Iterator[Action]:
+        """Constraints of this kind added WITHOUT NOT VALID to a table that existed before the script: adding
+        them scans every existing row under the ALTER's lock."""
+        for action in statement.actions_of("add-constraint"):
+            validated = action.get("constraint") == constraint and not action.get("not_valid")
+            if validated and not self.created_earlier(action.table, statement):
+                yield action
 
     def session(self, statement: Statement) -> SessionState:
         """Settings and transaction state before this statement (computed once per script)."""

@@ -27,11 +27,7 @@ from dbguard.sql.model import Statement
 @rule("require-not-valid-check", Severity.ERROR, "CHECK constraint added without NOT VALID",
       dialects=POSTGRES_ONLY)  # fmt: skip
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
-    for action in statement.actions_of("add-constraint"):
-        if action.get("constraint") != "check" or action.get("not_valid"):
-            continue
-        if context.created_earlier(action.table, statement):
-            continue
+    for action in context.validated_constraints(statement, "check"):
         name = action.get("name") or "<constraint name>"
         what = f"CHECK constraint {name}" if action.get("name") else "a CHECK constraint"
         yield Violation(

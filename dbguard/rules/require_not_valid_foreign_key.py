@@ -28,11 +28,7 @@ from dbguard.sql.model import Statement
 @rule("require-not-valid-foreign-key", Severity.ERROR, "foreign key added without NOT VALID",
       dialects=POSTGRES_ONLY)  # fmt: skip
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
-    for action in statement.actions_of("add-constraint"):
-        if action.get("constraint") != "foreign" or action.get("not_valid"):
-            continue
-        if context.created_earlier(action.table, statement):
-            continue
+    for action in context.validated_constraints(statement, "foreign"):
         name = action.get("name") or "<constraint name>"
         what = f"foreign key {name}" if action.get("name") else "a foreign key"
         yield Violation(

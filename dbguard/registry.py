@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from dbguard.dialects import Dialect
@@ -40,16 +41,19 @@ class Violation:
 class RuleContext:
     script: Script
     policy: Policy
-    _sessions: dict[int, SessionState] = field(default_factory=dict, compare=False, repr=False)
-    _creations: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    # Computed once per script, on first use: rules ask per statement, and a rescan each time is O(n²).
+    @cached_property
+    def _sessions(self) -> dict[int, SessionState]:
+        return session_states(self.script)
+
+    @cached_property
+    def _creations(self) -> dict[str, int]:
+        return first_creations(self.script)
 
     def created_earlier(self, table: str | None, statement: Statement) -> bool:
         """Whether an earlier statement of the script creates `table`: nobody else can be using it yet."""
-        if table is None:
-            return False
-        if not self._creations:
-            self._creations.update(first_creations(self.script) or {"": 0})  # the "" entry marks "computed"
-        created_at = self._creations.get(bare_table(table))
+        created_at = self._creations.get(bare_table(table)) if table else None
         return created_at is not None and created_at < (statement.parent or statement.index)
 
     def validated_constraints(self, statement: Statement, constraint: str) -> Iterator[Action]:
@@ -61,9 +65,7 @@ class RuleContext:
                 yield action
 
     def session(self, statement: Statement) -> SessionState:
-        """Settings and transaction state before this statement (computed once per script)."""
-        if not self._sessions:
-            self._sessions.update(session_states(self.script))
+        """Settings and transaction state before this statement."""
         return self._sessions[statement.index]
 
 

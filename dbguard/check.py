@@ -24,18 +24,17 @@ def check_text(sql: str, dialect: Dialect, policy: Policy, path: str = "<stdin>"
 def check_script(script: Script, policy: Policy) -> list[Finding]:
     context = RuleContext(script, policy)
     active = [
-        (r, policy.severity_of(r.id))
+        (r.id, r.check, policy.severity_of(r.id))
         for r in RULES.values()
         if r.check is not None and script.dialect in r.dialects and policy.severity_of(r.id) is not Severity.OFF
     ]
     findings: list[Finding] = []
     for statement in script.statements:
-        for rule, severity in active:
-            assert rule.check is not None
-            for violation in rule.check(statement, context):
+        for rule_id, rule_check, severity in active:
+            for violation in rule_check(statement, context):
                 findings.append(
                     Finding(
-                        rule.id,
+                        rule_id,
                         severity,
                         violation.message,
                         violation.help,

@@ -15,12 +15,13 @@ from typing import Any, NamedTuple
 
 import psycopg
 from psycopg.abc import QueryNoTemplate
+from psycopg.conninfo import make_conninfo
 from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from dbguard.dialects import Dialect
 from dbguard.errors import ConnectionFailure, UsageError
 from dbguard.targets.model import CheckResult, Column, Constraint, Index, Schema, TableSize, TableStats
-from dbguard.targets.url import DatabaseUrl, mask
+from dbguard.targets.url import DatabaseUrl, mask, scrub_libpq_environment
 
 Row = tuple[Any, ...]
 SAMPLE_LIMIT = 10
@@ -138,16 +139,57 @@ class ForeignKey(NamedTuple):
     match_full: bool
 
 
-def connect(url: DatabaseUrl, *, autocommit: bool = False, application_name: str = "dbguard") -> PostgresTarget:
-    """Open one connection; a failure becomes a one-line ConnectionFailure that shows no password."""
+def connect(
+    url: DatabaseUrl, *, autocommit: bool = False, application_name: str = "dbguard", read_only: bool = False
+) -> PostgresTarget:
+    """Open one connection and prove where it landed; a failure becomes a one-line ConnectionFailure that
+    shows no password.
+
+    The parameters are dbguard's own (`DatabaseUrl.connect_params`, with the steering libpq variables
+    removed from the environment first). After connecting, the server must confirm the database, host and
+    port asked for, and a sandbox URL must find its marker (`DatabaseUrl.sandbox_token`): otherwise the
+    connection is closed before anything runs on it. `read_only` sets `default_transaction_read_only`
+    for the session, so that no bug can write through it.
+    """
+    scrub_libpq_environment()
+    params = {"connect_timeout": str(CONNECT_TIMEOUT_SECONDS), **url.connect_params()}
+    if read_only:
+        params["options"] = "-c default_transaction_read_only=on"
     try:
-        conn = psycopg.connect(url.conninfo(), autocommit=autocommit, application_name=application_name,
-                               connect_timeout=CONNECT_TIMEOUT_SECONDS)  # fmt: skip
+        conn = psycopg.connect(make_conninfo("", **params), autocommit=autocommit, application_name=application_name)
     except psycopg.OperationalError as error:
         raise ConnectionFailure(_scrub(url, connection_failure_message(url, str(error)))) from None
     except psycopg.ProgrammingError as error:  # libpq rejected an option from the URL's query string
         raise UsageError(_scrub(url, f"bad connection options in {_display(url)}: {_first_line(str(error))}")) from None
+    try:
+        _prove_destination(url, params, conn)
+    except BaseException:
+        conn.close()
+        raise
     return PostgresTarget(url, conn)
+
+
+def _prove_destination(url: DatabaseUrl, params: Mapping[str, str], conn: psycopg.Connection[Row]) -> None:
+    """Ask the server where this connection landed, before anything else runs on it."""
+    row = conn.execute("SELECT current_database()").fetchone()
+    landed = (row[0] if row else None, conn.info.host, str(conn.info.port))
+    asked = (params["dbname"], params["host"], params["port"])
+    if landed != asked:
+        raise ConnectionFailure(
+            f"asked for database {asked[0]!r} on {asked[1]}:{asked[2]} but the connection reached "
+            f"{landed[0]!r} on {landed[1]}:{landed[2]}: refusing to use it"
+        )
+    if url.sandbox_token is not None:
+        from dbguard.sandbox.marker import read_marker
+
+        marker = read_marker(conn)
+        if marker is None or marker.token != url.sandbox_token:
+            raise ConnectionFailure(
+                f"the database {asked[0]!r} on {asked[1]}:{asked[2]} is not the sandbox dbguard made (its marker "
+                "is missing or not this run's): nothing was run there"
+            )
+    if not conn.autocommit:
+        conn.rollback()  # leave the connection idle, as psycopg hands it over
 
 
 def connection_failure_message(url: DatabaseUrl, libpq_message: str) -> str:

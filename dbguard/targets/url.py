@@ -1,9 +1,20 @@
-"""Database URLs: parsed with SQLAlchemy, and never shown with their password."""
+"""Database URLs: parsed with SQLAlchemy, never shown with their password, and turned into connection
+parameters that dbguard alone decides.
+
+Where a connection goes (host, port, database, user) comes from the URL's own parts, never from its query
+string, the libpq environment (PGDATABASE, PGSERVICE, PGOPTIONS, ...) or a service file: a query that
+tries to set them is refused (exit 2), and those variables are removed from dbguard's environment before
+it connects or starts a program (`scrub_libpq_environment`). Values reach libpq through psycopg's
+`make_conninfo`, which quotes them, so a tab or a newline in a password cannot start another parameter.
+See "Parameter Key Words" and "Environment Variables" in the libpq chapter of the PostgreSQL docs.
+"""
 
 from __future__ import annotations
 
+import getpass
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
@@ -14,16 +25,34 @@ from dbguard.errors import UsageError
 
 # Greedy up to the LAST '@' of the URL: a password may itself hold an unescaped '@'. Over-masking is safe.
 _PASSWORD_IN_TEXT = re.compile(r"(://[^:/@\s]*:)([^\n]*)(@)")
-# libpq parameters a URL's query may carry, and the environment variables pg_dump and friends read them from.
+# The libpq parameters a URL's query may carry (how to connect, never where, as whom or with which server
+# settings), and the environment variables pg_dump and friends read them from.
 _LIBPQ_ENV = {"sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",
-              "connect_timeout": "PGCONNECT_TIMEOUT", "options": "PGOPTIONS", "application_name": "PGAPPNAME",
-              "target_session_attrs": "PGTARGETSESSIONATTRS", "passfile": "PGPASSFILE"}  # fmt: skip
+              "sslcrl": "PGSSLCRL", "sslcompression": "PGSSLCOMPRESSION", "channel_binding": "PGCHANNELBINDING",
+              "gssencmode": "PGGSSENCMODE", "krbsrvname": "PGKRBSRVNAME", "gsslib": "PGGSSLIB",
+              "require_auth": "PGREQUIREAUTH", "connect_timeout": "PGCONNECT_TIMEOUT",
+              "application_name": "PGAPPNAME", "passfile": "PGPASSFILE"}  # fmt: skip
+# Accepted in the query only where the URL itself leaves them out: `?host=/var/run/postgresql` is how a
+# SQLAlchemy URL names a Unix socket directory.
+_LOCATION_KEYS = ("host", "port")
+_STEERING_KEYS = frozenset({"dbname", "user", "hostaddr", "service", "servicefile", "options", "target_session_attrs",
+                            "load_balance_hosts", "replication"})  # fmt: skip
+# libpq environment variables that could choose the server, database, user or session settings behind
+# dbguard's back (PGHOSTADDR overrides the address of an explicit host; a service brings any of them).
+STEERING_ENVIRONMENT = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGSERVICEFILE",
+                        "PGSYSCONFDIR", "PGOPTIONS", "PGTARGETSESSIONATTRS", "PGLOADBALANCEHOSTS",
+                        "PGDATESTYLE", "PGTZ", "PGGEQO", "PGCLIENTENCODING")  # fmt: skip
 _PASSWORD_KEYWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class DatabaseUrl:
+    """A parsed database URL. `sandbox_token` is set on a sandbox's URL: every connection made through it
+    then proves, before anything runs, that it reached the database carrying that marker
+    (dbguard.sandbox.marker)."""
+
     url: URL
+    sandbox_token: str | None = None
 
     @classmethod
     def parse(cls, raw: str) -> DatabaseUrl:
@@ -47,6 +76,8 @@ class DatabaseUrl:
             url = url.set(password=str(url.query["password"])).difference_update_query(["password"])
         if backend == "sqlite" and not url.database:
             raise UsageError("a SQLite URL needs a file: sqlite:///path/to.db (in-memory databases have no data)")
+        if backend == "postgresql":
+            _refuse_steering_query(url, raw)
         return cls(url)
 
     @property
@@ -70,32 +101,45 @@ class DatabaseUrl:
     def port(self) -> int:
         return int(str(self.url.query.get("port") or self.url.port or 5432))
 
+    @property
+    def user(self) -> str:
+        """The role: the URL's, else the OS user's name (libpq's own default, made explicit so that PGUSER
+        cannot choose it)."""
+        return self.url.username or getpass.getuser()
+
+    def connect_params(self) -> dict[str, str]:
+        """The libpq parameters of a connection, for `psycopg.connect(**params)` (which quotes them with
+        `make_conninfo`). Host, port, database and user are always dbguard's own. Holds the password:
+        never print this."""
+        params = {"host": self.host, "port": str(self.port), "dbname": self.database or "postgres", "user": self.user}
+        if self.url.password is not None:
+            params["password"] = str(self.url.password)
+        params.update({key: str(value) for key, value in self.url.query.items() if key in _LIBPQ_ENV})
+        return params
+
     def conninfo(self) -> str:
-        """A libpq connection string (the password stays inside it: never print this)."""
-        parts = {
-            "host": self.url.host or "127.0.0.1",
-            "port": str(self.url.port or 5432),
-            "dbname": self.url.database or "postgres",
-            "user": self.url.username,
-            "password": self.url.password,
-        }
-        parts.update({k: str(v) for k, v in self.url.query.items()})
-        return " ".join(f"{k}={_quote(v)}" for k, v in parts.items() if v)
+        """`connect_params` as one libpq connection string, quoted by psycopg. Holds the password."""
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo("", **self.connect_params())
 
     def libpq_env(self) -> dict[str, str]:
-        """Environment for pg_dump/pg_restore/psql: the password goes in PGPASSWORD, never on argv."""
-        env = {"PGHOST": self.host, "PGPORT": str(self.port), "PGDATABASE": self.url.database or "postgres"}
-        if self.url.username:
-            env["PGUSER"] = self.url.username
-        if self.url.password:
-            env["PGPASSWORD"] = str(self.url.password)
-        for key, value in self.url.query.items():
-            if key in _LIBPQ_ENV:
-                env[_LIBPQ_ENV[key]] = str(value)
+        """Environment for pg_dump/pg_restore/psql: the password goes in PGPASSWORD, never on argv. Merge it
+        over `scrub_libpq_environment()`'s result so that no inherited variable can steer the program."""
+        params = self.connect_params()
+        env = {"PGHOST": params.pop("host"), "PGPORT": params.pop("port"), "PGDATABASE": params.pop("dbname"),
+               "PGUSER": params.pop("user")}  # fmt: skip
+        if "password" in params:
+            env["PGPASSWORD"] = params.pop("password")
+        env.update({_LIBPQ_ENV[key]: value for key, value in params.items()})
         return env
 
     def with_database(self, name: str) -> DatabaseUrl:
         return DatabaseUrl(self.url.set(database=name))
+
+    def expecting_sandbox(self, token: str) -> DatabaseUrl:
+        """This URL, whose connections must find the sandbox marker with `token` before anything runs."""
+        return replace(self, sandbox_token=token)
 
     def same_database(self, other: DatabaseUrl) -> bool:
         """True when both point at one database (the sandbox must never be the target)."""
@@ -117,6 +161,26 @@ def mask(text: str) -> str:
     return _PASSWORD_KEYWORD.sub(r"\1***", _PASSWORD_IN_TEXT.sub(r"\1***\3", text))
 
 
-def _quote(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{escaped}'" if not value or any(c in value for c in " '\\") else escaped
+def scrub_libpq_environment() -> dict[str, str]:
+    """Remove the libpq variables that could steer a connection (`STEERING_ENVIRONMENT`) from this
+    process's environment, where libpq reads them, and return the environment for a child program."""
+    for name in STEERING_ENVIRONMENT:
+        os.environ.pop(name, None)
+    return dict(os.environ)
+
+
+def _refuse_steering_query(url: URL, raw: str) -> None:
+    """A query may only say how to connect (`_LIBPQ_ENV`); where to, as whom and with which settings come
+    from the URL itself, or a `?dbname=` could send a sandbox's work to the target."""
+    for key, value in url.query.items():
+        if key in _LIBPQ_ENV:
+            continue
+        if key in _LOCATION_KEYS and getattr(url, key) is None and "," not in str(value):
+            continue
+        if key in _LOCATION_KEYS:
+            why = "it is already in the URL" if getattr(url, key) is not None else "one server only"
+        elif key in _STEERING_KEYS:
+            why = "dbguard alone decides the database, server, role and session settings it connects with"
+        else:
+            why = f"dbguard passes on only {', '.join(sorted(_LIBPQ_ENV))}"
+        raise UsageError(f"the URL's query may not set {key!r} ({why}): {mask(raw)}")

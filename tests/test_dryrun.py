@@ -300,7 +300,7 @@ def test_wrong_password_exits_4_without_showing_it(tmp_path: Path) -> None:
 
     with psycopg.connect(ADMIN_URL) as conn:
         facts = database_facts(conn)
-    with local_cluster(facts) as (url, _):
+    with local_cluster(facts) as (url, _, _marker):
         with psycopg.connect(url.conninfo(), autocommit=True) as conn:
             conn.execute("ALTER ROLE postgres PASSWORD 'Right-PW-1'")
             (Path(url.host) / "data" / "pg_hba.conf").write_text("local all all scram-sha-256\n")

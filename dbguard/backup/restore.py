@@ -241,6 +241,7 @@ def _restore_postgres_tables(
             with empty_postgres(provider, manifest_facts(manifest), sandbox_url or target_url, pg_bin, say) as (
                 url,
                 where,
+                _marker,
             ):
                 say(f"restoring {manifest.id} into {where}")
                 pg_restore_into(pg_restore, dump, listing, url)

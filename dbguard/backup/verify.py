@@ -131,7 +131,7 @@ def _restore_postgres(
         raise BackupFailure(f"cannot tell the server of {manifest.target}: pass --sandbox-url or --sandbox local")
     with tempfile.TemporaryDirectory(prefix="dbguard-verify-") as scratch:
         listing = restore_list(pg_restore, dump, manifest.scope, Path(scratch))
-        with empty_postgres(provider, facts, server, pg_bin, say) as (url, where):
+        with empty_postgres(provider, facts, server, pg_bin, say) as (url, where, _marker):
             say(f"restoring {manifest.id} into {where}")
             pg_restore_into(pg_restore, dump, listing, url)
             restored = postgres.connect(url)

@@ -13,11 +13,13 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from dbguard.dialects import Dialect
 from dbguard.errors import ConnectionFailure, UsageError
 from dbguard.sandbox.catalog import DatabaseFacts
 from dbguard.sandbox.copy import CopyStats
+from dbguard.sandbox.marker import SandboxMarker
 from dbguard.sandbox.signals import signals_deferred
 from dbguard.targets.url import DatabaseUrl, mask
 
@@ -35,6 +37,15 @@ class Sandbox:
     description: str  # for people: where the sandbox is and what was copied into it
     provider: str
     copy: CopyStats | None = None
+    marker: SandboxMarker | None = None  # the marker set on the sandbox (None: a SQLite copy carries none)
+
+
+class EmptyDatabase(NamedTuple):
+    """What a PostgreSQL provider yields: an empty database, and the marker it set on it."""
+
+    url: DatabaseUrl
+    description: str  # for people: where it is
+    marker: SandboxMarker
 
 
 def provider_for(dialect: Dialect | str, chosen: str) -> str:
@@ -74,12 +85,12 @@ def open_sandbox(
 
     with closing(connect(target_url)) as conn:
         facts = database_facts(conn)
-    with empty_postgres(provider, facts, sandbox_url or target_url, pg_bin, on_progress) as (url, where):
+    with empty_postgres(provider, facts, sandbox_url or target_url, pg_bin, on_progress) as (url, where, marker):
         if url.same_database(target_url):  # never yield, never write to, the target itself
             raise UsageError(f"the sandbox {url} resolves to the target database itself")
         stats = copy_scoped(target_url, url, tables_with_data, pg_bin, on_progress)
         scope = "all tables" if tables_with_data is None else f"the rows of {len(stats.tables_copied)} table(s)"
-        yield Sandbox(url, f"{where}: schema of {target_url.database} with {scope}", provider, stats)
+        yield Sandbox(url, f"{where}: schema of {target_url.database} with {scope}", provider, stats, marker)
 
 
 @contextmanager
@@ -89,10 +100,11 @@ def empty_postgres(
     server_url: DatabaseUrl,
     pg_bin: Path | None = None,
     on_progress: Progress | None = None,
-) -> Iterator[tuple[DatabaseUrl, str]]:
-    """An empty PostgreSQL database to fill (with a scoped copy, or with a backup to verify), removed
-    afterwards. `server_url` is where the "server" provider creates it; the others make their own server."""
-    manager: AbstractContextManager[tuple[DatabaseUrl, str]]
+) -> Iterator[EmptyDatabase]:
+    """An empty PostgreSQL database to fill (with a scoped copy, or with a backup to verify), marked as a
+    sandbox and removed afterwards. `server_url` is where the "server" provider creates it; the others
+    make their own server."""
+    manager: AbstractContextManager[EmptyDatabase]
     if provider == "server":
         from dbguard.sandbox.server import server_database
 

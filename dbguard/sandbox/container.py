@@ -9,15 +9,16 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import URL
 
 from dbguard.errors import ConnectionFailure
-from dbguard.sandbox.base import Progress, removed_afterwards
-from dbguard.sandbox.catalog import DatabaseFacts
+from dbguard.sandbox.base import EmptyDatabase, Progress, removed_afterwards
+from dbguard.sandbox.catalog import DatabaseFacts, connect
+from dbguard.sandbox.marker import SandboxMarker, set_marker
 from dbguard.targets.url import DatabaseUrl, mask
 
 NO_DOCKER = "no Docker engine found (testcontainers needs one): use --sandbox server or --sandbox local"
@@ -47,8 +48,8 @@ def docker_engine_problem() -> str | None:
 
 
 @contextmanager
-def container_database(facts: DatabaseFacts, on_progress: Progress | None = None) -> Iterator[tuple[DatabaseUrl, str]]:
-    """An empty PostgreSQL container of the same major version, removed afterwards."""
+def container_database(facts: DatabaseFacts, on_progress: Progress | None = None) -> Iterator[EmptyDatabase]:
+    """An empty PostgreSQL container of the same major version, its database marked, removed afterwards."""
     problem = docker_engine_problem()
     if problem is not None:
         raise ConnectionFailure(f"{NO_DOCKER} ({problem})")
@@ -69,7 +70,10 @@ def container_database(facts: DatabaseFacts, on_progress: Progress | None = None
             raise ConnectionFailure(f"cannot start a {image} container: {mask(str(error))}") from None
         host, port = container.get_container_host_ip(), int(container.get_exposed_port(5432))
         url = DatabaseUrl(URL.create("postgresql+psycopg", "postgres", password, host, port, "postgres"))
-        yield url, f"{image} container at {host}:{port}"
+        marker = SandboxMarker.new()
+        with closing(connect(url)) as conn:
+            set_marker(conn, url.database, marker)
+        yield EmptyDatabase(url, f"{image} container at {host}:{port}", marker)
 
 
 def _postgres_container_class() -> Any:

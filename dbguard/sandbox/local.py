@@ -1,7 +1,9 @@
 """The "local" sandbox: a throwaway PostgreSQL cluster made with initdb and pg_ctl in a temporary directory.
 
 It listens on a Unix socket inside that directory only (no TCP port), trusts local connections, and
-runs with fsync off: it holds a copy for minutes, never data anyone needs.
+runs with fsync off: it holds a copy for minutes, never data anyone needs. The directory is named
+`dbguard-sandbox-<YYYYMMDDTHHMMSS>-<pid>-<random>` and holds the sandbox marker in a file from the start
+(the cluster's `postgres` database carries it too), so that `dbguard cleanup` can tell it its own.
 """
 
 from __future__ import annotations
@@ -12,41 +14,59 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from sqlalchemy.engine import URL
 
 from dbguard.errors import ConnectionFailure
-from dbguard.sandbox.base import Progress, removed_afterwards
-from dbguard.sandbox.catalog import DatabaseFacts
+from dbguard.sandbox.base import EmptyDatabase, Progress, removed_afterwards
+from dbguard.sandbox.catalog import DatabaseFacts, connect
+from dbguard.sandbox.marker import SandboxMarker, marked_directory, set_marker
 from dbguard.sandbox.pgtools import binary_major, find_binary, run_tool
 from dbguard.sandbox.signals import signals_deferred
 from dbguard.targets.url import DatabaseUrl
 
 SERVER_USER = "postgres"  # initdb and postgres refuse to run as root; as root, run them as this OS user
-# A Unix socket path must fit in 107 bytes; a long $TMPDIR would not leave room for ".s.PGSQL.<port>".
-_MAX_SOCKET_DIR = 80
+DIRECTORY_PREFIX = "dbguard-sandbox-"
+FALLBACK_PARENT = "/tmp"  # where the directory goes when $TMPDIR is too long for a socket path
+# A Unix socket path must fit in 107 bytes: <parent>/<prefix><YYYYMMDDTHHMMSS>-<pid, up to 7>-<8>/.s.PGSQL.<port>
+_MAX_SOCKET_PATH = 107
+_MAX_PARENT = _MAX_SOCKET_PATH - len(f"/{DIRECTORY_PREFIX}YYYYMMDDTHHMMSS-1234567-abcdefgh/.s.PGSQL.65535")
 
 
 @contextmanager
 def local_cluster(
     facts: DatabaseFacts, pg_bin: Path | None = None, on_progress: Progress | None = None
-) -> Iterator[tuple[DatabaseUrl, str]]:
-    """An empty throwaway cluster of the same major version, stopped and deleted afterwards."""
+) -> Iterator[EmptyDatabase]:
+    """An empty throwaway cluster of the same major version, marked, and stopped and deleted afterwards."""
     progress = on_progress or (lambda _message: None)
     initdb, pg_ctl = (_server_binary(name, facts.server_major, pg_bin) for name in ("initdb", "pg_ctl"))
-    run_as = _server_user()
-    base = tempfile.gettempdir()
-    workdir = Path(tempfile.mkdtemp(prefix="dbguard-sandbox-", dir=base if len(base) < _MAX_SOCKET_DIR else "/tmp"))
-    with removed_afterwards(lambda: _remove_cluster(pg_ctl, workdir, run_as), f"the local cluster in {workdir}"):
+    run_as = server_user()
+    workdir, marker = marked_directory(DIRECTORY_PREFIX, sandbox_parents()[0])
+    with removed_afterwards(lambda: remove_cluster(pg_ctl, workdir, run_as), f"the local cluster in {workdir}"):
         if run_as is not None:
             os.chown(workdir, run_as[1], run_as[2])
         progress(f"creating a local PostgreSQL {facts.server_major} cluster in {workdir}")
         port = _start_cluster(initdb, pg_ctl, workdir, facts, run_as[0] if run_as else None)
         # libpq takes a directory as the host to mean a Unix socket in it.
         url = DatabaseUrl(URL.create("postgresql+psycopg", "postgres", None, str(workdir), port, "postgres"))
-        yield url, f"local PostgreSQL {facts.server_major} cluster in {workdir} (socket, port {port})"
+        _mark_cluster(url, marker)
+        where = f"local PostgreSQL {facts.server_major} cluster in {workdir} (socket, port {port})"
+        yield EmptyDatabase(url, where, marker)
+
+
+def sandbox_parents() -> list[Path]:
+    """Where local clusters' directories go: the temporary directory, or /tmp when its path is too long
+    for a socket path (the first is the one used; `cleanup` looks in both)."""
+    base = Path(tempfile.gettempdir())
+    fallback = Path(FALLBACK_PARENT)
+    return [base, fallback] if len(str(base)) <= _MAX_PARENT and base != fallback else [fallback]
+
+
+def _mark_cluster(url: DatabaseUrl, marker: SandboxMarker) -> None:
+    with closing(connect(url)) as conn:
+        set_marker(conn, url.database, marker)
 
 
 def _start_cluster(initdb: Path, pg_ctl: Path, workdir: Path, facts: DatabaseFacts, user: str | None) -> int:
@@ -78,7 +98,7 @@ def _server_binary(name: str, major: int, pg_bin: Path | None) -> Path:
     return path
 
 
-def _server_user() -> tuple[str, int, int] | None:
+def server_user() -> tuple[str, int, int] | None:
     """(name, uid, gid) of the OS user to run the server as when running as root; None otherwise."""
     if os.geteuid() != 0:
         return None
@@ -101,11 +121,30 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _remove_cluster(pg_ctl: Path, workdir: Path, run_as: tuple[str, int, int] | None) -> None:
+def remove_cluster(pg_ctl: Path, workdir: Path, run_as: tuple[str, int, int] | None) -> None:
+    """Stop the cluster in `workdir` if its postmaster runs (immediate shutdown: nothing in it is kept),
+    and delete the directory. Raises ConnectionFailure or OSError."""
     data = workdir / "data"
     try:
-        if (data / "postmaster.pid").exists():
+        if postmaster_running(data):
             stop: list[str | Path] = [pg_ctl, f"--pgdata={data}", "-m", "immediate", "-w", "-t", "60", "stop"]
             run_tool(stop, {}, "stopping the local sandbox", user=run_as[0] if run_as else None, cwd=workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=False)
+
+
+def postmaster_running(data: Path) -> bool:
+    """Whether the postmaster named in `data`/postmaster.pid is alive (the file outlives a killed one)."""
+    try:
+        pid = int((data / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return False
+    if pid <= 0:  # a damaged file: kill() would signal a whole process group
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True

@@ -3,7 +3,8 @@ connection really reached its own sandbox (and never the target), and so that `c
 dbguard made.
 
 A PostgreSQL sandbox database carries the marker as its comment (`COMMENT ON DATABASE`, read back with
-`shobj_description`); a local cluster's directory also holds it in a file. The marker is one line:
+`shobj_description`); a local cluster's directory also holds it in a file (`marked_directory`). The
+marker is one line:
 `dbguard-sandbox {"created": "<UTC ISO time>", "pid": <creating pid>, "host": "<creating host>",
 "token": "<random hex>"}`. The random token is what a connection checks: no other database can hold it.
 """
@@ -14,8 +15,10 @@ import json
 import os
 import secrets
 import socket
+import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -45,6 +48,11 @@ class SandboxMarker:
     def created_at(self) -> datetime:
         return datetime.fromisoformat(self.created)
 
+    @property
+    def stamp(self) -> str:
+        """The creation time as it appears in sandbox names: YYYYMMDDTHHMMSS (UTC)."""
+        return self.created_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+
     @classmethod
     def parse(cls, text: str | None) -> SandboxMarker | None:
         """The marker in `text`, or None when `text` is not a dbguard marker (anything else, or damaged)."""
@@ -70,3 +78,21 @@ def set_marker(conn: psycopg.Connection[Any], database: str, marker: SandboxMark
     from psycopg import sql
 
     conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(database), sql.Literal(marker.text())))
+
+
+def marked_directory(prefix: str, parent: Path) -> tuple[Path, SandboxMarker]:
+    """A new private directory `<parent>/<prefix><YYYYMMDDTHHMMSS>-<pid>-<random>` whose MARKER_FILE holds
+    a new marker: (the directory, the marker). Raises OSError."""
+    marker = SandboxMarker.new()
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}{marker.stamp}-{marker.pid}-", dir=parent))
+    (path / MARKER_FILE).write_text(marker.text() + "\n", "utf-8")
+    return path, marker
+
+
+def read_marker_file(directory: Path) -> SandboxMarker | None:
+    """The marker in `directory`'s MARKER_FILE; None when there is none, or it is unreadable or damaged."""
+    try:
+        text = (directory / MARKER_FILE).read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return SandboxMarker.parse(text.strip())

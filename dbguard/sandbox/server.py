@@ -1,4 +1,8 @@
-"""The "server" sandbox: a scratch database on the target's own server, or on the one `--sandbox-url` names."""
+"""The "server" sandbox: a scratch database on the target's own server, or on the one `--sandbox-url` names.
+
+Its name says when and by which process it was made (`dbguard_sandbox_<YYYYMMDDTHHMMSS>_<pid>_<random>`,
+UTC), and its comment holds the sandbox marker, which is what proves it dbguard's to `dbguard cleanup`.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,9 @@ import psycopg
 from psycopg import sql
 
 from dbguard.errors import ConnectionFailure
-from dbguard.sandbox.base import Progress, removed_afterwards
+from dbguard.sandbox.base import EmptyDatabase, Progress, removed_afterwards
 from dbguard.sandbox.catalog import DatabaseFacts, connect, database_facts
+from dbguard.sandbox.marker import SandboxMarker, set_marker
 from dbguard.sandbox.signals import signals_deferred
 from dbguard.targets.url import DatabaseUrl, mask
 
@@ -22,9 +27,10 @@ SANDBOX_PREFIX = "dbguard_sandbox_"
 @contextmanager
 def server_database(
     admin_url: DatabaseUrl, facts: DatabaseFacts, on_progress: Progress | None = None
-) -> Iterator[tuple[DatabaseUrl, str]]:
-    """An empty scratch database on `admin_url`'s server, dropped afterwards: (its URL, a description)."""
-    name = SANDBOX_PREFIX + secrets.token_hex(6)
+) -> Iterator[EmptyDatabase]:
+    """An empty scratch database on `admin_url`'s server, marked, and dropped afterwards."""
+    marker = SandboxMarker.new()
+    name = sandbox_name(marker)
     url = admin_url.with_database(name)
     where = f"{url.host}:{url.port}"
     with removed_afterwards(partial(drop_database, admin_url, name), f'the sandbox database "{name}" on {where}'):
@@ -32,8 +38,13 @@ def server_database(
             on_progress(f'creating the sandbox database "{name}" on {where}')
         # Held signals: interrupted mid-way, CREATE DATABASE could still commit after the DROP has run.
         with signals_deferred():
-            note = _create_database(admin_url, name, facts)
-        yield url, f'scratch database "{name}" on {where}{note}'
+            note = _create_database(admin_url, name, facts, marker)
+        yield EmptyDatabase(url, f'scratch database "{name}" on {where}{note}', marker)
+
+
+def sandbox_name(marker: SandboxMarker) -> str:
+    """dbguard_sandbox_<YYYYMMDDTHHMMSS>_<pid>_<12 hex>: at most 52 bytes, within PostgreSQL's 63."""
+    return f"{SANDBOX_PREFIX}{marker.stamp}_{marker.pid}_{secrets.token_hex(6)}"
 
 
 def drop_database(admin_url: DatabaseUrl, name: str) -> None:
@@ -46,10 +57,10 @@ def drop_database(admin_url: DatabaseUrl, name: str) -> None:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
-def _create_database(admin_url: DatabaseUrl, name: str, facts: DatabaseFacts) -> str:
+def _create_database(admin_url: DatabaseUrl, name: str, facts: DatabaseFacts, marker: SandboxMarker) -> str:
     """CREATE DATABASE from template0 (template1 may hold objects the restore would collide with) with
-    the target's encoding and collation; returns a note for the description when those could not be
-    had on this server."""
+    the target's encoding and collation, and mark it; returns a note for the description when the
+    encoding and collation could not be had on this server."""
     with closing(connect(admin_url)) as admin:
         admin_major = database_facts(admin).server_major
         if admin_major < facts.server_major:
@@ -61,20 +72,23 @@ def _create_database(admin_url: DatabaseUrl, name: str, facts: DatabaseFacts) ->
         faithful = sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
             sql.Identifier(name), *locale
         )
+        note = ""
         try:
             admin.execute(faithful)
-            return ""
         except psycopg.errors.InsufficientPrivilege:
             raise ConnectionFailure(_no_createdb_message(admin_url)) from None
         except (psycopg.errors.InvalidParameterValue, psycopg.errors.FeatureNotSupported) as error:
-            reason = mask(str(error)).strip()  # the target's locale does not exist on the sandbox server
+            # the target's locale does not exist on the sandbox server
+            note = f" (server's default locale: {mask(str(error)).strip()})"
         except psycopg.Error as error:
             raise ConnectionFailure(_create_failed(name, error)) from None
         try:
-            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+            if note:
+                admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+            set_marker(admin, name, marker)
         except psycopg.Error as error:
             raise ConnectionFailure(_create_failed(name, error)) from None
-        return f" (server's default locale: {reason})"
+        return note
 
 
 def _no_createdb_message(admin_url: DatabaseUrl) -> str:

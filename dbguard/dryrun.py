@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dbguard.check import check_text
 from dbguard.dialects import Dialect
+from dbguard.errors import ConnectionFailure
 from dbguard.execute import ExecutionResult, StatementRun, execute_script
 from dbguard.inputs import Source
 from dbguard.invariants import evaluate
@@ -23,7 +24,7 @@ from dbguard.report.dryrun_model import DryRunReport, Estimate, GateResult, Tabl
 from dbguard.report.model import CheckReport, Finding
 from dbguard.sandbox import open_sandbox, provider_for
 from dbguard.sql.model import Script, Statement
-from dbguard.targets import open_target
+from dbguard.targets import lost_connection_is, open_target
 from dbguard.targets.model import CheckResult, SchemaChange, TableStats, Target
 from dbguard.targets.url import DatabaseUrl
 
@@ -51,8 +52,8 @@ def dry_run(
     script = file_report.script
     check = CheckReport(policy=policy, files=(file_report,))
 
-    say(f"reading {target_url}")
-    with closing(open_target(target_url)) as target:
+    say(f"reading {target_url} (read-only)")
+    with closing(open_target(target_url, read_only=True)) as target:
         resolved = target.resolve(_names(script))
         touched = sorted(set(resolved.values()))
         # Measured before and after: the touched tables and their foreign-key neighbours, where a
@@ -68,7 +69,7 @@ def dry_run(
     say(f"copying {'all data' if scope is None else f'{len(scope)} tables'} into a {provider} sandbox")
     with open_sandbox(target_url, provider, scope, options.sandbox_url, options.pg_bin, say) as sandbox:
         copy_seconds = time.perf_counter() - copy_started
-        with closing(open_target(sandbox.url)) as copy:
+        with closing(open_target(sandbox.url)) as copy, lost_connection_is(ConnectionFailure, "the rehearsal"):
             say("running the script in the sandbox")
             rehearsal = _rehearse(copy, script, policy, measured, on_statement)
     execution, gates = rehearsal.execution, rehearsal.gates

@@ -114,6 +114,8 @@ def execute_script(
         try:
             run.rows = runner.execute(statement.text, run.separate_step, run.notices)
         except (psycopg.Error, sqlite3.Error) as error:
+            if runner.lost():
+                raise  # not the statement's failure: the caller says what a lost connection means for it
             run.seconds = time.perf_counter() - start - run.started
             run.error, position = runner.describe(error)
             run.error_line = _line_at(statement, position)
@@ -163,6 +165,7 @@ class _Runner(Protocol):
     def new_locks(self) -> tuple[LockHeld, ...]: ...
     def sequences(self) -> dict[str, int | None]: ...
     def describe(self, error: Exception) -> tuple[str, int | None]: ...
+    def lost(self) -> bool: ...
 
 
 class _PostgresRunner:
@@ -213,6 +216,9 @@ class _PostgresRunner:
     def sequences(self) -> dict[str, int | None]:
         return {str(name): value for name, value in self.conn.execute(_SEQUENCES_SQL).fetchall()}
 
+    def lost(self) -> bool:
+        return self.conn.broken or self.conn.closed
+
     def describe(self, error: Exception) -> tuple[str, int | None]:
         diag = getattr(error, "diag", None)
         message = (diag.message_primary if diag else None) or str(error).splitlines()[0]
@@ -251,3 +257,6 @@ class _SqliteRunner:
 
     def describe(self, error: Exception) -> tuple[str, int | None]:
         return str(error), None
+
+    def lost(self) -> bool:
+        return False

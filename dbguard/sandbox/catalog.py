@@ -55,9 +55,10 @@ class Relations:
         return wanted
 
 
-def connect(url: DatabaseUrl) -> psycopg.Connection[tuple[Any, ...]]:
-    """An autocommit psycopg connection; failures are the target layer's one-line ConnectionFailure."""
-    return postgres.connect(url, autocommit=True, application_name="dbguard sandbox").conn
+def connect(url: DatabaseUrl, read_only: bool = False) -> psycopg.Connection[tuple[Any, ...]]:
+    """An autocommit psycopg connection (`read_only`: for reading a target); failures are the target
+    layer's one-line ConnectionFailure."""
+    return postgres.connect(url, autocommit=True, application_name="dbguard sandbox", read_only=read_only).conn
 
 
 def database_facts(conn: psycopg.Connection[tuple[Any, ...]]) -> DatabaseFacts:

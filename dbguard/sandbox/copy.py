@@ -44,7 +44,7 @@ def copy_scoped(
     """
     started = time.monotonic()
     progress = on_progress or (lambda _message: None)
-    with closing(connect(target_url)) as conn:
+    with closing(connect(target_url, read_only=True)) as conn:
         facts = database_facts(conn)
         catalog = relations(conn)
     pg_dump = find_binary("pg_dump", facts.server_major, pg_bin)
@@ -52,7 +52,7 @@ def copy_scoped(
     pg_restore = find_binary("pg_restore", facts.server_major, pg_bin)
     if binary_major(pg_restore) < binary_major(pg_dump):
         raise ConnectionFailure(f"{pg_restore} is older than {pg_dump} and cannot read its archives: pass --pg-bin DIR")
-    source_env, sandbox_env = target_url.libpq_env(), sandbox_url.libpq_env()
+    source_env, sandbox_env = target_url.libpq_env(read_only=True), sandbox_url.libpq_env()
     source_db, sandbox_db = _dbname_option(target_url.database), _dbname_option(sandbox_url.database)
 
     with tempfile.TemporaryDirectory(prefix="dbguard-copy-") as workdir:

@@ -21,7 +21,7 @@ from psycopg.sql import SQL, Composable, Composed, Identifier
 from dbguard.dialects import Dialect
 from dbguard.errors import ConnectionFailure, UsageError
 from dbguard.targets.model import CheckResult, Column, Constraint, Index, Schema, TableSize, TableStats
-from dbguard.targets.url import DatabaseUrl, mask, scrub_libpq_environment
+from dbguard.targets.url import READ_ONLY_OPTIONS, DatabaseUrl, mask, scrub_libpq_environment
 
 Row = tuple[Any, ...]
 SAMPLE_LIMIT = 10
@@ -154,7 +154,7 @@ def connect(
     scrub_libpq_environment()
     params = {"connect_timeout": str(CONNECT_TIMEOUT_SECONDS), **url.connect_params()}
     if read_only:
-        params["options"] = "-c default_transaction_read_only=on"
+        params["options"] = READ_ONLY_OPTIONS
     try:
         conn = psycopg.connect(make_conninfo("", **params), autocommit=autocommit, application_name=application_name)
     except psycopg.OperationalError as error:

@@ -30,13 +30,14 @@ _DDL_TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]
                         r"""|\bCHECK\b|[()]""", re.IGNORECASE | re.DOTALL)  # fmt: skip
 
 
-def connect(url: DatabaseUrl) -> SqliteTarget:
-    """Open an existing SQLite database. A missing file is an error, never a new empty database."""
+def connect(url: DatabaseUrl, read_only: bool = False) -> SqliteTarget:
+    """Open an existing SQLite database (`read_only`: mode=ro, no write can go through). A missing file is
+    an error, never a new empty database."""
     path = url.sqlite_path
     if not path.exists():
         raise ConnectionFailure(f"SQLite database {path} does not exist")
     # mode=rw: sqlite3 would otherwise create a missing file (a race with the check above, or a typo).
-    uri = f"{path.resolve().as_uri()}?mode=rw"
+    uri = f"{path.resolve().as_uri()}?mode={'ro' if read_only else 'rw'}"
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None)
     except sqlite3.Error as error:

@@ -35,6 +35,7 @@ _LIBPQ_ENV = {"sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert":
 # Accepted in the query only where the URL itself leaves them out: `?host=/var/run/postgresql` is how a
 # SQLAlchemy URL names a Unix socket directory.
 _LOCATION_KEYS = ("host", "port")
+READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"  # libpq `options`: no transaction may write
 _STEERING_KEYS = frozenset({"dbname", "user", "hostaddr", "service", "servicefile", "options", "target_session_attrs",
                             "load_balance_hosts", "replication"})  # fmt: skip
 # libpq environment variables that could choose the server, database, user or session settings behind
@@ -123,15 +124,18 @@ class DatabaseUrl:
 
         return make_conninfo("", **self.connect_params())
 
-    def libpq_env(self) -> dict[str, str]:
+    def libpq_env(self, read_only: bool = False) -> dict[str, str]:
         """Environment for pg_dump/pg_restore/psql: the password goes in PGPASSWORD, never on argv. Merge it
-        over `scrub_libpq_environment()`'s result so that no inherited variable can steer the program."""
+        over `scrub_libpq_environment()`'s result so that no inherited variable can steer the program.
+        `read_only` sets `default_transaction_read_only` for the program's sessions."""
         params = self.connect_params()
         env = {"PGHOST": params.pop("host"), "PGPORT": params.pop("port"), "PGDATABASE": params.pop("dbname"),
                "PGUSER": params.pop("user")}  # fmt: skip
         if "password" in params:
             env["PGPASSWORD"] = params.pop("password")
         env.update({_LIBPQ_ENV[key]: value for key, value in params.items()})
+        if read_only:
+            env["PGOPTIONS"] = READ_ONLY_OPTIONS
         return env
 
     def with_database(self, name: str) -> DatabaseUrl:

@@ -1,0 +1,62 @@
+"""A dry-run whose sandbox session is terminated by the server (pg_terminate_backend) is a connection
+failure (exit 4) in one line: never an internal error, and the sandbox is removed all the same. The
+target is opened read-only."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+from tests.warehouse import ADMIN_URL
+
+SANDBOXES = "SELECT count(*) FROM pg_database WHERE datname LIKE 'dbguard\\_sandbox\\_%%' AND datname <> ALL(%s)"
+
+
+def _sandboxes_now() -> list[str]:
+    with psycopg.connect(ADMIN_URL) as conn:
+        return [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'dbguard\\_sandbox\\_%'")]
+
+
+def test_a_terminated_rehearsal_is_exit_4_and_removes_the_sandbox(warehouse_pg: str, tmp_path: Path) -> None:
+    script = tmp_path / "slow.sql"
+    script.write_text("UPDATE stock SET qty = qty WHERE product_id = 1;\nSELECT pg_sleep(60);\n")
+    existing = _sandboxes_now()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dbguard", "dry-run", str(script), "--db", warehouse_pg],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        terminated = 0
+        deadline = time.monotonic() + 60
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            while not terminated and time.monotonic() < deadline and process.poll() is None:
+                row = admin.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname LIKE 'dbguard\\_sandbox\\_%' AND query LIKE '%pg_sleep(60)%' AND state = 'active'"
+                ).fetchone()
+                terminated = int(row[0]) if row else 0
+                time.sleep(0.1)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
+    assert terminated == 1
+    assert process.returncode == 4, stderr
+    assert "the connection was lost during the rehearsal" in stderr and "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()[-1]) > 0 and "internal error" not in stderr
+    with psycopg.connect(ADMIN_URL) as conn:
+        row = conn.execute(SANDBOXES, (existing,)).fetchone()
+    assert row is not None and row[0] == 0
+
+
+def test_the_dry_run_reads_the_target_through_a_read_only_session(warehouse_pg: str) -> None:
+    from dbguard.targets import open_target
+    from dbguard.targets.url import DatabaseUrl
+
+    with open_target(DatabaseUrl.parse(warehouse_pg), read_only=True) as target:  # type: ignore[attr-defined]
+        row = target.conn.execute("SHOW default_transaction_read_only").fetchone()
+        assert row is not None and row[0] == "on"

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,10 @@ from dbguard.errors import BackupFailure, UsageError
 MANIFEST_VERSION = 1
 VERIFIED, FAILED, UNVERIFIED = "VERIFIED", "FAILED", "UNVERIFIED"
 _ID = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}(\.[0-9]+)?Z-[A-Za-z0-9_.-]+$")
+_PARTIAL = re.compile(
+    r"^\.(?P<final>.+)\.partial-(?P<created>[0-9]{8}T[0-9]{6})-(?P<pid>[0-9]+)-(?P<host>[A-Za-z0-9._-]+)$"
+)
+_PARTIAL_TIME = "%Y%m%dT%H%M%S"
 
 
 @dataclass(frozen=True)
@@ -136,10 +141,39 @@ class BackupStore:
         return out
 
 
+@dataclass(frozen=True)
+class PartialFile:
+    """A file `staged()` was writing when its process died: it says when, by which process on which host."""
+
+    path: Path
+    created: datetime  # UTC
+    pid: int
+    host: str  # the creating host's name, as `host_label()` wrote it
+
+
+def host_label() -> str:
+    """This host's name as a partial file's name carries it."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", socket.gethostname())[:63] or "_"
+
+
+def partial_files(directory: Path) -> list[PartialFile]:
+    """The half-written files that `staged()` left in the store `directory`, oldest first. Only names
+    of the shape staged() gives, around a backup's file name, count."""
+    found = []
+    for path in directory.glob(".*.partial-*") if directory.is_dir() else ():
+        match = _PARTIAL.match(path.name)
+        if match and _ID.match(Path(match["final"]).stem):
+            created = datetime.strptime(match["created"], _PARTIAL_TIME).replace(tzinfo=UTC)
+            found.append(PartialFile(path, created, int(match["pid"]), match["host"]))
+    return sorted(found, key=lambda partial: partial.created)
+
+
 @contextmanager
 def staged(final: Path) -> Iterator[Path]:
-    """A temporary path to write to; renamed to `final` (fsynced) only if the block succeeds."""
-    temporary = final.with_name(f".{final.name}.partial-{os.getpid()}")
+    """A temporary path to write to; renamed to `final` (fsynced) only if the block succeeds. Its name,
+    `.<final>.partial-<YYYYMMDDTHHMMSS>-<pid>-<host>`, tells `dbguard cleanup` whose it is after a crash."""
+    stamp = datetime.now(UTC).strftime(_PARTIAL_TIME)
+    temporary = final.with_name(f".{final.name}.partial-{stamp}-{os.getpid()}-{host_label()}")
     try:
         yield temporary
         fsync_file(temporary)

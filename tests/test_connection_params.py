@@ -117,3 +117,17 @@ def test_a_read_only_connection_cannot_write(shop: str) -> None:
             target.conn.execute("DELETE FROM t")
         target.conn.rollback()
     assert _count(shop) == 50
+
+
+def test_a_sandbox_url_carries_its_marker_and_nothing_else_answers_to_it(shop: str) -> None:
+    from dbguard.sandbox import open_sandbox
+
+    target = DatabaseUrl.parse(shop)
+    with open_sandbox(target, "server", {"public.t"}) as sandbox:
+        assert sandbox.marker is not None and sandbox.url.sandbox_token == sandbox.marker.token
+        with postgres.connect(sandbox.url) as copy:
+            row = copy.conn.execute("SELECT count(*) FROM t").fetchone()
+            assert row is not None and row[0] == 50
+        redirected = DatabaseUrl(sandbox.url.url.set(database=target.database), sandbox.url.sandbox_token)
+        with pytest.raises(ConnectionFailure, match="not the sandbox dbguard made"):
+            postgres.connect(redirected)

@@ -83,7 +83,7 @@ def open_sandbox(
     from dbguard.sandbox.catalog import connect, database_facts
     from dbguard.sandbox.copy import copy_scoped
 
-    with closing(connect(target_url)) as conn:
+    with closing(connect(target_url, read_only=True)) as conn:
         facts = database_facts(conn)
     with empty_postgres(provider, facts, sandbox_url or target_url, pg_bin, on_progress) as (url, where, marker):
         if url.same_database(target_url):  # never yield, never write to, the target itself
@@ -102,8 +102,9 @@ def empty_postgres(
     on_progress: Progress | None = None,
 ) -> Iterator[EmptyDatabase]:
     """An empty PostgreSQL database to fill (with a scoped copy, or with a backup to verify), marked as a
-    sandbox and removed afterwards. `server_url` is where the "server" provider creates it; the others
-    make their own server."""
+    sandbox, proven to be it, and removed afterwards. Its URL carries the marker's token
+    (`DatabaseUrl.sandbox_token`), so every later connection proves it again. `server_url` is where the
+    "server" provider creates it; the others make their own server."""
     manager: AbstractContextManager[EmptyDatabase]
     if provider == "server":
         from dbguard.sandbox.server import server_database
@@ -120,7 +121,13 @@ def empty_postgres(
     else:
         raise UsageError(f"unknown sandbox provider {provider!r}: use server, local or container")
     with manager as database:
-        yield database
+        # Every connection through this URL must find this sandbox's marker before anything runs; proven
+        # once here too, before a restore (pg_restore cannot check it itself) writes anything.
+        url = database.url.expecting_sandbox(database.marker.token)
+        from dbguard.sandbox.catalog import connect
+
+        connect(url).close()
+        yield EmptyDatabase(url, database.description, database.marker)
 
 
 @contextmanager

@@ -36,6 +36,12 @@ class BackupFailure(DbguardError):
     exit_code = 5
 
 
+class JournalFailure(DbguardError):
+    """The audit journal cannot be read, trusted or appended to; nothing more is executed."""
+
+    exit_code = 5
+
+
 class ExecutionFailure(DbguardError):
     """The script or the integrity gate failed; the transaction was rolled back and the rollback proved."""
 

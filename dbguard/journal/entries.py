@@ -1,0 +1,224 @@
+"""What `run` journals: the payload of each record kind.
+
+A run writes, in order: one `Intent` before its first write, one `Attempt` per transaction attempt
+(a lock timeout that is retried is an attempt of its own), and one `Outcome` at the end, after
+COMMIT or ROLLBACK, or once `pg_xact_status` has told what happened to a commit whose connection was
+lost. `Repair` is written by `dbguard journal repair`, never by a run.
+
+Every string is passed through `mask` before it is written: a password never reaches the journal,
+whatever a caller puts in a message.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shlex
+import socket
+import sys
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from dbguard import __version__
+from dbguard.execute import StatementRun
+from dbguard.journal.record import Kind
+from dbguard.registry import Severity
+from dbguard.report.dryrun_model import DryRunReport
+from dbguard.report.model import Finding
+from dbguard.targets.url import DatabaseUrl, mask
+
+
+class Transaction(StrEnum):
+    """What became of the run's writes, as the outcome states it."""
+
+    COMMITTED = "committed"
+    ROLLED_BACK = "rolled back"
+    PARTLY_COMMITTED = "partly committed"  # some steps committed, a later one rolled back
+    UNKNOWN = "unknown"  # pg_xact_status could not tell: exit 7, a person is needed
+    NOT_EXECUTED = "not executed"  # stopped after the intent, before the first statement
+
+
+class AttemptResult(StrEnum):
+    COMMITTED = "committed"
+    ROLLED_BACK = "rolled back"  # a statement or the integrity gate failed
+    LOCK_TIMEOUT = "lock timeout"  # rolled back; the step is retried unless retries are used up
+    CONNECTION_LOST = "connection lost"  # during COMMIT: the outcome says what pg_xact_status found
+
+
+@dataclass(frozen=True, kw_only=True)
+class FindingEntry:
+    rule: str
+    severity: str
+    line: int
+    statement: int | None
+    message: str
+    blocking: bool
+    waived: bool
+    waiver_reason: str | None
+
+    @classmethod
+    def from_finding(cls, finding: Finding, fail_on: Severity) -> FindingEntry:
+        return cls(rule=finding.rule_id, severity=finding.severity.value, line=finding.line,
+                   statement=finding.statement_index, message=finding.message,
+                   blocking=finding.blocks(fail_on), waived=finding.waived,
+                   waiver_reason=finding.waived_reason)  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatementEntry:
+    """One top-level statement of the script: rows it changed (None: not executed) and seconds."""
+
+    index: int
+    line: int
+    kind: str
+    rows: int | None
+    seconds: float
+    error: str | None = None
+
+    @classmethod
+    def from_run(cls, run: StatementRun) -> StatementEntry:
+        return cls(index=run.index, line=run.line, kind=run.kind, rows=run.rows if run.executed else None,
+                   seconds=round(run.seconds, 4), error=run.error)  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockWait:
+    """A wait for a table lock: how long, and which sessions held it (pids, as pg_blocking_pids gives)."""
+
+    statement: int
+    seconds: float
+    blocking_pids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DryRunSummary:
+    verdict: str  # "SAFE" or "BLOCKED"
+    sandbox: str
+    scoped: bool
+    statements: tuple[StatementEntry, ...]
+    blocking_reasons: tuple[str, ...]
+    seconds: float  # copy plus execution
+
+    @classmethod
+    def from_report(cls, report: DryRunReport) -> DryRunSummary:
+        return cls(verdict=report.verdict, sandbox=report.sandbox, scoped=report.scoped,
+                   statements=tuple(StatementEntry.from_run(run) for run in report.execution.runs),
+                   blocking_reasons=tuple(report.blocking_reasons),
+                   seconds=round(report.copy_seconds + report.execution.seconds, 3))  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class Subject:
+    """Who ran what, where: in both the intent and the outcome (as top-level fields of the record), so
+    each reads on its own."""
+
+    user: str  # the OS user (from the process's uid, not from $USER)
+    host: str
+    target: str  # the database URL, password masked
+    script_path: str
+    script_sha256: str
+    policy_name: str
+    policy_sha256: str  # of the policy file's text (a built-in policy's too)
+
+    @staticmethod
+    def operator() -> dict[str, str]:
+        """{"user": ..., "host": ...} for the current process."""
+        try:
+            import pwd
+
+            user = pwd.getpwuid(os.getuid()).pw_name
+        except (ImportError, KeyError):  # a uid with no passwd entry (containers)
+            user = getpass.getuser()
+        return {"user": user, "host": socket.gethostname()}
+
+    @classmethod
+    def for_run(cls, target: DatabaseUrl, script_path: str, script_sha256: str, policy_name: str,
+                policy_sha256: str) -> Subject:  # fmt: skip
+        return cls(**cls.operator(), target=str(target), script_path=script_path, script_sha256=script_sha256,
+                   policy_name=policy_name, policy_sha256=policy_sha256)  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class Intent:
+    kind: ClassVar[Kind] = Kind.INTENT
+
+    subject: Subject
+    dialect: str
+    findings: tuple[FindingEntry, ...]  # every finding, waived ones with their reason
+    dry_run: DryRunSummary | None  # None with --skip-dry-run
+    skip_dry_run: bool = False
+    backup_id: str | None = None
+    command: str = ""  # the command line, passwords masked; `current_command()` gives it
+    dbguard_version: str = __version__
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attempt:
+    kind: ClassVar[Kind] = Kind.ATTEMPT
+
+    step: int  # 1-based; a script without `-- dbguard: step` lines is one step
+    attempt: int  # 1-based, per step
+    result: AttemptResult
+    statements: tuple[StatementEntry, ...]
+    lock_waits: tuple[LockWait, ...] = ()
+    txid: int | None = None  # txid_current() of the attempt's transaction (PostgreSQL)
+    backup_id: str | None = None  # the backup taken inside this attempt's transaction
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    kind: ClassVar[Kind] = Kind.OUTCOME
+
+    subject: Subject
+    transaction: Transaction
+    verdict: str  # as the run printed it
+    exit_code: int
+    statements: tuple[StatementEntry, ...]  # rows per statement, as committed (or as run, if rolled back)
+    backup_id: str | None = None
+    attempts: int = 1
+    retries: int = 0  # attempts that ended in a lock timeout and were retried
+    lock_wait_seconds: float = 0.0
+    txid: int | None = None
+    resolved_by: str | None = None  # e.g. "pg_xact_status(7281) = 'committed', on a new connection"
+    timings: dict[str, float] | None = None  # seconds per phase: check, dry_run, backup, execute, gate, commit, total
+    error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Repair:
+    kind: ClassVar[Kind] = Kind.REPAIR
+
+    user: str
+    host: str
+    reason: str
+    removed_bytes: int
+    removed_sha256: str
+    saved_to: str  # where the removed bytes were kept
+
+
+Entry = Intent | Attempt | Outcome | Repair
+
+
+def payload(entry: Entry) -> dict[str, Any]:
+    """The entry's fields as JSON-ready values, every string masked; a subject's fields are top-level."""
+    fields = asdict(entry)
+    fields.update(fields.pop("subject", {}))
+    return _masked(fields)
+
+
+def current_command() -> str:
+    """This process's command line, passwords masked: for `Intent.command`."""
+    return mask(shlex.join([os.path.basename(sys.argv[0]), *sys.argv[1:]]))
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    return value

@@ -13,7 +13,7 @@ from typing import Any
 
 from dbguard.errors import UsageError
 
-KEYS = ("policy", "dialect", "format", "fail_on", "backup_dir", "journal_path")
+KEYS = ("policy", "dialect", "format", "fail_on", "backup_dir", "journal_path", "manifest_key")
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Config:
     fail_on: str | None = None
     backup_dir: str | None = None
     journal_path: str | None = None
+    manifest_key: str | None = None
 
 
 def discover(start: Path | None = None) -> Config:
@@ -53,7 +54,7 @@ def _load(path: Path, data: dict[str, Any]) -> Config:
     if unknown:
         raise UsageError(f"config {path}: unknown key {unknown[0]!r} (allowed: {', '.join(KEYS)})")
     values = {key: str(data[key]) for key in KEYS if key in data}
-    for key in ("policy", "backup_dir", "journal_path"):
+    for key in ("policy", "backup_dir", "journal_path", "manifest_key"):
         if key in values and values[key] not in ("default", "strict"):
             values[key] = str((path.parent / values[key]).resolve())  # relative to the config file
     return Config(source=str(path), **values)

@@ -4,6 +4,7 @@
 from dbguard.cli.base import app, main
 from dbguard.cli import check, dryrun
 from dbguard.cli import backup
+from dbguard.cli import journal
 from dbguard.cli import rules
 from dbguard.cli.rules import rules_markdown
 

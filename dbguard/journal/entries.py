@@ -11,12 +11,13 @@ whatever a caller puts in a message.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import shlex
 import socket
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -207,6 +208,20 @@ def payload(entry: Entry) -> dict[str, Any]:
     fields = asdict(entry)
     fields.update(fields.pop("subject", {}))
     return _masked(fields)
+
+
+@functools.cache
+def display_orders() -> dict[str, tuple[str, ...]]:
+    """Payload field names in declaration order, per record kind and per nested field ("statements"...)."""
+    subject = tuple(f.name for f in fields(Subject))
+    shapes: dict[str, Any] = {Kind.INTENT: Intent, Kind.ATTEMPT: Attempt, Kind.OUTCOME: Outcome, Kind.REPAIR: Repair,
+                              "findings": FindingEntry, "statements": StatementEntry, "lock_waits": LockWait,
+                              "dry_run": DryRunSummary}  # fmt: skip
+    orders = {}
+    for key, shape in shapes.items():
+        names = tuple(f.name for f in fields(shape))
+        orders[str(key)] = (subject if "subject" in names else ()) + names
+    return orders
 
 
 def current_command() -> str:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from dbguard.errors import InputError
 
-MAX_SCRIPT_BYTES = 16 * 1024 * 1024
+MAX_SCRIPT_BYTES = 16 * 1024 * 1024  # every read stops here: devices and FIFOs report no size, stdin none
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ def read_sources(paths: Sequence[str]) -> Iterator[Source]:
         raise InputError("no script given: pass a .sql file, a directory, or - for stdin")
     for path in paths:
         if path == "-":
-            yield Source("<stdin>", decode(sys.stdin.buffer.read(MAX_SCRIPT_BYTES + 1), "<stdin>"))
+            yield Source("<stdin>", decode(_read_bounded(sys.stdin.buffer, "<stdin>"), "<stdin>"))
             continue
         target = Path(path)
         if target.is_dir():
@@ -37,11 +39,13 @@ def read_sources(paths: Sequence[str]) -> Iterator[Source]:
 
 
 def read_file(path: Path) -> Source:
+    """A script file, read whole; a device or FIFO (/dev/zero, a pipe) is read up to the limit and no further."""
     try:
-        size = path.stat().st_size
-        if size > MAX_SCRIPT_BYTES:
-            raise InputError(_too_large(str(path), size))
-        data = path.read_bytes()
+        with path.open("rb") as stream:
+            size = os.fstat(stream.fileno()).st_size  # a regular file's size: refused before reading a byte
+            if size > MAX_SCRIPT_BYTES:
+                raise InputError(_too_large(str(path), size))
+            data = _read_bounded(stream, str(path))
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -51,9 +55,14 @@ def read_file(path: Path) -> Source:
     return Source(str(path), decode(data, str(path)))
 
 
-def decode(data: bytes, name: str) -> str:
+def _read_bounded(stream: BinaryIO, name: str) -> bytes:
+    data = stream.read(MAX_SCRIPT_BYTES + 1)  # a buffered read: it returns short only at the end of the input
     if len(data) > MAX_SCRIPT_BYTES:
-        raise InputError(_too_large(name, len(data)))
+        raise InputError(_too_large(name, None))
+    return data
+
+
+def decode(data: bytes, name: str) -> str:
     if b"\x00" in data:
         raise InputError(f"{name}: binary data (NUL bytes), not a SQL script")
     try:
@@ -66,8 +75,8 @@ def decode(data: bytes, name: str) -> str:
     return text
 
 
-def _too_large(name: str, size: int) -> str:
-    return (
-        f"{name}: {size / 1024 / 1024:.1f} MiB is larger than the {MAX_SCRIPT_BYTES // 1024 // 1024} MiB "
-        "dbguard reads; split the script"
-    )
+def _too_large(name: str, size: int | None) -> str:
+    """`size` is None when the input has no size of its own (stdin, a device, a FIFO): it went on past the limit."""
+    limit = f"the {MAX_SCRIPT_BYTES // 1024 // 1024} MiB dbguard reads"
+    what = f"{size / 1024 / 1024:.1f} MiB is larger than {limit}" if size is not None else f"more than {limit}"
+    return f"{name}: {what}; split the script"

@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from dbguard.cli.base import Guarded, app, stderr
 from dbguard.config import discover
@@ -64,12 +62,15 @@ def journal_list(
     if not runs:
         typer.echo(f"no runs in {chosen.path}" if chosen.path.exists() else f"no journal at {chosen.path}")
     else:
-        table = Table("run", "started", "user@host", "target", "script", "result", box=None, pad_edge=False)
+        rows = [("run", "started", "user@host", "target", "script", "result")]
         for run in reversed(runs):
             who = f"{run.get('user') or '?'}@{run.get('host') or '?'}"
-            table.add_row(run.run_id, run.started_at, who, run.get("target") or "", run.get("script_path") or "",
-                          run.result)  # fmt: skip
-        Console(highlight=False, width=max(160, Console().width)).print(table)
+            started = run.started_at[:19] + "Z"  # to the second
+            rows.append((run.run_id, started, who, str(run.get("target") or "-"), str(run.get("script_path") or "-"),
+                         run.result))  # fmt: skip
+        widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+        for row in rows:
+            typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     _fail_if_broken(verification, chosen)
 
 

@@ -52,52 +52,93 @@ def dry_run(
     script = file_report.script
     check = CheckReport(policy=policy, files=(file_report,))
 
-    say(f"reading {target_url} (read-only)")
-    with closing(open_target(target_url, read_only=True)) as target:
-        resolved = target.resolve(_names(script))
-        touched = sorted(set(resolved.values()))
-        # Measured before and after: the touched tables and their foreign-key neighbours, where a
-        # cascade or a trigger can change rows the script never names.
-        invariant_tables = target.resolve([i.table for i in policy.invariants if i.table]).values()
-        measured = sorted(target.foreign_key_closure(touched) | set(invariant_tables))
-        scope = None if options.full else set(measured)
-        production_sizes = {t: s.estimated_rows for t, s in target.table_sizes(touched).items()}
-        server_version = target.server_version
-
+    plan = _plan(target_url, script, policy, options.full, set(), say)
     provider = provider_for(target_url.dialect, options.provider)
-    copy_started = time.perf_counter()
-    say(f"copying {'all data' if scope is None else f'{len(scope)} tables'} into a {provider} sandbox")
-    with open_sandbox(target_url, provider, scope, options.sandbox_url, options.pg_bin, say) as sandbox:
-        copy_seconds = time.perf_counter() - copy_started
-        with closing(open_target(sandbox.url)) as copy, lost_connection_is(ConnectionFailure, "the rehearsal"):
-            say("running the script in the sandbox")
-            rehearsal = _rehearse(copy, script, policy, measured, on_statement)
+    for attempt in (1, 2):
+        copy_started = time.perf_counter()
+        what = "all data" if plan.copy is None else f"{len(plan.copy)} tables"
+        say(f"copying {what} into a {provider} sandbox")
+        with open_sandbox(target_url, provider, plan.copy, options.sandbox_url, options.pg_bin, say) as sandbox:
+            copy_seconds = time.perf_counter() - copy_started
+            with closing(open_target(sandbox.url)) as copy, lost_connection_is(ConnectionFailure, "the rehearsal"):
+                say("running the script in the sandbox")
+                rehearsal = _rehearse(copy, script, policy, plan.measured, on_statement)
+        # Triggers, rules, functions and dynamic SQL reach tables the script never names: a table the copy
+        # left empty, or that was not measured, makes the rehearsal unfaithful. Widen once, then block.
+        beyond = plan.beyond(rehearsal.execution.tables_touched)
+        if not beyond or attempt == 2:
+            break
+        say(f"the script reached {', '.join(sorted(beyond))} beyond the copy: copying and measuring them too, "
+            "and rehearsing again")  # fmt: skip
+        plan = _plan(target_url, script, policy, options.full, plan.extra | beyond, say)
     execution, gates = rehearsal.execution, rehearsal.gates
     deltas = tuple(_deltas(rehearsal.before, rehearsal.after))
-    unmeasured = _unmeasured(script, resolved)
-    if unmeasured:
-        detail = (
-            f"{', '.join(unmeasured)}: written by the script but not tables dbguard could copy and measure (a "
-            "view, or another kind of object?): what the script does to their data is unknown"
-        )
+    if beyond:
+        detail = (f"{', '.join(sorted(beyond))}: touched by the script (through a trigger, rule, function or dynamic "
+                  "SQL) beyond what the sandbox held even after widening the copy once; rerun with --full")  # fmt: skip
         gates.append(GateResult(CheckResult("written tables measured", passed=False, detail=detail)))
+    resolved = plan.resolved
     return DryRunReport(
         check=check,
         target=str(target_url),
-        server_version=server_version,
+        server_version=plan.server_version,
         sandbox=sandbox.description,
         provider=provider,
-        scoped=scope is not None and provider != "sqlite",  # SQLite's copy is always the whole file
-        tables_copied=tuple(sorted(sandbox.copy.tables_copied if sandbox.copy else scope or touched)),
+        scoped=plan.copy is not None and provider != "sqlite",  # SQLite's copy is always the whole file
+        tables_copied=tuple(sorted(sandbox.copy.tables_copied if sandbox.copy else plan.copy or plan.measured)),
         copy_seconds=copy_seconds,
         execution=execution,
         tables=deltas,
         schema_changes=tuple(rehearsal.schema_changes),
         checks=tuple(gates),
         findings=tuple(_threshold_findings(script, resolved, execution, deltas, rehearsal.before, policy, source.name)),
-        estimates=tuple(_estimates(script, resolved, execution, production_sizes, rehearsal.sandbox_sizes)),
+        estimates=tuple(_estimates(script, resolved, execution, plan.production_sizes, rehearsal.sandbox_sizes)),
         notes=tuple(_notes(execution)),
     )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the target says a rehearsal needs, read through a read-only session."""
+
+    resolved: dict[str, str]  # names as the script spells them -> canonical tables
+    copy: set[str] | None  # tables whose rows are copied (partitioned ones bring their partitions); None: all
+    measured: list[str]  # tables hashed before and after: the rows' own tables (partitions, not parents)
+    tables: frozenset[str]  # every table of the target
+    extra: set[str]  # tables found beyond an earlier copy, in scope from now on
+    production_sizes: dict[str, int]
+    server_version: str
+
+    covered: frozenset[str]  # copied and measured: the closure, and the measured partitions under it
+
+    def beyond(self, touched: set[str]) -> set[str]:
+        """Tables of the target that the rehearsal touched but the sandbox did not hold or measure."""
+        return {table for table in touched if table in self.tables and table not in self.covered}
+
+
+def _plan(target_url: DatabaseUrl, script: Script, policy: Policy, full: bool, extra: set[str],
+          say: Progress) -> _Plan:  # fmt: skip
+    say(f"reading {target_url} (read-only)")
+    with closing(open_target(target_url, read_only=True)) as target:
+        resolved = target.resolve(_names(script))
+        touched = sorted(set(resolved.values()))
+        invariant_tables = set(target.resolve([i.table for i in policy.invariants if i.table]).values())
+        # Copied and measured: the touched tables and their foreign-key neighbours (where a cascade can
+        # change rows the script never names), partition trees whole, and what an earlier rehearsal found.
+        closure = target.foreign_key_closure(sorted({*touched, *extra})) | invariant_tables
+        tables = frozenset(target.all_tables())
+        # SQLite copies the whole file: measuring every table there is what finds a trigger's writes.
+        measured = target.leaf_tables(sorted(tables if target_url.dialect is Dialect.SQLITE else closure))
+        return _Plan(
+            resolved=resolved,
+            copy=None if full else closure,
+            measured=measured,
+            tables=tables,
+            extra=extra,
+            covered=frozenset(closure | set(measured)),
+            production_sizes={t: s.estimated_rows for t, s in target.table_sizes(touched).items()},
+            server_version=target.server_version,
+        )
 
 
 @dataclass
@@ -130,7 +171,8 @@ def _rehearse(
     if copy.dialect is Dialect.POSTGRES:  # the gate must not inherit the script's timeouts and time out quietly
         copy.conn.execute("SET LOCAL statement_timeout = 0")
         copy.conn.execute("SET LOCAL lock_timeout = 0")
-    existing = sorted(set(copy.resolve([*touched, *_names(script)]).values()))  # dropped ones gone, new ones in
+    # dropped ones gone, new ones in; a partitioned table by its partitions, so that no row counts twice
+    existing = copy.leaf_tables(sorted(set(copy.resolve([*touched, *_names(script)]).values())))
     after = copy.table_stats(existing)
     schema_changes = schema_before.diff(copy.schema())
     gates = [GateResult(c, _pre_existing(c, checks_before)) for c in _integrity(copy, existing)]
@@ -152,13 +194,6 @@ def _integrity(target: Target, tables: list[str]) -> list[CheckResult]:
     if target.dialect is Dialect.POSTGRES:
         return target.integrity_checks(tables, install_amcheck=True)  # type: ignore[call-arg]
     return target.integrity_checks(tables)
-
-
-def _unmeasured(script: Script, resolved: dict[str, str]) -> list[str]:
-    """Names the script writes that are neither existing tables nor created by the script itself."""
-    created = {a.table.split(".")[-1] for s in script.statements for a in s.actions_of("create-table") if a.table}
-    written = {name for s in script.statements for name in s.facts.tables_written}
-    return sorted(n for n in written if n not in resolved and n.split(".")[-1] not in created)
 
 
 def _names(script: Script) -> list[str]:

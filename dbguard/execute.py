@@ -6,7 +6,10 @@ transaction (VACUUM, CREATE INDEX CONCURRENTLY...) run as separate steps in auto
 the work before them is committed first; `check` refuses them unless the policy allows them.
 
 For each statement it records the rows affected, the time taken, the table locks newly held by this
-backend afterwards (from pg_locks: they stay held until COMMIT), the notices, and the error.
+backend afterwards (from pg_locks: they stay held until COMMIT), the notices, the error, and (PostgreSQL)
+what it did to every table: the server's per-transaction counters (`pg_stat_xact_user_tables`, "The
+Cumulative Statistics System" in the PostgreSQL docs) count the scans, inserts, updates and deletes,
+whoever made them: the statement, a trigger, a rule, a cascade, a function or dynamic SQL.
 """
 
 from __future__ import annotations
@@ -32,6 +35,12 @@ WHERE l.pid = pg_backend_pid() AND l.granted AND l.locktype = 'relation' AND c.r
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
 """
 _SEQUENCES_SQL = "SELECT schemaname || '.' || sequencename, last_value FROM pg_sequences"
+# Counters of this transaction so far (a row per table it touched); a partitioned table's are its partitions'.
+_ACTIVITY_SQL = """
+SELECT schemaname || '.' || relname, coalesce(seq_scan, 0) + coalesce(idx_scan, 0), n_tup_ins, n_tup_upd, n_tup_del
+FROM pg_stat_xact_user_tables
+WHERE coalesce(seq_scan, 0) + coalesce(idx_scan, 0) + n_tup_ins + n_tup_upd + n_tup_del > 0
+"""
 
 
 def lock_label(mode: str) -> str:
@@ -52,6 +61,21 @@ class LockHeld:
         return member.value if member else 0
 
 
+@dataclass(frozen=True)
+class TableActivity:
+    """What one statement did to one table, whoever did it (see the module's docstring)."""
+
+    table: str  # canonical "schema.table"
+    scans: int  # sequential and index scans: the table was read
+    inserted: int
+    updated: int
+    deleted: int
+
+    @property
+    def wrote(self) -> bool:
+        return bool(self.inserted or self.updated or self.deleted)
+
+
 @dataclass
 class StatementRun:
     index: int
@@ -68,6 +92,7 @@ class StatementRun:
     notices: list[str] = field(default_factory=list)
     error: str | None = None
     error_line: int | None = None  # line in the script where the server located the error
+    activity: tuple[TableActivity, ...] = ()  # PostgreSQL, statements in the transaction: per table touched
 
     @property
     def strongest_lock(self) -> str | None:
@@ -86,6 +111,18 @@ class ExecutionResult:
     @property
     def failed(self) -> StatementRun | None:
         return next((r for r in self.runs if r.error), None)
+
+    @property
+    def tables_written(self) -> set[str]:
+        """Every table some statement wrote rows of, through whatever path (PostgreSQL counters)."""
+        return {a.table for run in self.runs for a in run.activity if a.wrote}
+
+    @property
+    def tables_touched(self) -> set[str]:
+        """Every table the script read, wrote or locked (TRUNCATE counts no rows, but locks its table)."""
+        return {a.table for run in self.runs for a in run.activity} | {
+            held.table for run in self.runs for held in run.locks
+        }
 
 
 def execute_script(
@@ -124,6 +161,7 @@ def execute_script(
         run.executed = True
         if not run.separate_step:
             run.locks = runner.new_locks()
+            run.activity = runner.activity()
     result = ExecutionResult(runs, time.perf_counter() - start, committed_steps=committed)
     if result.failed is None:
         after = runner.sequences()
@@ -166,12 +204,14 @@ class _Runner(Protocol):
     def sequences(self) -> dict[str, int | None]: ...
     def describe(self, error: Exception) -> tuple[str, int | None]: ...
     def lost(self) -> bool: ...
+    def activity(self) -> tuple[TableActivity, ...]: ...
 
 
 class _PostgresRunner:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
         self.held: set[tuple[str, str]] = set()
+        self.counted: dict[str, tuple[int, ...]] = {}  # the transaction's counters after the last statement
         self.notices: list[str] | None = None
         conn.add_notice_handler(self._notice)
 
@@ -184,6 +224,7 @@ class _PostgresRunner:
         self.conn.execute("SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
                           (timeouts.lock_timeout, timeouts.statement_timeout))  # fmt: skip
         self.held = set(self._locks())
+        self.counted = self._counters()
 
     def execute(self, sql: str, autocommit: bool, notices: list[str]) -> int | None:
         self.notices = notices
@@ -195,14 +236,32 @@ class _PostgresRunner:
         finally:
             if autocommit:
                 self.conn.autocommit = False
+                self.counted = {}  # the next statement starts a new transaction, and its counters at zero
             self.notices = None
 
     def commit_if_open(self) -> int:
         if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
             self.conn.commit()
             self.held = set()
+            self.counted = {}
             return 1
         return 0
+
+    def _counters(self) -> dict[str, tuple[int, ...]]:
+        return {str(row[0]): tuple(int(n) for n in row[1:]) for row in self.conn.execute(_ACTIVITY_SQL).fetchall()}
+
+    def activity(self) -> tuple[TableActivity, ...]:
+        """Per table, the counters' growth since the previous statement (a separate step's own
+        transaction has ended by now: it is not counted)."""
+        now = self._counters()
+        grown = []
+        for table, counts in sorted(now.items()):
+            before = self.counted.get(table, (0, 0, 0, 0))
+            delta = tuple(n - b for n, b in zip(counts, before, strict=True))
+            if any(delta):
+                grown.append(TableActivity(table, *delta))
+        self.counted = now
+        return tuple(grown)
 
     def _locks(self) -> list[tuple[str, str]]:
         return [(str(t), lock_label(str(m))) for t, m in self.conn.execute(_LOCKS_SQL).fetchall()]
@@ -260,3 +319,6 @@ class _SqliteRunner:
 
     def lost(self) -> bool:
         return False
+
+    def activity(self) -> tuple[TableActivity, ...]:
+        return ()  # SQLite keeps no per-table counters: the caller compares the tables' hashes

@@ -137,6 +137,10 @@ class Target(Protocol):
         blocked by those), and every table all of those need for their rows' foreign keys, transitively."""
         ...
 
+    def leaf_tables(self, tables: Sequence[str]) -> list[str]:
+        """The tables that hold rows: a partitioned table is replaced by its partitions (PostgreSQL)."""
+        ...
+
     def integrity_checks(self, tables: Sequence[str]) -> list[CheckResult]: ...
 
     def query(self, sql: str, limit: int = 10) -> list[tuple[Any, ...]]:

@@ -75,6 +75,24 @@ FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
 JOIN pg_class p ON p.oid = con.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
 WHERE con.contype = 'f'"""
+# Partition -> its direct parent, at every level (pg_inherits holds only these among partitioned tables).
+_PARTITION_EDGES = """
+SELECT cn.nspname || '.' || c.relname, pn.nspname || '.' || p.relname
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
+WHERE p.relkind = 'p'"""
+# The tables and every partition below them, at any depth (pg_partition_tree lists nothing for a table
+# that is not partitioned, hence the union with the tables themselves).
+_WITH_PARTITIONS = """
+SELECT o FROM unnest(%s::oid[]) AS o
+UNION SELECT t.relid FROM unnest(%s::oid[]) AS o, pg_partition_tree(o) AS t"""
+_LEAVES = """
+SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid IN (SELECT o FROM unnest(%s::oid[]) AS o
+                UNION SELECT t.relid FROM unnest(%s::oid[]) AS o, pg_partition_tree(o) AS t)
+  AND c.relkind = 'r'
+ORDER BY 1"""
 _PIN_SETTINGS = "SELECT set_config(s.name, s.value, true) FROM unnest(%s::text[], %s::text[]) AS s(name, value)"
 _TABLE_HASH = """
 SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0), coalesce(bit_xor(hashtextextended(t::text, 1)), 0)
@@ -269,16 +287,31 @@ class PostgresTarget:
         return stats
 
     def foreign_key_closure(self, tables: Sequence[str]) -> set[str]:
+        """See `Target.foreign_key_closure`. A partition and its partitioned parent count as linked both
+        ways, at every level, so the closure holds whole partition trees and every partition's own
+        foreign keys, in both directions."""
         parents: dict[str, set[str]] = {}
         children: dict[str, set[str]] = {}
         for child, parent in self._rows(_FK_EDGES):
             parents.setdefault(child, set()).add(parent)
             children.setdefault(parent, set()).add(child)
+        for partition, parent in self._rows(_PARTITION_EDGES):
+            for one, other in ((partition, parent), (parent, partition)):
+                parents.setdefault(one, set()).add(other)
+                children.setdefault(one, set()).add(other)
         # Rows that reference the seeds, transitively (a DELETE cascades on, or is blocked, further down),
         # then every table those rows need for their own foreign keys.
         return _upward(_upward(set(tables), children), parents)
 
+    def leaf_tables(self, tables: Sequence[str]) -> list[str]:
+        """The tables that hold rows: each partitioned table is replaced by its leaf partitions (any depth),
+        the others are kept. Counting and hashing these counts every row once."""
+        oids = list(self._oids(tables).values())
+        return [name for (name,) in self._rows(_LEAVES, [oids, oids])]
+
     def integrity_checks(self, tables: Sequence[str], *, install_amcheck: bool = False) -> list[CheckResult]:
+        """The gate's checks on `tables` and every partition below them (a partition's own constraints,
+        indexes and foreign keys are not its parent's)."""
         checks: dict[str, Callable[[list[int]], CheckResult]] = {
             "constraints valid": self._constraints_valid,
             "deferred constraints": self._deferred_constraints,
@@ -287,7 +320,8 @@ class PostgresTarget:
             "amcheck": lambda oids: self._amcheck(oids, install_amcheck),
         }
         try:
-            oids = list(self._oids(tables).values())
+            named = list(self._oids(tables).values())
+            oids = [int(oid) for (oid,) in self._rows(_WITH_PARTITIONS, [named, named])]
         except psycopg.Error as error:
             return [CheckResult(name, False, f"could not run: {error_text(error)}") for name in checks]
         return [self._guarded(name, check, oids) for name, check in checks.items()]

@@ -230,6 +230,10 @@ class SqliteTarget:
         below = _reachable(set(self._canonical(tables)), children)
         return _reachable(below, parents)
 
+    def leaf_tables(self, tables: Sequence[str]) -> list[str]:
+        """SQLite has no partitioned tables: the tables that exist, canonically named."""
+        return list(self._canonical(tables))
+
     def integrity_checks(self, tables: Sequence[str], **_: object) -> list[CheckResult]:
         return [self._integrity_check(), self._foreign_key_check(tables)]
 

@@ -533,6 +533,8 @@ def test_cli_without_a_journal(tmp_path: Path) -> None:
     assert cli("journal", "verify", "--journal", missing) == (0, f"journal OK: no records in {missing}\n", "")
     assert cli("journal", "show", "ab", "--journal", missing)[0] == 2
     assert cli("journal", "verify", "--journal", missing, "--expect-head", "f" * 64)[0] == 1
+    code, _, err = cli("journal", "verify", "--journal", missing, "--expect-head", "f" * 12)
+    assert code == 2 and "64 hex digits" in err
 
 
 def test_journal_path_comes_from_flag_then_environment_then_config(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import typer
 
 from dbguard.cli.base import Guarded, app, stderr
 from dbguard.config import discover
-from dbguard.errors import EXIT_FINDINGS
+from dbguard.errors import EXIT_FINDINGS, UsageError
 from dbguard.journal import DEFAULT_JOURNAL_PATH, Journal, Record, Verification, journal_path
 from dbguard.journal.entries import display_orders
 from dbguard.journal.runs import find_run, group_runs
@@ -124,8 +125,10 @@ def journal_verify(
         dbguard journal verify
         dbguard journal verify --expect-head 9c1e...   # the head from yesterday's verify
     """
+    if expect_head is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", expect_head):
+        raise UsageError(f"--expect-head takes a whole sha256 (64 hex digits), as verify prints it: {expect_head!r}")
     chosen = _journal(journal)
-    verification = chosen.verify(expect_head)
+    verification = chosen.verify(expect_head.lower() if expect_head else None)
     if verification.ok:
         head = verification.head
         if head is None:

@@ -6,6 +6,7 @@ from dbguard.cli import check, dryrun
 from dbguard.cli import backup
 from dbguard.cli import journal
 from dbguard.cli import rules
+from dbguard.cli import cleanup
 from dbguard.cli.rules import rules_markdown
 
 __all__ = ["app", "main", "rules_markdown"]

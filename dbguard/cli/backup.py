@@ -77,6 +77,9 @@ def backup(
     install_sigterm_handler()
     store = BackupStore(_backup_dir(backup_dir, discover()))
     chosen = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
+    from dbguard.cli.cleanup import mention_stale_leftovers
+
+    mention_stale_leftovers(DatabaseUrl.parse(sandbox_url or db), store.directory)
     with _backup_progress() as status:
         manifest = take_backup(
             DatabaseUrl.parse(db), store, chosen, verify=verify, provider=sandbox.value,

@@ -62,6 +62,7 @@ def dry_run_command(
         dbguard dry-run scripts/fix_stock.sql --db sqlite:///warehouse.db --format markdown > report.md
         dbguard dry-run x.sql --db $URL --sandbox local
     """
+    from dbguard.cli.cleanup import mention_stale_leftovers
     from dbguard.dryrun import DryRunOptions, dry_run
     from dbguard.sandbox.signals import install_sigterm_handler
     from dbguard.targets.url import DatabaseUrl
@@ -79,6 +80,7 @@ def dry_run_command(
         full=full,
         pg_bin=pg_bin,
     )
+    mention_stale_leftovers(options.sandbox_url or target_url)
     with stderr.status("dry-run") as status:
         report = dry_run(
             source, target_url, policy_from(policy, config), options,

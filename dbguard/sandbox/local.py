@@ -22,13 +22,12 @@ from sqlalchemy.engine import URL
 from dbguard.errors import ConnectionFailure
 from dbguard.sandbox.base import EmptyDatabase, Progress, removed_afterwards
 from dbguard.sandbox.catalog import DatabaseFacts, connect
-from dbguard.sandbox.marker import SandboxMarker, marked_directory, set_marker
+from dbguard.sandbox.marker import DIRECTORY_PREFIX, SandboxMarker, marked_directory, set_marker
 from dbguard.sandbox.pgtools import binary_major, find_binary, run_tool
 from dbguard.sandbox.signals import signals_deferred
 from dbguard.targets.url import DatabaseUrl
 
 SERVER_USER = "postgres"  # initdb and postgres refuse to run as root; as root, run them as this OS user
-DIRECTORY_PREFIX = "dbguard-sandbox-"
 FALLBACK_PARENT = "/tmp"  # where the directory goes when $TMPDIR is too long for a socket path
 # A Unix socket path must fit in 107 bytes: <parent>/<prefix><YYYYMMDDTHHMMSS>-<pid, up to 7>-<8>/.s.PGSQL.<port>
 _MAX_SOCKET_PATH = 107
@@ -43,7 +42,7 @@ def local_cluster(
     progress = on_progress or (lambda _message: None)
     initdb, pg_ctl = (_server_binary(name, facts.server_major, pg_bin) for name in ("initdb", "pg_ctl"))
     run_as = server_user()
-    workdir, marker = marked_directory(DIRECTORY_PREFIX, sandbox_parents()[0])
+    workdir, marker = marked_directory(DIRECTORY_PREFIX, _cluster_parent())
     with removed_afterwards(lambda: remove_cluster(pg_ctl, workdir, run_as), f"the local cluster in {workdir}"):
         if run_as is not None:
             os.chown(workdir, run_as[1], run_as[2])
@@ -57,11 +56,14 @@ def local_cluster(
 
 
 def sandbox_parents() -> list[Path]:
-    """Where local clusters' directories go: the temporary directory, or /tmp when its path is too long
-    for a socket path (the first is the one used; `cleanup` looks in both)."""
+    """Where local sandboxes' directories go: the temporary directory, or /tmp for a cluster when the
+    temporary directory's path is too long for a socket path."""
+    return list(dict.fromkeys([Path(tempfile.gettempdir()), _cluster_parent()]))
+
+
+def _cluster_parent() -> Path:
     base = Path(tempfile.gettempdir())
-    fallback = Path(FALLBACK_PARENT)
-    return [base, fallback] if len(str(base)) <= _MAX_PARENT and base != fallback else [fallback]
+    return base if len(str(base)) <= _MAX_PARENT else Path(FALLBACK_PARENT)
 
 
 def _mark_cluster(url: DatabaseUrl, marker: SandboxMarker) -> None:

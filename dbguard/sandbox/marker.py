@@ -24,7 +24,8 @@ from typing import Any
 import psycopg
 
 MARKER_PREFIX = "dbguard-sandbox "
-MARKER_FILE = "dbguard-sandbox.marker"  # in a local cluster's working directory
+MARKER_FILE = "dbguard-sandbox.marker"  # in a local sandbox's directory
+DIRECTORY_PREFIX = "dbguard-sandbox-"  # of a local sandbox's directory (a cluster, or a SQLite copy)
 _READ = """
 SELECT shobj_description(d.oid, 'pg_database') FROM pg_database d WHERE d.datname = current_database()"""
 

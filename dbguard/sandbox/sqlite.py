@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL
 from dbguard.errors import ConnectionFailure, UsageError
 from dbguard.sandbox.base import Progress, Sandbox, removed_afterwards
 from dbguard.sandbox.copy import CopyStats
+from dbguard.sandbox.marker import DIRECTORY_PREFIX, marked_directory
 from dbguard.targets.sqlite import connect
 from dbguard.targets.url import DatabaseUrl
 
@@ -46,7 +47,7 @@ def sqlite_sandbox(
             for path in [destination, *(Path(f"{destination}{suffix}") for suffix in _SIDE_FILES)]:
                 path.unlink(missing_ok=True)
     else:
-        workdir = Path(tempfile.mkdtemp(prefix="dbguard-sandbox-"))
+        workdir, _ = marked_directory(DIRECTORY_PREFIX, Path(tempfile.gettempdir()))  # found by `cleanup`
         destination = workdir / (target_url.sqlite_path.name or "sandbox.db")
 
         def remove() -> None:

@@ -67,10 +67,6 @@ class Verification:
         """The last record, whose sha256 stands for the whole journal when `ok`."""
         return self.records[-1] if self.records else None
 
-    @property
-    def torn_tail(self) -> bool:
-        return any(p.breakage is Breakage.TORN for p in self.problems)
-
 
 def verify_lines(lines: list[bytes], expect_head: str | None = None) -> Verification:
     """Check raw lines (each with its newline, except perhaps a torn last one)."""
@@ -104,7 +100,7 @@ def verify_lines(lines: list[bytes], expect_head: str | None = None) -> Verifica
     if expect_head is not None and expect_head != GENESIS and not any(r.sha256 == expect_head for r in chain):
         problems.append(Problem(Breakage.HEAD_NOT_FOUND, f"no record has sha256 {expect_head}: records were removed "
                                 "from the end, or the journal was rewritten, since that head was taken"))  # fmt: skip
-    problems.sort(key=lambda p: (p.line or 0, p.breakage.value))
+    problems.sort(key=lambda p: (p.line is None, p.line or 0, p.breakage.value))  # whole-journal ones last
     return Verification(tuple(records), tuple(problems))
 
 

@@ -63,8 +63,8 @@ def cleanup_command(
         return
     if not yes:
         if not sys.stdin.isatty():
-            raise UsageError(f"nothing removed: pass --yes to remove the {len(stale)} stale leftover(s) listed "
-                             "without a terminal to confirm on")  # fmt: skip
+            raise UsageError(f"nothing removed (no terminal to confirm on): pass --yes to remove the {len(stale)} "
+                             "stale leftover(s) listed")  # fmt: skip
         typer.confirm(f"Remove the {len(stale)} stale leftover(s)?", abort=True)
     failures = []
     for leftover in stale:

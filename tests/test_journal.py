@@ -291,7 +291,7 @@ def test_an_edit_with_a_recomputed_own_hash_is_caught_by_the_next_link(journal: 
     lines[2] = forged(lines[2], verdict="ROLLED BACK", exit_code=6)
     rewrite(journal, lines)
     assert problems(journal) == [(Breakage.EDITED, 3)]
-    assert "line 4 (seq 4) links to sha256" in str(journal.verify().problems[0])
+    assert "line 4 (seq 4) does not link to it: it was changed" in str(journal.verify().problems[0])
 
 
 def test_a_deleted_record_is_missing_before_the_next(journal: Journal) -> None:

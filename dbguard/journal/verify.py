@@ -200,7 +200,6 @@ def _broken_links(chain: list[Record], edited: set[int | None]) -> list[Problem]
         before = by_seq.get(record.seq - 1)
         if before is None or before.sha256 == record.prev_sha256 or before.line in edited:
             continue
-        problems.append(_at(before, Breakage.EDITED, f"changed after it was written: line {record.line} "
-                            f"(seq {record.seq}) links to sha256 {record.prev_sha256[:12]}..., this record's is "
-                            f"{before.sha256[:12]}... (or line {record.line}'s prev_sha256 was changed)"))  # fmt: skip
+        detail = f"line {record.line} (seq {record.seq}) does not link to it: it was changed after it was written"
+        problems.append(_at(before, Breakage.EDITED, f"{detail}, or line {record.line}'s prev_sha256 was"))
     return problems

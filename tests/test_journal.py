@@ -7,6 +7,7 @@ import ctypes
 import json
 import multiprocessing
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -340,6 +341,29 @@ def test_several_problems_are_all_reported(journal: Journal) -> None:
     del lines[4]
     rewrite(journal, lines)
     assert problems(journal) == [(Breakage.EDITED, 1), (Breakage.MISSING, 5)]
+
+
+def test_every_deletion_swap_copy_and_flipped_byte_is_named(journal: Journal) -> None:
+    """At every position of the journal, not only at the ones the tests above pick."""
+    original = lines_of(journal)
+    count = len(original)
+    for at in range(count - 1):  # deleting the LAST record needs --expect-head (below)
+        rewrite(journal, original[:at] + original[at + 1 :])
+        assert problems(journal) == [(Breakage.MISSING, at + 1)], f"delete line {at + 1}"
+        swapped = original.copy()
+        swapped[at], swapped[at + 1] = swapped[at + 1], swapped[at]
+        rewrite(journal, swapped)
+        assert [b for b, _ in problems(journal)] == [Breakage.OUT_OF_ORDER], f"swap lines {at + 1}, {at + 2}"
+    for at in range(count):
+        rewrite(journal, original[: at + 1] + original[at:])
+        assert [b for b, _ in problems(journal)] == [Breakage.INSERTED], f"copy of line {at + 1}"
+    flips = random.Random(9)
+    for _ in range(200):
+        at = flips.randrange(count)
+        line = bytearray(original[at])
+        line[flips.randrange(len(line) - 1)] ^= 1 << flips.randrange(7)  # any bit of an ASCII byte, not the newline
+        rewrite(journal, [*original[:at], bytes(line), *original[at + 1 :]])
+        assert problems(journal), f"flipped a bit in line {at + 1}"
 
 
 def test_removing_the_last_records_needs_the_head_kept_elsewhere(journal: Journal) -> None:

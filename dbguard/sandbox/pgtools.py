@@ -10,11 +10,11 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from dbguard.errors import ConnectionFailure
+from dbguard.sandbox import children
 from dbguard.targets.url import mask
 
 PG_BIN_ENV = "DBGUARD_PG_BIN"
@@ -54,10 +54,7 @@ def find_binary(name: str, major: int | None = None, bin_dir: Path | None = None
 
 def binary_major(path: Path) -> int:
     """The major version of a PostgreSQL program, from `<program> --version`."""
-    try:
-        result = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=30, check=False)
-    except OSError as error:
-        raise ConnectionFailure(f"cannot run {path}: {error}") from None
+    result = children.run([path, "--version"], timeout=30)
     found = _VERSION.search(result.stdout)
     if result.returncode != 0 or found is None:
         raise ConnectionFailure(f"cannot tell the version of {path}: {(result.stdout + result.stderr).strip()!r}")
@@ -83,37 +80,21 @@ def run_tool(
     user: str | None = None,
     cwd: Path | None = None,
 ) -> None:
-    """Run one program with `env` merged over os.environ; a non-zero exit raises ConnectionFailure
-    carrying the program's stderr (masked: libpq error messages may echo a connection string)."""
+    """Run one program to its end (see children.run: it never outlives dbguard) with `env` merged over
+    os.environ; a non-zero exit raises ConnectionFailure carrying the program's stderr (masked: libpq
+    error messages may echo a connection string)."""
     argv = [str(arg) for arg in args]
     _log.debug("%s: %s", progress_label, mask(" ".join(argv)))
     try:
-        result = subprocess.run(
-            argv,
-            env={**os.environ, **env},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            check=False,
-            user=user,
-            group=_primary_group(user),
-            extra_groups=[] if user else None,
-            cwd=cwd,
-        )
-    except OSError as error:
-        raise ConnectionFailure(f"{progress_label} failed: cannot run {argv[0]}: {error}") from None
+        result = children.run(argv, env=env, user=user, cwd=cwd)
+    except ConnectionFailure as error:
+        raise ConnectionFailure(f"{progress_label} failed: {error}") from None
+    signal_name = children.killed_by(result.returncode)
+    if signal_name is not None:
+        raise ConnectionFailure(f"{progress_label} failed: {Path(argv[0]).name} was killed by {signal_name}")
     if result.returncode != 0:
         detail = (result.stderr.strip() or result.stdout.strip() or f"exit status {result.returncode}")[-4000:]
         raise ConnectionFailure(f"{progress_label} failed ({Path(argv[0]).name}): {mask(detail)}")
-
-
-def _primary_group(user: str | None) -> int | None:
-    if user is None:
-        return None
-    import pwd
-
-    return pwd.getpwnam(user).pw_gid
 
 
 def _is_executable(path: Path) -> bool:
@@ -125,8 +106,8 @@ def _pg_config_bindir() -> Path | None:
     if pg_config is None:
         return None
     try:
-        result = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, timeout=30, check=False)
-    except OSError:
+        result = children.run([pg_config, "--bindir"], timeout=30)
+    except ConnectionFailure:
         return None
     return Path(result.stdout.strip()) if result.returncode == 0 and result.stdout.strip() else None
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +30,7 @@ from dbguard.sandbox.leftovers import State, local_directories, parse_duration, 
 from dbguard.sandbox.local import postmaster_running
 from dbguard.sandbox.marker import DIRECTORY_PREFIX, MARKER_FILE, SandboxMarker
 from dbguard.sandbox.server import SANDBOX_PREFIX
+from tests.test_backup_faults import wait_for
 from tests.warehouse import ADMIN_URL
 
 ROOT = Path(__file__).parent.parent
@@ -57,12 +58,12 @@ def locked(url: str, table: str) -> Iterator[None]:
 
 
 @contextmanager
-def started(*args: str, tmp: Path) -> Iterator[subprocess.Popen[str]]:
+def started(*args: str, tmp: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A real dbguard process in its own process group (so that SIGKILL reaches its pg_dump too), killed
     on the way out if the test has not done it."""
     command = [sys.executable, "-m", "dbguard", *args]
     process = subprocess.Popen(command, cwd=ROOT, env=_env(tmp), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)  # fmt: skip
+                               start_new_session=True)  # fmt: skip
     try:
         yield process
     finally:
@@ -88,7 +89,7 @@ def dump_waiting(target: str) -> bool | None:
     return True if row else None
 
 
-def kill(process: subprocess.Popen[str], target: str) -> None:
+def kill(process: subprocess.Popen[bytes], target: str) -> None:
     """SIGKILL the dbguard process group, and end the pg_dump sessions it left on `target`'s database."""
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
@@ -99,18 +100,6 @@ def kill(process: subprocess.Popen[str], target: str) -> None:
 
 def _database(url: str) -> str:
     return url.rsplit("/", 1)[1].split("?")[0]
-
-
-def wait_for(what: str, probe: Callable[[], T | None], process: subprocess.Popen[str], timeout: float = 60) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found is not None:
-            return found
-        if process.poll() is not None:
-            pytest.fail(f"dbguard exited ({process.returncode}) before {what}: {process.communicate()[1]}")
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def sandboxes_of(pid: int) -> str | None:
@@ -325,7 +314,8 @@ def test_local_directories_need_a_marker_of_this_user_matching_their_name(short_
     listed = dbguard("cleanup", tmp=short_tmp)  # no terminal, no --yes: it lists, removes nothing, exits 2
     assert listed.returncode == 2
     assert f"stale          local sandbox directory {good}: its process {gone} is gone" in listed.stdout
-    assert "nothing removed: pass --yes" in listed.stderr and len(listed.stderr.splitlines()) == 1
+    assert listed.stderr.startswith("dbguard: error: nothing removed (no terminal to confirm on): pass --yes")
+    assert len(listed.stderr.splitlines()) == 1
     assert good.exists()
 
     removed = dbguard("cleanup", "--yes", tmp=short_tmp)

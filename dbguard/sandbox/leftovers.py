@@ -34,7 +34,7 @@ import psycopg
 from dbguard.backup.store import host_label, partial_files
 from dbguard.dialects import Dialect
 from dbguard.errors import ConnectionFailure, DbguardError, UsageError
-from dbguard.sandbox.local import postmaster_running, remove_cluster, sandbox_parents, server_user
+from dbguard.sandbox.local import pid_exists, postmaster_running, remove_cluster, sandbox_parents, server_user
 from dbguard.sandbox.marker import DIRECTORY_PREFIX, MARKER_FILE, SandboxMarker
 from dbguard.sandbox.server import SANDBOX_PREFIX, drop_database
 from dbguard.targets import postgres
@@ -231,16 +231,10 @@ def _judge(
 def process_alive(pid: int, created: datetime) -> bool:
     """Whether process `pid` of this host runs and can be the one that made something at `created`: a
     zombie is dead, and a process that started well after `created` only reuses the pid."""
-    if pid <= 0:
-        return False
     if pid == os.getpid():
         return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_exists(pid):
         return False
-    except PermissionError:  # alive, another user's
-        pass
     started = _process_start(pid)
     if started is None:
         return True  # cannot tell: alive, to be safe

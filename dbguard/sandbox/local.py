@@ -141,7 +141,12 @@ def postmaster_running(data: Path) -> bool:
         pid = int((data / "postmaster.pid").read_text().split("\n", 1)[0])
     except (OSError, ValueError):
         return False
-    if pid <= 0:  # a damaged file: kill() would signal a whole process group
+    return pid_exists(pid)
+
+
+def pid_exists(pid: int) -> bool:
+    """Whether a process `pid` exists on this host (a zombie too)."""
+    if pid <= 0:  # kill() would signal a whole process group
         return False
     try:
         os.kill(pid, 0)

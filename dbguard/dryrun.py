@@ -16,9 +16,9 @@ from pathlib import Path
 from dbguard.check import check_text
 from dbguard.dialects import Dialect
 from dbguard.errors import ConnectionFailure
-from dbguard.execute import ExecutionResult, StatementRun, execute_script
+from dbguard.execute import ExecutionResult, StatementRun, execute_script, server_error
+from dbguard.gate import integrity, integrity_gate, invariant_stats
 from dbguard.inputs import Source
-from dbguard.invariants import evaluate
 from dbguard.policy.policy import Policy
 from dbguard.report.dryrun_model import DryRunReport, Estimate, GateResult, TableDelta
 from dbguard.report.model import CheckReport, Finding
@@ -81,6 +81,7 @@ def dry_run(
     return DryRunReport(
         check=check,
         target=str(target_url),
+        target_read_only=True,  # _plan's sessions, the copy's and pg_dump's: default_transaction_read_only
         server_version=plan.server_version,
         sandbox=sandbox.description,
         provider=provider,
@@ -162,7 +163,8 @@ def _rehearse(
     schema_before = copy.schema()
     sizes = {t: s.estimated_rows for t, s in copy.table_sizes(touched).items()}  # before the script changes them
     before = copy.table_stats(touched)
-    checks_before = _integrity(copy, touched)
+    invariants_before = invariant_stats(copy, policy.invariants)
+    checks_before = integrity(copy, touched)
     copy.conn.commit()  # the before-state's reads must not count as the script's locks
     execution = execute_script(copy.conn, script, policy.timeouts, on_statement)
     if execution.failed:
@@ -175,25 +177,14 @@ def _rehearse(
     existing = copy.leaf_tables(sorted(set(copy.resolve([*touched, *_names(script)]).values())))
     after = copy.table_stats(existing)
     schema_changes = schema_before.diff(copy.schema())
-    gates = [GateResult(c, _pre_existing(c, checks_before)) for c in _integrity(copy, existing)]
-    gates += [GateResult(r) for r in evaluate(policy.invariants, copy, before, after)]
+    invariants_after = invariant_stats(copy, policy.invariants)
+    gates = integrity_gate(copy, existing, checks_before, policy.invariants, {**invariants_before, **before},
+                           {**invariants_after, **after})  # fmt: skip
     try:
         copy.conn.commit()
     except Exception as error:  # deferred constraints fire at COMMIT: that is a gate too
-        gates.append(GateResult(CheckResult("commit", passed=False, detail=str(error).splitlines()[0])))
+        gates.append(GateResult(CheckResult("commit", passed=False, detail=server_error(error).one_line())))
     return _Rehearsal(execution, before, after, gates, schema_changes, sizes)
-
-
-def _pre_existing(after: CheckResult, before: list[CheckResult]) -> bool:
-    """A failure the database already had: same check, and nothing in its sample that was not there before."""
-    earlier = next((c for c in before if c.name == after.name and not c.passed and not c.skipped), None)
-    return earlier is not None and set(after.sample) <= set(earlier.sample)
-
-
-def _integrity(target: Target, tables: list[str]) -> list[CheckResult]:
-    if target.dialect is Dialect.POSTGRES:
-        return target.integrity_checks(tables, install_amcheck=True)  # type: ignore[call-arg]
-    return target.integrity_checks(tables)
 
 
 def _names(script: Script) -> list[str]:

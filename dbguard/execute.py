@@ -26,6 +26,7 @@ import psycopg
 from dbguard.dialects import Dialect
 from dbguard.policy.policy import Timeouts
 from dbguard.sql.model import LockMode, Script, Statement
+from dbguard.targets.url import mask
 
 # Relation locks held by this backend, on user tables (pg_locks' own catalog locks left out).
 _LOCKS_SQL = """
@@ -92,7 +93,11 @@ class StatementRun:
     notices: list[str] = field(default_factory=list)
     error: str | None = None
     error_line: int | None = None  # line in the script where the server located the error
+    error_detail: str | None = None  # the server's DETAIL, HINT and CONTEXT (see ServerError)
+    error_hint: str | None = None
+    error_context: str | None = None
     activity: tuple[TableActivity, ...] = ()  # PostgreSQL, statements in the transaction: per table touched
+    sql: str = ""  # the whole statement; `text` is its first line
 
     @property
     def strongest_lock(self) -> str | None:
@@ -130,14 +135,21 @@ def execute_script(
     script: Script,
     timeouts: Timeouts,
     on_statement: Callable[[StatementRun], None] | None = None,
+    *,
+    in_transaction: bool = False,
 ) -> ExecutionResult:
-    """Run the script's top-level statements on `conn` (psycopg or sqlite3), leaving the last transaction open."""
+    """Run the script's top-level statements on `conn` (psycopg or sqlite3), leaving the last transaction open.
+
+    `in_transaction`: the caller has begun the transaction already (`run`, whose backup is in it); the
+    script must then hold no statement that runs as a separate step."""
     runner: _Runner = _PostgresRunner(conn) if script.dialect is Dialect.POSTGRES else _SqliteRunner(conn)
-    runner.begin(timeouts)
+    runner.begin(timeouts, in_transaction)
     sequences_before = runner.sequences()
     runs = [_planned(s) for s in script.statements if s.parent is None]
     start = time.perf_counter()
     committed = 0
+    pending = False  # a statement ran in the open transaction: committing it is worth a note
+    pending = False  # a statement ran in the open transaction: committing it is worth a note
     for run, statement in zip(runs, (s for s in script.statements if s.parent is None), strict=True):
         if on_statement:
             on_statement(run)
@@ -146,7 +158,9 @@ def execute_script(
             run.error = refusal
             break
         if run.separate_step:
-            committed += runner.commit_if_open()
+            if runner.commit_if_open() and pending:
+                committed += 1
+            pending = False
         run.started = time.perf_counter() - start
         try:
             run.rows = runner.execute(statement.text, run.separate_step, run.notices)
@@ -154,12 +168,14 @@ def execute_script(
             if runner.lost():
                 raise  # not the statement's failure: the caller says what a lost connection means for it
             run.seconds = time.perf_counter() - start - run.started
-            run.error, position = runner.describe(error)
-            run.error_line = _line_at(statement, position)
+            said = server_error(error)
+            run.error, run.error_line = said.message, _line_at(statement, said.position)
+            run.error_detail, run.error_hint, run.error_context = said.detail, said.hint, said.context
             break
         run.seconds = time.perf_counter() - start - run.started
         run.executed = True
         if not run.separate_step:
+            pending = True
             run.locks = runner.new_locks()
             run.activity = runner.activity()
     result = ExecutionResult(runs, time.perf_counter() - start, committed_steps=committed)
@@ -179,7 +195,39 @@ def _planned(statement: Statement) -> StatementRun:
         text=first_line[:120],
         tables_written=statement.facts.tables_written,
         separate_step=not statement.facts.transactional,
+        sql=statement.text,
     )
+
+
+@dataclass(frozen=True)
+class ServerError:
+    """What the database said about an error: PostgreSQL's message fields (psycopg's `Diagnostic`), or
+    sqlite3's message alone."""
+
+    message: str
+    detail: str | None = None  # "Key (customer_id)=(99999) is not present in table \"customer\"."
+    hint: str | None = None
+    context: str | None = None  # where it happened, innermost first, one line per level
+    position: int | None = None  # 1-based character position in the statement
+
+    def one_line(self) -> str:
+        """The message with its detail and hint, on one line (context, several lines, left out)."""
+        extra = [f"{label}: {' '.join(text.split())}" for label, text in (("detail", self.detail),
+                                                                           ("hint", self.hint)) if text]  # fmt: skip
+        return "; ".join([" ".join(self.message.split()), *extra])
+
+
+def server_error(error: BaseException) -> ServerError:
+    """The fields of a psycopg or sqlite3 error, passwords masked."""
+    diag = getattr(error, "diag", None)
+    first_line = next(iter(str(error).splitlines()), "") or type(error).__name__
+    if diag is None:
+        return ServerError(mask(first_line))
+    detail, hint, context = (mask(text) if text else None for text in (diag.message_detail, diag.message_hint,
+                                                                       diag.context))  # fmt: skip
+    position = diag.statement_position
+    return ServerError(mask(diag.message_primary or first_line), detail, hint, context,
+                       int(position) if position else None)  # fmt: skip
 
 
 def _refusal(statement: Statement) -> str | None:
@@ -197,12 +245,11 @@ def _line_at(statement: Statement, position: int | None) -> int:
 
 
 class _Runner(Protocol):
-    def begin(self, timeouts: Timeouts) -> None: ...
+    def begin(self, timeouts: Timeouts, in_transaction: bool) -> None: ...
     def execute(self, sql: str, autocommit: bool, notices: list[str]) -> int | None: ...
     def commit_if_open(self) -> int: ...
     def new_locks(self) -> tuple[LockHeld, ...]: ...
     def sequences(self) -> dict[str, int | None]: ...
-    def describe(self, error: Exception) -> tuple[str, int | None]: ...
     def lost(self) -> bool: ...
     def activity(self) -> tuple[TableActivity, ...]: ...
 
@@ -219,8 +266,9 @@ class _PostgresRunner:
         if self.notices is not None:
             self.notices.append(f"{diag.severity}: {diag.message_primary}")
 
-    def begin(self, timeouts: Timeouts) -> None:
-        self.conn.autocommit = False
+    def begin(self, timeouts: Timeouts, in_transaction: bool) -> None:
+        if not in_transaction:
+            self.conn.autocommit = False
         self.conn.execute("SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
                           (timeouts.lock_timeout, timeouts.statement_timeout))  # fmt: skip
         self.held = set(self._locks())
@@ -278,19 +326,14 @@ class _PostgresRunner:
     def lost(self) -> bool:
         return self.conn.broken or self.conn.closed
 
-    def describe(self, error: Exception) -> tuple[str, int | None]:
-        diag = getattr(error, "diag", None)
-        message = (diag.message_primary if diag else None) or str(error).splitlines()[0]
-        position = diag.statement_position if diag else None
-        return message, int(position) if position else None
-
 
 class _SqliteRunner:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    def begin(self, timeouts: Timeouts) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")  # takes the write lock now: no other writer can slip in
+    def begin(self, timeouts: Timeouts, in_transaction: bool) -> None:
+        if not in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")  # takes the write lock now: no other writer can slip in
 
     def execute(self, sql: str, autocommit: bool, notices: list[str]) -> int | None:
         before = self.conn.total_changes
@@ -313,9 +356,6 @@ class _SqliteRunner:
             return {str(n): int(v) for n, v in self.conn.execute("SELECT name, seq FROM sqlite_sequence")}
         except sqlite3.OperationalError:  # no AUTOINCREMENT table: no sequences
             return {}
-
-    def describe(self, error: Exception) -> tuple[str, int | None]:
-        return str(error), None
 
     def lost(self) -> bool:
         return False

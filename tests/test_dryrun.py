@@ -32,10 +32,12 @@ def run(sql: str, url: str, policy: Policy | None = None, **options: object) -> 
     )  # type: ignore[arg-type]
 
 
-def sandboxes() -> list[str]:
+def sandboxes(pid: int | None = None) -> list[str]:
+    """This process's sandboxes (or `pid`'s): their names carry the pid that made them, and other tests may
+    run on the same server meanwhile."""
     with psycopg.connect(ADMIN_URL) as conn:
         rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'dbguard_sandbox_%'").fetchall()
-    return [r[0] for r in rows]
+    return [r[0] for r in rows if f"_{pid or os.getpid()}_" in r[0]]
 
 
 def fingerprint(url: str) -> dict[str, str]:
@@ -196,7 +198,7 @@ def test_a_signal_removes_the_sandbox(warehouse_pg: str, tmp_path: Path, signum:
         env={**os.environ, "PYTHONPATH": str(Path.cwd())},
     )
     def own() -> list[str]:  # sandbox names carry the pid that made them; other tests may run meanwhile
-        return [name for name in sandboxes() if f"_{process.pid}_" in name]
+        return sandboxes(process.pid)
 
     deadline = time.monotonic() + 30
     while not own() and time.monotonic() < deadline:

@@ -24,6 +24,7 @@ _TOP_KEYS = {
     "thresholds",
     "invariants",
     "timeouts",
+    "run",
 }
 _INVARIANT_KEYS = {
     "name",
@@ -52,6 +53,17 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
+class RunSettings:
+    """How `dbguard run` executes: retries, drift, and what it may skip."""
+
+    lock_retries: int = 3  # a step whose lock is not granted within lock_timeout is retried this often
+    max_row_drift_percent: float = 10.0  # a statement's rows may differ from the dry-run's by this share...
+    max_row_drift_rows: int = 100  # ...or by this many rows, whichever is larger
+    allow_skip_dry_run: bool = False  # `run --skip-dry-run` is refused unless true
+    allow_quick_verify: bool = False  # `run --quick-verify` (sha256 and pg_restore --list only) unless true
+
+
+@dataclass(frozen=True)
 class Invariant:
     name: str
     kind: str
@@ -75,6 +87,7 @@ class Policy:
     thresholds: Thresholds = Thresholds()
     timeouts: Timeouts = Timeouts()
     invariants: tuple[Invariant, ...] = ()
+    run: RunSettings = RunSettings()
 
     def severity_of(self, rule_id: str) -> Severity:
         return self.severities.get(rule_id) or all_rules()[rule_id].severity
@@ -134,6 +147,16 @@ def _build(data: dict[str, Any], source: str) -> Policy:
     allow = data.get("allow_non_transactional", False)
     if not isinstance(allow, bool):
         raise ValueError("allow_non_transactional must be true or false")
+    run = _table(data, "run")
+    _no_unknown(run, set(RunSettings.__dataclass_fields__), "[run]")
+    for key, value in run.items():
+        wanted = type(getattr(RunSettings(), key))
+        if wanted is bool and not isinstance(value, bool):
+            raise ValueError(f"run.{key} must be true or false, not {value!r}")
+        if wanted is not bool and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+                                   or (wanted is int and not isinstance(value, int))):  # fmt: skip
+            raise ValueError(f"run.{key} must be a non-negative {'whole ' if wanted is int else ''}number, "
+                             f"not {value!r}")  # fmt: skip
     invariants = data.get("invariants", [])
     if not isinstance(invariants, list):
         raise ValueError("invariants must be an array of tables: [[invariants]]")
@@ -147,6 +170,7 @@ def _build(data: dict[str, Any], source: str) -> Policy:
         thresholds=Thresholds(**thresholds),
         timeouts=Timeouts(**{k: str(v) for k, v in timeouts.items()}),
         invariants=tuple(_invariant(i, n) for n, i in enumerate(invariants, 1)),
+        run=RunSettings(**run),
     )
 
 

@@ -119,8 +119,10 @@ def _replace(m: re.Match[str], c: Collector) -> Facts | None:
 def _create_index_online(m: re.Match[str], c: Collector) -> Facts | None:
     """MySQL CREATE INDEX ... ALGORITHM=... LOCK=...: sqlglot parses it once the options are taken out."""
     options = {k.lower(): v.lower() for k, v in ONLINE_OPTION.findall(m[0])}
+    if not options:  # nothing to take out: reparsing the same text would come back here for ever
+        return None
     facts = _reparsed(ONLINE_OPTION.sub("", m[0]), c)
-    if not options or facts is None or facts.kind != "CREATE INDEX":
+    if facts is None or facts.kind != "CREATE INDEX":
         return None
     actions = tuple(dataclasses.replace(a, details={**a.details, **options}) for a in facts.actions)
     return dataclasses.replace(facts, actions=actions)

@@ -21,6 +21,12 @@ from dbguard.sql.model import META_COMMAND, UNRECOGNIZED, Action, Facts, LineInd
 
 logging.getLogger("sqlglot").setLevel(logging.CRITICAL)  # its Command fallback warnings are our findings
 
+# Both parsers and the pglast deparser recurse once per level of nesting. A statement nested deeper than
+# the interpreter's stack allows is not analysed at all: it fails closed as unrecognized.
+TOO_DEEP = "nested too deeply for dbguard to analyse; split it into simpler statements"
+# DO blocks and function bodies inside bodies: real scripts nest two or three; each level is parsed again.
+MAX_BODY_DEPTH = 8
+
 
 def parse_script(text: str, dialect: Dialect, path: str = "<stdin>") -> Script:
     lexed = lex(text, dialect)
@@ -48,7 +54,7 @@ def parse_script(text: str, dialect: Dialect, path: str = "<stdin>") -> Script:
         )
         statements.append(top)
         for origin, sql, language in facts.nested_sql:
-            statements.extend(_nested(sql, origin, language, top, first_index=len(statements) + 1))
+            statements.extend(_nested(sql, origin, language, top, len(statements) + 1, depth=1))
     comments = tuple((c.start, c.end) for c in lexed.comments)
     return Script(path=path, text=text, dialect=dialect, statements=tuple(statements), comments=comments)
 
@@ -87,7 +93,10 @@ def _pglast_facts(sql: str) -> tuple[Facts, str | None]:
 
 
 def _classified(node: pglast.ast.Node) -> tuple[Facts, str | None]:
-    facts = classify_pg.classify(node)
+    try:
+        facts = classify_pg.classify(node)
+    except RecursionError:
+        return Facts(kind=UNRECOGNIZED), TOO_DEEP
     if facts.kind == UNRECOGNIZED:
         kind = type(node).__name__.removesuffix("Stmt")
         return facts, f"dbguard has not modelled what a {kind} statement does, so it cannot vouch for it"
@@ -97,25 +106,32 @@ def _classified(node: pglast.ast.Node) -> tuple[Facts, str | None]:
 def _sqlglot_facts(sql: str, dialect: Dialect) -> tuple[Facts, str | None]:
     try:
         parsed = [e for e in sqlglot.parse(sql, read=dialect.sqlglot_name) if e is not None]
+        if not parsed:
+            return Facts(kind=UNRECOGNIZED), "expected one statement"
+        # sqlglot splits a SQLite trigger body at its semicolons; the classifier reads the block as a whole.
+        expression = parsed[0] if len(parsed) == 1 else exp.Block(expressions=parsed)
+        facts = classify_sqlglot.classify(expression, dialect)
     except SqlglotError as error:
         return Facts(kind=UNRECOGNIZED), str(error).splitlines()[0]
-    if not parsed:
-        return Facts(kind=UNRECOGNIZED), "expected one statement"
-    # sqlglot splits a SQLite trigger body at its semicolons; the classifier reads the block as a whole.
-    expression = parsed[0] if len(parsed) == 1 else exp.Block(expressions=parsed)
-    facts = classify_sqlglot.classify(expression, dialect)
+    except RecursionError:
+        return Facts(kind=UNRECOGNIZED), TOO_DEEP
     if facts is None:
         return Facts(kind=UNRECOGNIZED), f"sqlglot does not understand this {dialect.value} statement"
     return facts, None
 
 
-def _nested(sql: str, origin: str, language: str, parent: Statement, first_index: int) -> list[Statement]:
+def _nested(sql: str, origin: str, language: str, parent: Statement, first_index: int, depth: int) -> list[Statement]:
     """Statements inside a DO block or a function body, located at their parent's span."""
+    if depth > MAX_BODY_DEPTH:
+        reason = f"bodies nested more than {MAX_BODY_DEPTH} deep; dbguard does not analyse them"
+        return [_child(parent, sql, origin, first_index, Facts(kind=UNRECOGNIZED), reason)]
     if language == "plpgsql":
         try:
             bodies, dynamic = plpgsql.statements_in(sql)
         except pglast.parser.ParseError as parse_error:
             return [_child(parent, sql, origin, first_index, Facts(kind=UNRECOGNIZED), str(parse_error))]
+        except RecursionError:
+            return [_child(parent, sql, origin, first_index, Facts(kind=UNRECOGNIZED), TOO_DEEP)]
     else:
         bodies, dynamic = [sql], []
     children: list[Statement] = []
@@ -124,7 +140,8 @@ def _nested(sql: str, origin: str, language: str, parent: Statement, first_index
             child = _child(parent, body[piece.start : piece.end], origin, first_index + len(children), facts, error)
             children.append(child)
             for inner_origin, inner_sql, inner_language in facts.nested_sql:
-                children.extend(_nested(inner_sql, inner_origin, inner_language, child, first_index + len(children)))
+                inner = _nested(inner_sql, inner_origin, inner_language, child, first_index + len(children), depth + 1)
+                children.extend(inner)
     for expression in dynamic:
         facts = Facts(kind="EXECUTE", actions=(Action("dynamic-sql", details={"expression": expression}),))
         children.append(_child(parent, f"EXECUTE {expression}", origin, first_index + len(children), facts, None))

@@ -34,6 +34,22 @@ def walk(node: Any) -> Iterator[ast.Node]:
             stack.extend(reversed(item))
 
 
+def children(node: ast.Node) -> list[ast.Node]:
+    """The nodes right below `node`, in source order, lists flattened: the same ones `walk` visits next."""
+    out: list[ast.Node] = []
+    stack = [value for attr in reversed(list(node)) if isinstance(value := getattr(node, attr), ast.Node | tuple)]
+    push, pop = stack.append, stack.pop
+    while stack:
+        item = pop()
+        if isinstance(item, ast.Node):
+            out.append(item)
+        else:
+            for value in reversed(item):
+                if isinstance(value, ast.Node | tuple | list):
+                    push(value)
+    return out
+
+
 def deparse(node: ast.Node) -> str:
     return str(RawStream()(node))
 

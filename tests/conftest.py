@@ -14,6 +14,14 @@ from dbguard.report.model import Finding
 from tests.warehouse import load_warehouse, make_sqlite_warehouse, scratch_database
 
 
+@pytest.fixture(autouse=True)
+def manifest_key(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test signs backup manifests with a key of its own, outside its stores, never in the real home."""
+    path = tmp_path_factory.mktemp("manifest-key") / "manifest.key"
+    monkeypatch.setenv("DBGUARD_MANIFEST_KEY", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def default_policy() -> Policy:
     return load_policy(None)

@@ -81,11 +81,11 @@ def count_rows(url: str, table: str) -> int:
 
 
 def assert_store_is_clean(directory: Path) -> None:
-    """Atomic writes: no temporary file is left, and every manifest parses (its self-hash holds)."""
+    """Atomic writes: no temporary file is left, and every manifest loads (its signature holds)."""
     names = sorted(p.name for p in directory.iterdir())
     assert not [n for n in names if ".partial-" in n or n.startswith(".probe-")], names
     for path in directory.glob("*.json"):
-        Manifest.from_json(path.read_text(), str(path))
+        BackupStore(directory).load(path.stem)
 
 
 def test_full_backup_is_verified_and_its_manifest_describes_the_live_database(
@@ -98,7 +98,7 @@ def test_full_backup_is_verified_and_its_manifest_describes_the_live_database(
 
     manifest = only_manifest(BackupStore(store_dir))
     raw = json.loads((store_dir / f"{manifest.id}.json").read_text())
-    assert raw["id"] == manifest.id and raw["manifest_sha256"]
+    assert raw["id"] == manifest.id and raw["manifest_hmac_sha256"]
     assert datetime.fromisoformat(manifest.created_at).tzinfo is not None
     assert manifest.dialect == "postgres" and manifest.scope == "full"
     database = warehouse_pg.rsplit("/", 1)[1]

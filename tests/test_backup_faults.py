@@ -23,6 +23,8 @@ import pytest
 
 from dbguard.backup.store import (
     FAILED,
+    MISSING,
+    SIZE_MISMATCH,
     UNVERIFIED,
     VERIFIED,
     BackupStore,
@@ -52,14 +54,19 @@ def big_pg() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def verified(warehouse_pg: str, tmp_path: Path) -> tuple[BackupStore, Manifest]:
-    code, output = cli("backup", "--db", warehouse_pg, "--backup-dir", str(tmp_path))
+def take_verified(url: str, directory: Path) -> tuple[BackupStore, Manifest]:
+    """A VERIFIED backup of `url`, taken by the CLI, in the store `directory`."""
+    code, output = cli("backup", "--db", url, "--backup-dir", str(directory))
     assert code == 0, output
-    store = BackupStore(tmp_path)
+    store = BackupStore(directory)
     manifest = only_manifest(store)
     assert manifest.verification.status == VERIFIED
     return store, manifest
+
+
+@pytest.fixture
+def verified(warehouse_pg: str, tmp_path: Path) -> tuple[BackupStore, Manifest]:
+    return take_verified(warehouse_pg, tmp_path)
 
 
 def assert_nothing_verified(directory: Path) -> None:
@@ -88,18 +95,19 @@ def empty(dump: Path) -> None:
     dump.write_bytes(b"")
 
 
-DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
-    "one byte flipped": (flip_one_byte, "sha256 does not match"),
-    "truncated": (truncate_to_half, "truncated or changed"),
-    "missing": (Path.unlink, "is missing"),
-    "zero bytes": (empty, "is 0 bytes"),
+# damage: (how, the reason verify gives, the status `backup list` shows from presence and size alone)
+DAMAGE: dict[str, tuple[Callable[[Path], None], str, str]] = {
+    "one byte flipped": (flip_one_byte, "sha256 does not match", FAILED),
+    "truncated": (truncate_to_half, "truncated or changed", SIZE_MISMATCH),
+    "missing": (Path.unlink, "is missing", MISSING),
+    "zero bytes": (empty, "is 0 bytes", SIZE_MISMATCH),
 }
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
 def test_a_damaged_dump_fails_verification(verified: tuple[BackupStore, Manifest], damage: str) -> None:
     store, manifest = verified
-    harm, reason = DAMAGE[damage]
+    harm, reason, listed = DAMAGE[damage]
     harm(store.directory / manifest.dump_file)
     code, output = cli("backup", "verify", manifest.id, "--backup-dir", str(store.directory))
     assert code == 5, output
@@ -110,8 +118,34 @@ def test_a_damaged_dump_fails_verification(verified: tuple[BackupStore, Manifest
     if damage == "one byte flipped":
         assert "sha256" in (after.verification.reason or "")
     code, listing = cli("backup", "list", "--backup-dir", str(store.directory))
-    assert code == 0 and f"{manifest.id}  FAILED" in listing
+    assert code == 0 and f"{manifest.id}  {listed}" in listing, listing
     assert_nothing_verified(store.directory)
+
+
+@pytest.mark.parametrize("damage", [d for d, (_, _, listed) in DAMAGE.items() if listed != FAILED])
+def test_list_shows_a_missing_or_resized_dump_without_verifying(
+    verified: tuple[BackupStore, Manifest], damage: str
+) -> None:
+    """`list` checks presence and size (cheap): a deleted or emptied dump is never listed VERIFIED, though
+    its manifest still says so."""
+    store, manifest = verified
+    harm, reason, listed = DAMAGE[damage]
+    harm(store.directory / manifest.dump_file)
+    code, listing = cli("backup", "list", "--backup-dir", str(store.directory))
+    assert code == 0, listing
+    (line,) = [line for line in listing.splitlines() if line.startswith(manifest.id)]
+    assert f"{manifest.id}  {listed}" in line and reason in line and VERIFIED not in line, line
+    assert store.load(manifest.id).verification.status == VERIFIED  # list only reads
+
+
+def test_list_trusts_size_and_verify_checks_content(verified: tuple[BackupStore, Manifest]) -> None:
+    """A changed byte keeps the size: `list` cannot see it (it reads no dump), `verify` does."""
+    store, manifest = verified
+    flip_one_byte(store.directory / manifest.dump_file)
+    assert f"{manifest.id}  VERIFIED" in cli("backup", "list", "--backup-dir", str(store.directory))[1]
+    code, output = cli("backup", "verify", manifest.id, "--backup-dir", str(store.directory))
+    assert code == 5 and "sha256 does not match" in output, output
+    assert f"{manifest.id}  FAILED" in cli("backup", "list", "--backup-dir", str(store.directory))[1]
 
 
 def test_a_dump_that_does_not_restore_fails_even_when_its_checksum_matches(
@@ -246,6 +280,34 @@ def test_a_full_disk_leaves_no_backup_behind(big_pg: str, tmp_path: Path) -> Non
     assert cli("backup", "list", "--backup-dir", str(store_dir)) == (0, f"no backups in {store_dir}\n")
 
 
+@contextlib.contextmanager
+def small_filesystem(where: Path, size: int) -> Iterator[Path]:
+    """A tmpfs of `size` bytes (a multiple of the page size) mounted at `where`, unmounted afterwards."""
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(where)],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+def test_a_full_disk_while_the_manifest_is_written_removes_the_dump(warehouse_pg: str, tmp_path: Path) -> None:
+    """A store with room for the dump and not one page more: the dump is written, the manifest cannot be,
+    and the dump goes too, for a dump without its manifest is no backup."""
+    assert cli("backup", "--db", warehouse_pg, "--no-verify", "--backup-dir", str(tmp_path / "measure"))[0] == 0
+    dump_bytes = only_manifest(BackupStore(tmp_path / "measure")).dump_bytes
+    page = os.sysconf("SC_PAGE_SIZE")
+    with small_filesystem(tmp_path / "small", -(-dump_bytes // page) * page) as small:
+        store_dir = small / "backups"
+        code, output = cli("backup", "--db", warehouse_pg, "--no-verify", "--backup-dir", str(store_dir))
+        assert code == 5, output
+        assert "cannot write" in output and ".json: No space left on device" in output, output
+        assert_no_backup_written(store_dir)
+
+
 def test_a_full_disk_fails_a_sqlite_backup_cleanly(warehouse_sqlite: Path, tmp_path: Path) -> None:
     """SQLite's backup API writes the copy from inside dbguard itself: the write fails with EFBIG
     (Python ignores SIGXFSZ), and the copy is abandoned."""
@@ -259,26 +321,41 @@ def test_a_full_disk_fails_a_sqlite_backup_cleanly(warehouse_sqlite: Path, tmp_p
     assert_no_backup_written(store_dir)
 
 
-def dumping_child(parent: int) -> int | None:
-    """The pid of `parent`'s pg_dump child that dumps (not a short-lived `pg_dump --version`)."""
+def tool_child(parent: int, program: str, option: str) -> int | None:
+    """The pid of `parent`'s child running `program` with `option` (not a short-lived `--version`)."""
     for children in Path(f"/proc/{parent}/task").glob("*/children"):
         for pid in children.read_text().split():
             try:
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except (FileNotFoundError, ProcessLookupError):
                 continue
-            if Path(argv[0].decode()).name == "pg_dump" and any(a.startswith(b"--snapshot=") for a in argv):
+            if Path(argv[0].decode()).name == program and any(a.startswith(option.encode()) for a in argv):
                 return int(pid)
     return None
 
 
-def wait_for(what: str, probe: Callable[[], T | None], process: subprocess.Popen[bytes], timeout: float = 60) -> T:
+def dumping_child(parent: int) -> int | None:
+    return tool_child(parent, "pg_dump", "--snapshot=")
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a killed process that its new parent has not reaped yet is dead)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def wait_for(what: str, probe: Callable[[], T | None], process: subprocess.Popen[bytes] | None,
+             timeout: float = 60) -> T:  # fmt: skip
+    """Poll `probe` until it returns something; fail when `process` (if any) exits first, or on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = probe()
         if found is not None:
             return found
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             _, stderr = process.communicate()
             pytest.fail(f"dbguard exited ({process.returncode}) before {what}: {stderr.decode()}")
         time.sleep(0.002)
@@ -315,9 +392,36 @@ def test_pg_dump_killed_mid_way_leaves_no_backup_behind(big_pg: str, tmp_path: P
     assert_no_backup_written(store_dir)
 
 
+def test_pg_restore_killed_during_verification_does_not_blame_the_dump(big_pg: str, tmp_path: Path) -> None:
+    """The verification could not finish: that says nothing about the backup, which stays UNVERIFIED
+    (never FAILED, never VERIFIED), with exit 5 and the reason."""
+    store_dir = tmp_path / "backups"
+    assert cli("backup", "--db", big_pg, "--no-verify", "--backup-dir", str(store_dir))[0] == 0
+    manifest = only_manifest(BackupStore(store_dir))
+    process = subprocess.Popen([sys.executable, "-m", "dbguard", "backup", "verify", manifest.id, "--backup-dir",
+                                str(store_dir)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        pg_restore = wait_for("pg_restore restoring", lambda: tool_child(process.pid, "pg_restore", "--use-list="),
+                              process)  # fmt: skip
+        os.kill(pg_restore, signal.SIGKILL)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    errors = [line for line in stderr.decode().splitlines() if not line.startswith("note: ")]
+    assert process.returncode == 5, errors
+    assert errors == [f"dbguard: error: verification of backup {manifest.id} could not finish: pg_restore was "
+                      f"killed by SIGKILL; the backup is still UNVERIFIED: run `dbguard backup verify "
+                      f"{manifest.id}` again"]  # fmt: skip
+    assert BackupStore(store_dir).load(manifest.id).verification == manifest.verification
+    assert f"{manifest.id}  UNVERIFIED" in cli("backup", "list", "--backup-dir", str(store_dir))[1]
+
+
 def test_dbguard_killed_mid_way_leaves_nothing_that_looks_like_a_backup(big_pg: str, tmp_path: Path) -> None:
-    """SIGKILL of dbguard itself: it cannot clean up, but what it leaves is a temporary file by name,
-    with no manifest, so nothing claims to be a backup; the store goes on working."""
+    """SIGKILL of dbguard itself: it cannot clean up, but its pg_dump dies with it (the kernel's
+    parent-death signal), and what it leaves is a temporary file by name, with no manifest, so nothing
+    claims to be a backup; the store goes on working."""
     store_dir = tmp_path / "backups"
     process = subprocess.Popen([sys.executable, "-m", "dbguard", "backup", "--db", big_pg, "--backup-dir",
                                 str(store_dir)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
@@ -327,11 +431,13 @@ def test_dbguard_killed_mid_way_leaves_nothing_that_looks_like_a_backup(big_pg: 
         wait_for("pg_dump writing data", lambda: next(store_dir.glob(".*.partial-*"), None), process)
         process.kill()
         process.communicate(timeout=60)
+        orphan = pg_dump
+        assert wait_for("pg_dump to die with dbguard", lambda: None if running(orphan) else True, None)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-        if pg_dump is not None:  # orphaned by the kill; it would go on writing the temporary file
+        if pg_dump is not None:  # were it orphaned, it would go on writing the temporary file
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pg_dump, signal.SIGKILL)
     assert process.returncode == -signal.SIGKILL

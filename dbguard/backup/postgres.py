@@ -10,22 +10,30 @@ not a query, so the lock is in place when the snapshot is fixed.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
 from dbguard import __version__
-from dbguard.backup.store import BackupStore, Manifest, TableImage, new_backup_id, sha256_of, staged, utc_now
-from dbguard.errors import BackupFailure, ConnectionFailure
+from dbguard.backup.store import (
+    BackupStore,
+    Manifest,
+    TableImage,
+    kept_only_with_manifest,
+    new_backup_id,
+    sha256_of,
+    staged,
+    utc_now,
+)
+from dbguard.errors import BackupFailure
+from dbguard.sandbox import children
 from dbguard.sandbox.copy import quote_pattern
-from dbguard.sandbox.pgtools import binary_major, check_dump_compatible, find_binary
-from dbguard.targets.postgres import PostgresTarget
-from dbguard.targets.url import mask
+from dbguard.sandbox.pgtools import binary_major, check_dump_compatible, find_binary, tool_error
+from dbguard.targets.postgres import PostgresTarget, error_text
 
 Progress = Callable[[str], None]
 DUMP_SUFFIX = ".dump"
@@ -62,75 +70,91 @@ def snapshot_backup(
         raise BackupFailure("a snapshot backup needs a REPEATABLE READ transaction (begin_snapshot_transaction)")
     pg_dump = find_binary("pg_dump", target.server_major, pg_bin)
     check_dump_compatible(pg_dump, target.server_major)
+    tools = {"dbguard": __version__, "pg_dump": _version(pg_dump), "pg_dump_compression": f"gzip {compress}"}
     store.ensure_writable()
-    if lock and tables:
-        say(f"locking {len(tables)} table(s) in EXCLUSIVE mode: readers go on, writers wait")
-        names = sql.SQL(", ").join(sql.Identifier(*t.split(".", 1)) for t in tables)
-        conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(names))
-    row = conn.execute("SELECT pg_export_snapshot()").fetchone()
-    snapshot = str(row[0]) if row else ""
-    scope = "tables" if tables else "full"
-    every = list(tables) if tables else target.all_tables()
-    say(f"counting and hashing {len(every)} table(s) in snapshot {snapshot}")
-    stats = target.table_stats(every)
-    backup_id = new_backup_id(label or (",".join(t.split(".")[-1] for t in tables) if tables else target.url.database))
-    final = store.dump_path(backup_id, DUMP_SUFFIX)
-    with staged(final) as partial:
-        _dump(pg_dump, target, snapshot, tables, partial, say, compress)
-        size = partial.stat().st_size
-        if size == 0:
-            raise BackupFailure("pg_dump wrote an empty file")
-        digest = sha256_of(partial)
-    manifest = Manifest(
-        id=backup_id,
-        created_at=utc_now(),
-        dialect="postgres",
-        target=str(target.url),
-        server_version=target.server_version,
-        tools={"dbguard": __version__, "pg_dump": _version(pg_dump), "pg_dump_compression": f"gzip {compress}"},
-        locale=_locale(target),
-        tables={t: TableImage(s.rows, s.hash) for t, s in sorted(stats.items())},
-        dump_file=final.name,
-        dump_sha256=digest,
-        dump_bytes=size,
-        snapshot=snapshot,
-        scope=scope,
-    )
-    store.save(manifest)
+    with session_lost_is_backup_failure(target):
+        if lock and tables:
+            say(f"locking {len(tables)} table(s) in EXCLUSIVE mode: readers go on, writers wait")
+            names = sql.SQL(", ").join(sql.Identifier(*t.split(".", 1)) for t in tables)
+            conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(names))
+        row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+        snapshot = str(row[0]) if row else ""
+        scope = "tables" if tables else "full"
+        every = list(tables) if tables else target.all_tables()
+        say(f"counting and hashing {len(every)} table(s) in snapshot {snapshot}")
+        stats = target.table_stats(every)
+        locale = _locale(target)
+        chosen = set(every)
+        others = [t for t in target.all_tables() if t not in chosen] if tables else []
+        default_label = ",".join(t.split(".")[-1] for t in every) if tables else target.url.database
+        backup_id = new_backup_id(label or default_label)
+        final = store.dump_path(backup_id, DUMP_SUFFIX)
+        with kept_only_with_manifest(final):
+            with staged(final) as partial:
+                _dump(pg_dump, target, snapshot, others, partial, say, compress)
+                size = partial.stat().st_size
+                if size == 0:
+                    raise BackupFailure("pg_dump wrote an empty file")
+                digest = sha256_of(partial)
+                # The snapshot and, under `run`, the locks live only as long as this transaction: the dump
+                # is a backup of the state the caller goes on in only if the session survived it.
+                conn.execute("SELECT 1")
+            manifest = Manifest(
+                id=backup_id,
+                created_at=utc_now(),
+                dialect="postgres",
+                target=str(target.url),
+                server_version=target.server_version,
+                tools=tools,
+                locale=locale,
+                tables={t: TableImage(s.rows, s.hash) for t, s in sorted(stats.items())},
+                dump_file=final.name,
+                dump_sha256=digest,
+                dump_bytes=size,
+                snapshot=snapshot,
+                scope=scope,
+            )
+            store.save(manifest)
     say(f"backup {backup_id}: {size / 1024 / 1024:.1f} MiB, {len(stats)} table(s)")
     return manifest
 
 
-def _dump(pg_dump: Path, target: PostgresTarget, snapshot: str, tables: Sequence[str] | None, out: Path,
+@contextmanager
+def session_lost_is_backup_failure(target: PostgresTarget) -> Iterator[None]:
+    """A query of the backup that fails (above all a session terminated or cut off mid-way) is a
+    BackupFailure, not a bug: the backup was not taken."""
+    try:
+        yield
+    except psycopg.Error as error:
+        if target.conn.broken or target.conn.closed:
+            raise BackupFailure(f"the connection to {target.url.database} was lost during the backup "
+                                f"({error_text(error)}); no backup was written") from None  # fmt: skip
+        raise BackupFailure(f"the backup's query failed: {error_text(error)}; no backup was written") from None
+
+
+def _dump(pg_dump: Path, target: PostgresTarget, snapshot: str, others: Sequence[str], out: Path,
           say: Progress, compress: int) -> None:  # fmt: skip
+    """pg_dump of the snapshot into `out`; `others`: the tables whose rows are left out (a scoped backup keeps
+    the whole schema: the types, schemas and sequences its tables need to be restored)."""
     args: list[str | Path] = [pg_dump, "--format=custom", f"--compress={compress}", f"--snapshot={snapshot}",
                               f"--file={out}"]  # fmt: skip
-    # A scoped backup keeps the whole schema (types, schemas, sequences: what the tables need to be
-    # restored) and leaves out the rows of every other table.
-    chosen = set(tables or ())
-    for other in target.all_tables() if tables else ():
-        if other not in chosen:
-            schema, _, name = other.partition(".")
-            args.append(f"--exclude-table-data={quote_pattern(schema, name)}")
-    env = {**os.environ, **target.url.libpq_env()}
-    try:
-        process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    except OSError as error:
-        raise ConnectionFailure(f"cannot run {pg_dump}: {error.strerror}") from None
-    while True:  # communicate() drains stderr as it goes, so a chatty pg_dump never blocks on a full pipe
-        try:
-            _, errors = process.communicate(timeout=0.2)
-            break
-        except subprocess.TimeoutExpired:
-            if out.exists():
-                say(f"pg_dump: {out.stat().st_size / 1024 / 1024:.1f} MiB written")
-    stderr = errors.decode(errors="replace") if errors else ""
-    if process.returncode < 0:
-        name = signal.Signals(-process.returncode).name
-        why = " (the file size limit was reached)" if name == "SIGXFSZ" else ""
-        raise BackupFailure(f"pg_dump was killed by {name}{why}; no backup was written")
+    for other in others:
+        schema, _, name = other.partition(".")
+        args.append(f"--exclude-table-data={quote_pattern(schema, name)}")
+    with children.started(args, env=target.url.libpq_env()) as process:
+        while True:  # communicate() drains stderr as it goes, so a chatty pg_dump never blocks on a full pipe
+            try:
+                _, errors = process.communicate(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if out.exists():
+                    say(f"pg_dump: {out.stat().st_size / 1024 / 1024:.1f} MiB written")
+    signal_name = children.killed_by(process.returncode)
+    if signal_name is not None:
+        why = " (the file size limit was reached)" if signal_name == "SIGXFSZ" else ""
+        raise BackupFailure(f"pg_dump was killed by {signal_name}{why}; no backup was written")
     if process.returncode != 0:
-        detail = mask(stderr.strip().splitlines()[-1]) if stderr.strip() else "no message"
+        detail = tool_error(errors.decode(errors="replace") if errors else "", "pg_dump")
         raise BackupFailure(f"pg_dump failed: {detail}; no backup was written")
 
 
@@ -143,5 +167,5 @@ def _locale(target: PostgresTarget) -> dict[str, str]:
 
 
 def _version(binary: Path) -> str:
-    result = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False)
+    result = children.run([binary, "--version"], timeout=30)
     return result.stdout.strip() or f"major {binary_major(binary)}"

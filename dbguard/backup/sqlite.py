@@ -15,8 +15,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dbguard import __version__
-from dbguard.backup.store import BackupStore, Manifest, TableImage, new_backup_id, sha256_of, staged, utc_now
+from dbguard.backup.store import (
+    BackupStore,
+    Manifest,
+    TableImage,
+    kept_only_with_manifest,
+    new_backup_id,
+    sha256_of,
+    staged,
+    utc_now,
+)
 from dbguard.errors import BackupFailure
+from dbguard.targets.model import TableStats
 from dbguard.targets.sqlite import SqliteTarget
 
 Progress = Callable[[str], None]
@@ -40,48 +50,56 @@ def snapshot_backup(
         raise BackupFailure("a SQLite snapshot backup takes its own BEGIN IMMEDIATE: call it outside a transaction")
     backup_id = new_backup_id(label or Path(target.url.database).stem)
     final = store.dump_path(backup_id, DUMP_SUFFIX)
-    with staged(final) as partial:
-        for attempt in range(1, ATTEMPTS + 1):
-            before = _data_version(conn)
-            say(f"copying {target.url.sqlite_path} with the backup API (attempt {attempt})")
-            _copy(conn, partial)
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as error:  # another connection held the write lock past the timeout
-                raise BackupFailure(
-                    f"cannot lock {target.url.sqlite_path} against writers ({error}): another connection "
-                    "is writing to it; no backup was written, try again when it is done"
-                ) from None
-            if _data_version(conn) == before:
-                break
-            conn.execute("ROLLBACK")  # a writer committed during the copy: copy again
-        else:
-            raise BackupFailure(f"the database kept changing during {ATTEMPTS} copies; try again when it is quieter")
-        try:
-            stats = target.table_stats(target.all_tables())
-            if not keep_lock:
-                conn.execute("ROLLBACK")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        size = partial.stat().st_size
-        digest = sha256_of(partial)
-    manifest = Manifest(
-        id=backup_id,
-        created_at=utc_now(),
-        dialect="sqlite",
-        target=str(target.url),
-        server_version=target.server_version,
-        tools={"dbguard": __version__, "sqlite": sqlite3.sqlite_version},
-        tables={t: TableImage(s.rows, s.hash) for t, s in sorted(stats.items())},
-        dump_file=final.name,
-        dump_sha256=digest,
-        dump_bytes=size,
-        snapshot=None,
-        scope="full",
-    )
-    store.save(manifest)
+    with kept_only_with_manifest(final):
+        with staged(final) as partial:
+            stats = _copy_unchanged(target, partial, keep_lock, say)
+            size = partial.stat().st_size
+            digest = sha256_of(partial)
+        manifest = Manifest(
+            id=backup_id,
+            created_at=utc_now(),
+            dialect="sqlite",
+            target=str(target.url),
+            server_version=target.server_version,
+            tools={"dbguard": __version__, "sqlite": sqlite3.sqlite_version},
+            tables={t: TableImage(s.rows, s.hash) for t, s in sorted(stats.items())},
+            dump_file=final.name,
+            dump_sha256=digest,
+            dump_bytes=size,
+            snapshot=None,
+            scope="full",
+        )
+        store.save(manifest)
     return manifest
+
+
+def _copy_unchanged(target: SqliteTarget, partial: Path, keep_lock: bool, say: Progress) -> dict[str, TableStats]:
+    """Copy into `partial` until no writer committed during the copy; then count and hash under the write lock."""
+    conn = target.conn
+    for attempt in range(1, ATTEMPTS + 1):
+        before = _data_version(conn)
+        say(f"copying {target.url.sqlite_path} with the backup API (attempt {attempt})")
+        _copy(conn, partial)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:  # another connection held the write lock past the timeout
+            raise BackupFailure(
+                f"cannot lock {target.url.sqlite_path} against writers ({error}): another connection "
+                "is writing to it; no backup was written, try again when it is done"
+            ) from None
+        if _data_version(conn) == before:
+            break
+        conn.execute("ROLLBACK")  # a writer committed during the copy: copy again
+    else:
+        raise BackupFailure(f"the database kept changing during {ATTEMPTS} copies; try again when it is quieter")
+    try:
+        stats = target.table_stats(target.all_tables())
+        if not keep_lock:
+            conn.execute("ROLLBACK")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return stats
 
 
 def _data_version(conn: sqlite3.Connection) -> int:

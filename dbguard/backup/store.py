@@ -1,8 +1,9 @@
 """The backup store: a directory with, per backup, a dump file and a JSON manifest.
 
 Every file is written to a temporary name, fsynced, renamed into place, and the directory fsynced: a
-crash never leaves a file that looks complete. The manifest carries a sha256 of its own content, so an
-edited manifest is detected rather than trusted.
+crash never leaves a file that looks complete. A dump is only a backup once its manifest is written.
+Each manifest is signed with a key kept outside the store (see signing.py), so an edited or forged
+manifest is refused rather than trusted.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+from dbguard.backup.signing import ManifestKey, default_key_path
 from dbguard.errors import BackupFailure, UsageError
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: signed with a key (HMAC-SHA256); 1 carried a plain sha256 of itself
 VERIFIED, FAILED, UNVERIFIED = "VERIFIED", "FAILED", "UNVERIFIED"
+MISSING, SIZE_MISMATCH = "MISSING", "SIZE MISMATCH"  # what `backup list` shows when the dump file is wrong
 _ID = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}(\.[0-9]+)?Z-[A-Za-z0-9_.-]+$")
 _PARTIAL = re.compile(
     r"^\.(?P<final>.+)\.partial-(?P<created>[0-9]{8}T[0-9]{6})-(?P<pid>[0-9]+)-(?P<host>[A-Za-z0-9._-]+)$"
@@ -61,20 +63,21 @@ class Manifest:
     locale: dict[str, str] = field(default_factory=dict)  # encoding, lc_collate, lc_ctype (PostgreSQL)
     verification: Verification = field(default_factory=lambda: Verification(UNVERIFIED))
 
-    def to_json(self) -> str:
-        body = asdict(self)
-        body = {"manifest_version": MANIFEST_VERSION, **body}
-        body["manifest_sha256"] = _digest(body)
+    def to_json(self, key: ManifestKey) -> str:
+        body = key.sign({"manifest_version": MANIFEST_VERSION, **asdict(self)})
         return json.dumps(body, indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, where: str) -> Manifest:
+    def from_json(cls, text: str, where: str, key: ManifestKey) -> Manifest:
+        """The manifest in `text`, once `key` proves it genuine (BackupFailure otherwise)."""
         try:
             body = json.loads(text)
-            claimed = body.pop("manifest_sha256")
-            if claimed != _digest(body):
-                raise BackupFailure(f"manifest {where} was edited after it was written (its sha256 does not match)")
-            body.pop("manifest_version")
+            if not isinstance(body, dict):
+                raise TypeError("not a JSON object")
+            body = key.check(body, where)
+            version = body.pop("manifest_version")
+            if version != MANIFEST_VERSION:
+                raise BackupFailure(f"manifest {where} is version {version}; this dbguard reads {MANIFEST_VERSION}")
             body["tables"] = {name: TableImage(**image) for name, image in body["tables"].items()}
             body["verification"] = Verification(**body["verification"])
             return cls(**body)
@@ -95,8 +98,15 @@ def utc_now() -> str:
 
 
 class BackupStore:
-    def __init__(self, directory: Path) -> None:
+    """The backups in `directory`, their manifests signed with the key at `key_path` (default: see
+    signing.default_key_path), which must lie outside the store."""
+
+    def __init__(self, directory: Path, key_path: Path | None = None) -> None:
         self.directory = directory
+        self.key = ManifestKey(key_path or default_key_path())
+        if self.key.path.resolve().is_relative_to(directory.resolve()):
+            raise UsageError(f"the manifest key {self.key.path} is inside the backup store {directory}: keep it "
+                             "elsewhere, where whoever can write the store cannot read it")  # fmt: skip
 
     def ensure_writable(self) -> None:
         try:
@@ -114,7 +124,7 @@ class BackupStore:
         return self.directory / f"{backup_id}.json"
 
     def save(self, manifest: Manifest) -> None:
-        atomic_write(self.manifest_path(manifest.id), manifest.to_json().encode())
+        atomic_write(self.manifest_path(manifest.id), manifest.to_json(self.key).encode())
 
     def load(self, backup_id: str) -> Manifest:
         if not _ID.match(backup_id):
@@ -126,7 +136,23 @@ class BackupStore:
             raise UsageError(f"no backup {backup_id} in {self.directory} (see `dbguard backup list`)") from None
         except (OSError, UnicodeDecodeError) as error:
             raise BackupFailure(f"cannot read manifest {path}: {error}") from None
-        return Manifest.from_json(text, str(path))
+        manifest = Manifest.from_json(text, str(path), self.key)
+        if manifest.id != backup_id:
+            raise BackupFailure(f"manifest {path} is the manifest of another backup, {manifest.id}")
+        return manifest
+
+    def dump_problem(self, manifest: Manifest) -> tuple[str, str] | None:
+        """What the dump file's presence and size alone show to be wrong, as (MISSING or SIZE_MISMATCH, a
+        reason); None when they match the manifest. Cheap: checking the content is `verify`'s job."""
+        dump = self.directory / manifest.dump_file
+        try:
+            size = dump.stat().st_size
+        except FileNotFoundError:
+            return MISSING, f"the dump file {dump} is missing"
+        if size != manifest.dump_bytes:
+            return SIZE_MISMATCH, (f"the dump file is {size} bytes, the manifest says {manifest.dump_bytes}: "
+                                   "truncated or changed")  # fmt: skip
+        return None
 
     def list(self) -> list[Manifest | tuple[str, str]]:
         """Every backup, newest first; an unreadable manifest appears as (id, the problem)."""
@@ -166,6 +192,17 @@ def partial_files(directory: Path) -> list[PartialFile]:
             created = datetime.strptime(match["created"], _PARTIAL_TIME).replace(tzinfo=UTC)
             found.append(PartialFile(path, created, int(match["pid"]), match["host"]))
     return sorted(found, key=lambda partial: partial.created)
+
+
+@contextmanager
+def kept_only_with_manifest(dump: Path) -> Iterator[None]:
+    """Remove `dump` if the block (which renames it into place, then writes its manifest) fails: a full disk
+    while the manifest is written, a lost connection, Ctrl-C. A dump without its manifest is no backup."""
+    try:
+        yield
+    except BaseException:
+        dump.unlink(missing_ok=True)
+        raise
 
 
 @contextmanager
@@ -213,7 +250,3 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _digest(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

@@ -41,14 +41,16 @@ def take_backup(
             manifest = sqlite_backup.snapshot_backup(target, store, progress=progress)
         else:
             assert isinstance(target, PostgresTarget)
-            chosen = _resolve(target, tables)
-            pg_backup.begin_snapshot_transaction(target)
+            with pg_backup.session_lost_is_backup_failure(target):
+                chosen = _resolve(target, tables)
+                pg_backup.begin_snapshot_transaction(target)
             try:
                 manifest = pg_backup.snapshot_backup(
                     target, store, chosen, pg_bin=pg_bin, progress=progress, compress=compress
                 )
             finally:
-                target.conn.rollback()  # the snapshot transaction only read
+                if not target.conn.broken:  # a lost session has nothing to roll back
+                    target.conn.rollback()  # the snapshot transaction only read
     finally:
         target.close()
     if not verify:

@@ -1,30 +1,39 @@
 """Prove a backup: the file is the one written, it parses, it restores, and the restored data is the data.
 
-Only a backup that passes every step is VERIFIED. Anything else is FAILED with the reason, and `run`
-refuses to go on without a VERIFIED backup.
+Only a backup that passes every step is VERIFIED. A backup shown to be wrong is FAILED with the reason,
+and `run` refuses to go on without a VERIFIED backup. A verification that cannot finish (the sandbox
+cannot be made or is lost, pg_restore is killed) says nothing about the backup: its status is left as
+it was, and the command fails with the reason (VerificationUnfinished).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import psycopg
+
 from dbguard.backup.store import FAILED, VERIFIED, BackupStore, Manifest, Verification, sha256_of, utc_now
 from dbguard.dialects import Dialect
 from dbguard.errors import BackupFailure, ConnectionFailure, UsageError
+from dbguard.sandbox import children
 from dbguard.sandbox.base import empty_postgres
 from dbguard.sandbox.catalog import DatabaseFacts
-from dbguard.sandbox.pgtools import find_binary
+from dbguard.sandbox.pgtools import find_binary, tool_error
 from dbguard.targets.model import TableStats
-from dbguard.targets.url import DatabaseUrl, mask
+from dbguard.targets.postgres import error_text
+from dbguard.targets.url import DatabaseUrl
 
 Progress = Callable[[str], None]
 PG_METHOD = "sha256 and size, pg_restore --list, restore into a {provider} sandbox, row counts and hashes"
 SQLITE_METHOD = "sha256 and size, integrity_check and foreign_key_check on the copy, row counts and hashes"
+
+
+class VerificationUnfinished(BackupFailure):
+    """A check could not run to its end (a tool was killed, the sandbox could not be made or went away):
+    this says nothing about the backup itself."""
 
 
 def verify_backup(
@@ -36,7 +45,9 @@ def verify_backup(
     pg_bin: Path | None = None,
     progress: Progress | None = None,
 ) -> Manifest:
-    """Run every check, record VERIFIED or FAILED (with the reason) in the manifest, and return it."""
+    """Run every check, record VERIFIED or FAILED (with the reason) in the manifest, and return it.
+
+    Raises VerificationUnfinished, recording nothing, when the checks cannot run to their end."""
     say = progress or (lambda _message: None)
     postgres = manifest.dialect == Dialect.POSTGRES.value
     method = PG_METHOD.format(provider=provider) if postgres else SQLITE_METHOD
@@ -48,7 +59,12 @@ def verify_backup(
             restored = _open_sqlite_copy(dump)
         compare(manifest, restored)
         verification = Verification(VERIFIED, utc_now(), method)
-    except (BackupFailure, ConnectionFailure) as error:
+    except (VerificationUnfinished, ConnectionFailure, psycopg.OperationalError) as error:
+        why = error_text(error) if isinstance(error, psycopg.Error) else str(error)
+        raise VerificationUnfinished(f"verification of backup {manifest.id} could not finish: {why}; the "
+                                     f"backup is still {manifest.verification.status}: run `dbguard backup verify "
+                                     f"{manifest.id}` again") from None  # fmt: skip
+    except BackupFailure as error:
         verification = Verification(FAILED, utc_now(), method, str(error))
     updated = replace(manifest, verification=verification)
     store.save(updated)
@@ -56,14 +72,11 @@ def verify_backup(
 
 
 def check_file(store: BackupStore, manifest: Manifest) -> Path:
+    """The dump's path, once its size and sha256 match the manifest (BackupFailure otherwise)."""
+    problem = store.dump_problem(manifest)
+    if problem is not None:
+        raise BackupFailure(problem[1])
     dump = store.directory / manifest.dump_file
-    if not dump.is_file():
-        raise BackupFailure(f"the dump file {dump} is missing")
-    size = dump.stat().st_size
-    if size != manifest.dump_bytes:
-        raise BackupFailure(
-            f"the dump file is {size} bytes, the manifest says {manifest.dump_bytes}: truncated or changed"
-        )
     if sha256_of(dump) != manifest.dump_sha256:
         raise BackupFailure("the dump file's sha256 does not match the manifest: it was changed or corrupted")
     return dump
@@ -84,9 +97,10 @@ def compare(manifest: Manifest, restored: dict[str, TableStats]) -> None:
 def restore_list(pg_restore: Path, dump: Path, scope: str, directory: Path) -> Path:
     """`pg_restore --list`, which parses the whole archive's table of contents. A scoped backup's rows of
     referenced tables were left out, so its foreign keys are left out of a restore too."""
-    result = subprocess.run([str(pg_restore), "--list", str(dump)], capture_output=True, text=True, check=False)
+    result = children.run([pg_restore, "--list", dump])
+    _unless_killed(result.returncode, pg_restore)
     if result.returncode != 0:
-        raise BackupFailure(f"pg_restore --list cannot read the dump: {result.stderr.strip().splitlines()[-1:]}")
+        raise BackupFailure(f"pg_restore --list cannot read the dump: {tool_error(result.stderr, 'pg_restore')}")
     lines = [line for line in result.stdout.splitlines() if not (scope == "tables" and " FK CONSTRAINT " in line)]
     listing = directory / "restore.list"
     listing.write_text("\n".join(lines) + "\n")
@@ -94,12 +108,19 @@ def restore_list(pg_restore: Path, dump: Path, scope: str, directory: Path) -> P
 
 
 def pg_restore_into(pg_restore: Path, dump: Path, listing: Path, url: DatabaseUrl) -> None:
-    args = [str(pg_restore), "--no-owner", "--no-privileges", "--exit-on-error", f"--use-list={listing}",
-            f"--dbname={url.database}", str(dump)]  # fmt: skip
-    result = subprocess.run(args, env={**os.environ, **url.libpq_env()}, capture_output=True, text=True, check=False)
+    args: list[str | Path] = [pg_restore, "--no-owner", "--no-privileges", "--exit-on-error",
+                              f"--use-list={listing}", f"--dbname={url.database}", dump]  # fmt: skip
+    result = children.run(args, env=url.libpq_env())
+    _unless_killed(result.returncode, pg_restore)
     if result.returncode != 0:
-        detail = mask(result.stderr.strip().splitlines()[-1]) if result.stderr.strip() else "no message"
-        raise BackupFailure(f"the dump does not restore: {detail}")
+        raise BackupFailure(f"the dump does not restore: {tool_error(result.stderr, 'pg_restore')}")
+
+
+def _unless_killed(returncode: int, program: Path) -> None:
+    """A program killed by a signal (by a person, the OOM killer, a timeout) never got to judge the dump."""
+    signal_name = children.killed_by(returncode)
+    if signal_name is not None:
+        raise VerificationUnfinished(f"{program.name} was killed by {signal_name}")
 
 
 def manifest_facts(manifest: Manifest) -> DatabaseFacts:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from dbguard.cli.base import Guarded, SandboxKind, app, stderr
 from dbguard.config import Config, discover
 from dbguard.errors import BackupFailure, UsageError
 
+if TYPE_CHECKING:
+    from dbguard.backup.store import BackupStore
+
 backup_app = typer.Typer(
     cls=Guarded,
     invoke_without_command=True,
@@ -21,6 +24,23 @@ backup_app = typer.Typer(
 app.add_typer(backup_app, name="backup")
 
 DEFAULT_BACKUP_DIR = ".dbguard/backups"
+ManifestKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--manifest-key",
+        envvar="DBGUARD_MANIFEST_KEY",
+        help="The key manifests are signed with (default: ~/.config/dbguard/manifest.key, made on first use).",
+    ),
+]
+
+
+def _store(backup_dir: Path | None, manifest_key: Path | None) -> BackupStore:
+    """The store from the options, else the environment (typer reads it), else the config file, else the default."""
+    from dbguard.backup.store import BackupStore
+
+    config = discover()
+    key = manifest_key or (Path(config.manifest_key) if config.manifest_key else None)
+    return BackupStore(_backup_dir(backup_dir, config), key)
 
 
 def _backup_dir(option: Path | None, config: Config) -> Path:
@@ -41,6 +61,7 @@ def backup(
     backup_dir: Path | None = typer.Option(
         None, "--backup-dir", envvar="DBGUARD_BACKUP_DIR", help=f"Backup store (default: {DEFAULT_BACKUP_DIR})."
     ),
+    manifest_key: ManifestKeyOption = None,
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Restore-test the backup right away."),
     sandbox: SandboxKind = typer.Option(
         SandboxKind.SERVER, "--sandbox", case_sensitive=False, help="Where the restore test happens."
@@ -69,13 +90,12 @@ def backup(
         return
     if db is None:
         raise UsageError("dbguard backup needs --db URL (or DBGUARD_DB); see dbguard backup --help")
-    from dbguard.backup.store import BackupStore
     from dbguard.backup.take import take_backup
     from dbguard.sandbox.signals import install_sigterm_handler
     from dbguard.targets.url import DatabaseUrl
 
     install_sigterm_handler()
-    store = BackupStore(_backup_dir(backup_dir, discover()))
+    store = _store(backup_dir, manifest_key)
     chosen = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
     from dbguard.cli.cleanup import mention_stale_leftovers
 
@@ -93,6 +113,7 @@ def backup(
 @backup_app.command("list")
 def backup_list(
     backup_dir: Path | None = typer.Option(None, "--backup-dir", envvar="DBGUARD_BACKUP_DIR", help="Backup store."),
+    manifest_key: ManifestKeyOption = None,
 ) -> None:
     """List the backups in the store, newest first, with their verification status.
 
@@ -101,9 +122,7 @@ def backup_list(
     \b
         dbguard backup list --backup-dir /var/backups/dbguard
     """
-    from dbguard.backup.store import BackupStore
-
-    store = BackupStore(_backup_dir(backup_dir, discover()))
+    store = _store(backup_dir, manifest_key)
     entries = store.list()
     if not entries:
         typer.echo(f"no backups in {store.directory}")
@@ -112,16 +131,19 @@ def backup_list(
     for entry in entries:
         if isinstance(entry, tuple):
             table.add_row(entry[0], "UNREADABLE", "", "", entry[1])
-        else:
-            size = f"{entry.dump_bytes / 1024 / 1024:.1f} MiB"
-            table.add_row(entry.id, entry.verification.status, str(len(entry.tables)), size, entry.target)
-    Console(highlight=False, width=max(140, Console().width)).print(table)
+            continue
+        size = f"{entry.dump_bytes / 1024 / 1024:.1f} MiB"
+        problem = store.dump_problem(entry)
+        status, where = problem if problem else (entry.verification.status, entry.target)
+        table.add_row(entry.id, status, str(len(entry.tables)), size, where)
+    Console(highlight=False, width=max(1000, Console().width)).print(table)  # one line per backup, for grep
 
 
 @backup_app.command("verify")
 def backup_verify(
     backup_id: str = typer.Argument(..., help="A backup id from `dbguard backup list`."),
     backup_dir: Path | None = typer.Option(None, "--backup-dir", envvar="DBGUARD_BACKUP_DIR", help="Backup store."),
+    manifest_key: ManifestKeyOption = None,
     sandbox: SandboxKind = typer.Option(
         SandboxKind.SERVER, "--sandbox", case_sensitive=False, help="Where the restore test happens."
     ),
@@ -141,13 +163,12 @@ def backup_verify(
     \b
         dbguard backup verify 2026-11-27T10-00-00.000000Z-stock --sandbox local
     """
-    from dbguard.backup.store import BackupStore
     from dbguard.backup.verify import verify_backup
     from dbguard.sandbox.signals import install_sigterm_handler
     from dbguard.targets.url import DatabaseUrl
 
     install_sigterm_handler()
-    store = BackupStore(_backup_dir(backup_dir, discover()))
+    store = _store(backup_dir, manifest_key)
     manifest = store.load(backup_id)
     from dbguard.sandbox.base import provider_for
 
@@ -195,6 +216,7 @@ def restore_command(
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Replace the tables' rows without asking."),
     backup_dir: Path | None = typer.Option(None, "--backup-dir", envvar="DBGUARD_BACKUP_DIR", help="Backup store."),
+    manifest_key: ManifestKeyOption = None,
     sandbox: SandboxKind = typer.Option(
         SandboxKind.SERVER, "--sandbox", case_sensitive=False, help="Where the dump is unpacked before its rows move."
     ),
@@ -215,7 +237,6 @@ def restore_command(
         dbguard restore 2026-11-27T10-00-00.000000Z-stock --into postgresql://postgres@127.0.0.1:5432/scratch
     """
     from dbguard.backup.restore import current_stats, resolve_tables, restore_into, restore_tables
-    from dbguard.backup.store import BackupStore
     from dbguard.sandbox.signals import install_sigterm_handler
     from dbguard.targets.url import DatabaseUrl
 
@@ -225,7 +246,7 @@ def restore_command(
     if into is not None and tables:
         raise UsageError("--tables goes with --db: --into restores the whole backup")
     install_sigterm_handler()
-    store = BackupStore(_backup_dir(backup_dir, discover()))
+    store = _store(backup_dir, manifest_key)
     manifest = store.load(backup_id)
     if into is not None:
         with stderr.status("restore") as status:

@@ -97,6 +97,16 @@ def run_tool(
         raise ConnectionFailure(f"{progress_label} failed ({Path(argv[0]).name}): {mask(detail)}")
 
 
+def tool_error(stderr: str, program: str) -> str:
+    """The one line that says what went wrong in a PostgreSQL program's stderr: its first
+    "<program>: error: ..." line (what follows it is detail, such as the query), else its last line;
+    masked, whitespace collapsed."""
+    lines = [" ".join(line.split()) for line in stderr.splitlines() if line.strip()]
+    marker = f"{program}: error: "
+    errors = [line.removeprefix(marker) for line in lines if line.startswith(marker)]
+    return mask(errors[0] if errors else lines[-1] if lines else "no message")
+
+
 def _is_executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 

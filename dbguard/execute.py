@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
+from psycopg.sql import SQL, Identifier
 
 from dbguard.dialects import Dialect
 from dbguard.policy.policy import Timeouts
@@ -35,7 +36,14 @@ FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.o
 WHERE l.pid = pg_backend_pid() AND l.granted AND l.locktype = 'relation' AND c.relkind IN ('r', 'p', 'm')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
 """
-_SEQUENCES_SQL = "SELECT schemaname || '.' || sequencename, last_value FROM pg_sequences"
+# The user's sequences this session may read. pg_sequences.last_value is NULL until nextval() is first
+# called and after setval(..., false): only the sequence itself tells where it stands (last_value, is_called).
+_SEQUENCES_SQL = """
+SELECT n.nspname, c.relname, s.seqincrement
+FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'
+  AND has_table_privilege(c.oid, 'SELECT')  -- has_sequence_privilege fails on a row the join drops later
+"""
 # Counters of this transaction so far (a row per table it touched); a partitioned table's are its partitions'.
 _ACTIVITY_SQL = """
 SELECT schemaname || '.' || relname, coalesce(seq_scan, 0) + coalesce(idx_scan, 0), n_tup_ins, n_tup_upd, n_tup_del
@@ -96,6 +104,7 @@ class StatementRun:
     error_detail: str | None = None  # the server's DETAIL, HINT and CONTEXT (see ServerError)
     error_hint: str | None = None
     error_context: str | None = None
+    sqlstate: str | None = None  # the error's SQLSTATE (PostgreSQL), e.g. 55P03 when a lock was not granted
     activity: tuple[TableActivity, ...] = ()  # PostgreSQL, statements in the transaction: per table touched
     sql: str = ""  # the whole statement; `text` is its first line
 
@@ -106,11 +115,54 @@ class StatementRun:
         return max(self.locks, key=lambda held: held.rank).mode
 
 
+@dataclass(frozen=True)
+class SequenceState:
+    """Where a sequence stands. SQLite's AUTOINCREMENT counter (sqlite_sequence.seq) is one that is called."""
+
+    last_value: int
+    is_called: bool  # False: nextval() returns last_value itself (a new sequence, or setval(..., false))
+    increment: int = 1
+
+    @property
+    def next_value(self) -> int:
+        """What nextval() returns next (ignoring the sequence's bounds)."""
+        return self.last_value + self.increment if self.is_called else self.last_value
+
+    @property
+    def handed_out(self) -> int | None:
+        """The last value nextval() or setval() handed out; None when none has been since it was set."""
+        return self.last_value if self.is_called else None
+
+    def __str__(self) -> str:
+        return str(self.last_value) if self.is_called else f"not yet used (next value {self.last_value})"
+
+
+@dataclass(frozen=True)
+class SequenceMove:
+    """A sequence the script moved, before and after; None: it did not exist on that side."""
+
+    sequence: str  # "schema.name" on PostgreSQL, the table's name on SQLite
+    before: SequenceState | None
+    after: SequenceState | None
+
+    @property
+    def backwards(self) -> bool:
+        """It now hands out values it had handed out before (or would have)."""
+        if self.before is None or self.after is None:
+            return False
+        return (self.after.next_value - self.before.next_value) * self.after.increment < 0
+
+    def __str__(self) -> str:
+        before = "did not exist" if self.before is None else str(self.before)
+        after = "dropped" if self.after is None else str(self.after)
+        return f"sequence {self.sequence} {'moved back' if self.backwards else 'moved'} from {before} to {after}"
+
+
 @dataclass
 class ExecutionResult:
     runs: list[StatementRun]
     seconds: float
-    sequences_advanced: list[tuple[str, int | None, int | None]] = field(default_factory=list)
+    sequences_moved: list[SequenceMove] = field(default_factory=list)  # after a script that did not fail
     committed_steps: int = 0  # transactions committed before the end because a separate step followed
 
     @property
@@ -171,6 +223,7 @@ def execute_script(
             said = server_error(error)
             run.error, run.error_line = said.message, _line_at(statement, said.position)
             run.error_detail, run.error_hint, run.error_context = said.detail, said.hint, said.context
+            run.sqlstate = getattr(error, "sqlstate", None)
             break
         run.seconds = time.perf_counter() - start - run.started
         run.executed = True
@@ -181,8 +234,9 @@ def execute_script(
     result = ExecutionResult(runs, time.perf_counter() - start, committed_steps=committed)
     if result.failed is None:
         after = runner.sequences()
-        result.sequences_advanced = [(n, sequences_before.get(n), v) for n, v in after.items()
-                                     if v != sequences_before.get(n)]  # fmt: skip
+        result.sequences_moved = [SequenceMove(name, sequences_before.get(name), after.get(name))
+                                  for name in sorted(sequences_before.keys() | after.keys())
+                                  if sequences_before.get(name) != after.get(name)]  # fmt: skip
     return result
 
 
@@ -249,7 +303,7 @@ class _Runner(Protocol):
     def execute(self, sql: str, autocommit: bool, notices: list[str]) -> int | None: ...
     def commit_if_open(self) -> int: ...
     def new_locks(self) -> tuple[LockHeld, ...]: ...
-    def sequences(self) -> dict[str, int | None]: ...
+    def sequences(self) -> dict[str, SequenceState]: ...
     def lost(self) -> bool: ...
     def activity(self) -> tuple[TableActivity, ...]: ...
 
@@ -320,8 +374,19 @@ class _PostgresRunner:
         self.held = now
         return tuple(LockHeld(table, mode) for table, mode in fresh)
 
-    def sequences(self) -> dict[str, int | None]:
-        return {str(name): value for name, value in self.conn.execute(_SEQUENCES_SQL).fetchall()}
+    def sequences(self) -> dict[str, SequenceState]:
+        listed = self.conn.execute(_SEQUENCES_SQL).fetchall()
+        if not listed:
+            return {}
+        reads = SQL(" UNION ALL ").join(
+            SQL("SELECT {}, last_value, is_called, {} FROM {}").format(index, increment, Identifier(schema, name))
+            for index, (schema, name, increment) in enumerate(listed)
+        )
+        states = {}
+        for index, last_value, is_called, increment in self.conn.execute(reads).fetchall():
+            schema, name, _ = listed[index]
+            states[f"{schema}.{name}"] = SequenceState(int(last_value), bool(is_called), int(increment))
+        return states
 
     def lost(self) -> bool:
         return self.conn.broken or self.conn.closed
@@ -351,9 +416,10 @@ class _SqliteRunner:
     def new_locks(self) -> tuple[LockHeld, ...]:
         return ()  # SQLite locks the whole database file, from BEGIN IMMEDIATE to COMMIT
 
-    def sequences(self) -> dict[str, int | None]:
+    def sequences(self) -> dict[str, SequenceState]:
         try:
-            return {str(n): int(v) for n, v in self.conn.execute("SELECT name, seq FROM sqlite_sequence")}
+            rows = self.conn.execute("SELECT name, seq FROM sqlite_sequence")
+            return {str(name): SequenceState(int(seq), is_called=True) for name, seq in rows}
         except sqlite3.OperationalError:  # no AUTOINCREMENT table: no sequences
             return {}
 

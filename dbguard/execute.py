@@ -201,7 +201,6 @@ def execute_script(
     start = time.perf_counter()
     committed = 0
     pending = False  # a statement ran in the open transaction: committing it is worth a note
-    pending = False  # a statement ran in the open transaction: committing it is worth a note
     for run, statement in zip(runs, (s for s in script.statements if s.parent is None), strict=True):
         if on_statement:
             on_statement(run)

@@ -34,6 +34,7 @@ from dbguard.backup.store import (
     sha256_of,
 )
 from tests.test_backup import cli, only_manifest
+from tests.test_children import running
 from tests.warehouse import scratch_database
 
 ROOT = Path(__file__).parent.parent
@@ -338,13 +339,28 @@ def dumping_child(parent: int) -> int | None:
     return tool_child(parent, "pg_dump", "--snapshot=")
 
 
-def running(pid: int) -> bool:
-    """Alive and not a zombie (a killed process that its new parent has not reaped yet is dead)."""
+@contextlib.contextmanager
+def dbguard_running(*args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m dbguard ARGS` as a process of its own; killed and reaped at the end if still running."""
+    process = subprocess.Popen([sys.executable, "-m", "dbguard", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)  # fmt: skip
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def stderr_of(process: subprocess.Popen[bytes], timeout: float = 120) -> str:
+    """What the process wrote to stderr until it exited."""
+    _, stderr = process.communicate(timeout=timeout)
+    return stderr.decode()
+
+
+def error_lines(stderr: str) -> list[str]:
+    """stderr without dbguard's notes (such as leftovers of crashed runs that it found on the server)."""
+    return [line for line in stderr.strip().splitlines() if not line.startswith("note: ")]
 
 
 def wait_for(what: str, probe: Callable[[], T | None], process: subprocess.Popen[bytes] | None,
@@ -364,9 +380,7 @@ def wait_for(what: str, probe: Callable[[], T | None], process: subprocess.Popen
 
 def test_pg_dump_killed_mid_way_leaves_no_backup_behind(big_pg: str, tmp_path: Path) -> None:
     store_dir = tmp_path / "backups"
-    process = subprocess.Popen([sys.executable, "-m", "dbguard", "backup", "--db", big_pg, "--backup-dir",
-                                str(store_dir)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    try:
+    with dbguard_running("backup", "--db", big_pg, "--backup-dir", str(store_dir)) as process:
         pg_dump = wait_for("pg_dump started", lambda: dumping_child(process.pid), process)
 
         def partial_under_way() -> Path | None:
@@ -381,13 +395,9 @@ def test_pg_dump_killed_mid_way_leaves_no_backup_behind(big_pg: str, tmp_path: P
 
         partial = wait_for("pg_dump writing data", partial_under_way, process)
         os.kill(pg_dump, signal.SIGKILL)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 5, stderr.decode()
-    assert "pg_dump was killed by SIGKILL" in stderr.decode()
+        stderr = stderr_of(process)
+    assert process.returncode == 5, stderr
+    assert "pg_dump was killed by SIGKILL" in stderr
     assert not partial.exists()
     assert_no_backup_written(store_dir)
 
@@ -398,22 +408,16 @@ def test_pg_restore_killed_during_verification_does_not_blame_the_dump(big_pg: s
     store_dir = tmp_path / "backups"
     assert cli("backup", "--db", big_pg, "--no-verify", "--backup-dir", str(store_dir))[0] == 0
     manifest = only_manifest(BackupStore(store_dir))
-    process = subprocess.Popen([sys.executable, "-m", "dbguard", "backup", "verify", manifest.id, "--backup-dir",
-                                str(store_dir)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    try:
+    with dbguard_running("backup", "verify", manifest.id, "--backup-dir", str(store_dir)) as process:
         pg_restore = wait_for("pg_restore restoring", lambda: tool_child(process.pid, "pg_restore", "--use-list="),
                               process)  # fmt: skip
         os.kill(pg_restore, signal.SIGKILL)
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    errors = [line for line in stderr.decode().splitlines() if not line.startswith("note: ")]
-    assert process.returncode == 5, errors
-    assert errors == [f"dbguard: error: verification of backup {manifest.id} could not finish: pg_restore was "
-                      f"killed by SIGKILL; the backup is still UNVERIFIED: run `dbguard backup verify "
-                      f"{manifest.id}` again"]  # fmt: skip
+        stderr = stderr_of(process)
+    assert process.returncode == 5, stderr
+    assert error_lines(stderr) == [
+        f"dbguard: error: verification of backup {manifest.id} could not finish: pg_restore was killed by SIGKILL; "
+        f"the backup is still UNVERIFIED: run `dbguard backup verify {manifest.id}` again"
+    ]
     assert BackupStore(store_dir).load(manifest.id).verification == manifest.verification
     assert f"{manifest.id}  UNVERIFIED" in cli("backup", "list", "--backup-dir", str(store_dir))[1]
 
@@ -423,20 +427,16 @@ def test_dbguard_killed_mid_way_leaves_nothing_that_looks_like_a_backup(big_pg: 
     parent-death signal), and what it leaves is a temporary file by name, with no manifest, so nothing
     claims to be a backup; the store goes on working."""
     store_dir = tmp_path / "backups"
-    process = subprocess.Popen([sys.executable, "-m", "dbguard", "backup", "--db", big_pg, "--backup-dir",
-                                str(store_dir)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     pg_dump: int | None = None
     try:
-        pg_dump = wait_for("pg_dump started", lambda: dumping_child(process.pid), process)
-        wait_for("pg_dump writing data", lambda: next(store_dir.glob(".*.partial-*"), None), process)
-        process.kill()
-        process.communicate(timeout=60)
+        with dbguard_running("backup", "--db", big_pg, "--backup-dir", str(store_dir)) as process:
+            pg_dump = wait_for("pg_dump started", lambda: dumping_child(process.pid), process)
+            wait_for("pg_dump writing data", lambda: next(store_dir.glob(".*.partial-*"), None), process)
+            process.kill()
+            process.wait()
         orphan = pg_dump
         assert wait_for("pg_dump to die with dbguard", lambda: None if running(orphan) else True, None)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
         if pg_dump is not None:  # were it orphaned, it would go on writing the temporary file
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pg_dump, signal.SIGKILL)

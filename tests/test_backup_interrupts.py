@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
 import pytest
 
-from tests.test_backup_faults import ROOT, assert_no_backup_written, wait_for
+from tests.test_backup_faults import assert_no_backup_written, dbguard_running, error_lines, stderr_of, wait_for
+from tests.test_children import started_at
 from tests.warehouse import ADMIN_URL, scratch_database
 
 
@@ -33,10 +35,9 @@ def two_tables() -> Iterator[str]:
         yield url
 
 
-def start_backup(url: str, store_dir: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "dbguard", "backup", "--db", url, "--tables", "a",
-                             "--backup-dir", str(store_dir)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)  # fmt: skip
+class BackupWaiting(NamedTuple):
+    process: subprocess.Popen[bytes]
+    blocker: psycopg.Connection[tuple[object, ...]]
 
 
 def holding(url: str, table: str) -> psycopg.Connection[tuple[object, ...]]:
@@ -62,15 +63,6 @@ def terminate(pid: int) -> None:
         conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
-def start_time(pid: int) -> str | None:
-    """When `pid` started (field 22 of /proc/<pid>/stat), None once it is gone; a zombie counts as gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return None if fields[0] in ("Z", "X") else fields[19]
-
-
 def descendants(pid: int) -> dict[int, tuple[str, str]]:
     """Every process below `pid`: pid -> (start time, program name)."""
     found: dict[int, tuple[str, str]] = {}
@@ -82,7 +74,7 @@ def descendants(pid: int) -> dict[int, tuple[str, str]]:
             except (FileNotFoundError, ProcessLookupError):
                 continue
             for child in pids:
-                started = start_time(child)
+                started = started_at(child)
                 try:
                     name = Path(f"/proc/{child}/comm").read_text().strip()
                 except (FileNotFoundError, ProcessLookupError):
@@ -94,22 +86,21 @@ def descendants(pid: int) -> dict[int, tuple[str, str]]:
 
 
 def survivors(below: dict[int, tuple[str, str]]) -> list[str]:
-    return [f"{name} ({pid})" for pid, (started, name) in below.items() if start_time(pid) == started]
+    return [f"{name} ({pid})" for pid, (started, name) in below.items() if started_at(pid) == started]
 
 
-def finish(process: subprocess.Popen[bytes]) -> str:
+@contextmanager
+def backup_waiting(url: str, store_dir: Path, table: str, session: str) -> Iterator[BackupWaiting]:
+    """`dbguard backup --tables a` under way, its `session` (dbguard's or pg_dump's) waiting for a lock on
+    `table`, which another session holds until the block ends (or it rolls back)."""
+    blocker = holding(url, table)
     try:
-        _, stderr = process.communicate(timeout=60)
+        with dbguard_running("backup", "--db", url, "--tables", "a", "--backup-dir", str(store_dir)) as process:
+            wait_for(f"{session}'s session waiting for its lock",
+                     lambda: backend(url, session, waiting_for_a_lock=True), process)  # fmt: skip
+            yield BackupWaiting(process, blocker)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    return stderr.decode()
-
-
-def error_lines(stderr: str) -> list[str]:
-    """stderr without the notes (dbguard notes, e.g., leftovers of crashed runs it found on the server)."""
-    return [line for line in stderr.strip().splitlines() if not line.startswith("note: ")]
+        blocker.close()
 
 
 def no_session_left(url: str, application: str) -> bool:
@@ -126,19 +117,11 @@ def test_an_interrupt_stops_pg_dump_and_leaves_nothing(
     two_tables: str, tmp_path: Path, how: signal.Signals, exit_code: int
 ) -> None:
     store_dir = tmp_path / "backups"
-    blocker = holding(two_tables, "b")
-    try:
-        process = start_backup(two_tables, store_dir)
-        try:
-            wait_for("pg_dump waiting for its lock",
-                     lambda: backend(two_tables, "pg_dump", waiting_for_a_lock=True), process)  # fmt: skip
-            below = descendants(process.pid)
-            assert "pg_dump" in {name for _, name in below.values()}, below
-            process.send_signal(how)
-        finally:
-            stderr = finish(process)
-    finally:
-        blocker.close()
+    with backup_waiting(two_tables, store_dir, "b", "pg_dump") as (process, _):
+        below = descendants(process.pid)
+        assert "pg_dump" in {name for _, name in below.values()}, below
+        process.send_signal(how)
+        stderr = stderr_of(process)
     assert process.returncode == exit_code, stderr
     assert survivors(below) == [], "a child of dbguard outlived it"
     assert no_session_left(two_tables, "pg_dump"), "pg_dump's server session outlived it"
@@ -149,17 +132,11 @@ def test_an_interrupt_stops_pg_dump_and_leaves_nothing(
 def test_a_terminated_session_while_hashing_is_a_backup_failure(two_tables: str, tmp_path: Path) -> None:
     """dbguard's own session, counting and hashing `a` (blocked by the lock), is ended by the server."""
     store_dir = tmp_path / "backups"
-    blocker = holding(two_tables, "a")
-    try:
-        process = start_backup(two_tables, store_dir)
-        try:
-            session = wait_for("dbguard's session waiting for its lock",
-                               lambda: backend(two_tables, "dbguard", waiting_for_a_lock=True), process)  # fmt: skip
-            terminate(session)
-        finally:
-            stderr = finish(process)
-    finally:
-        blocker.close()
+    with backup_waiting(two_tables, store_dir, "a", "dbguard") as (process, _):
+        session = backend(two_tables, "dbguard")
+        assert session is not None
+        terminate(session)
+        stderr = stderr_of(process)
     assert process.returncode == 5, stderr
     assert error_lines(stderr) == [
         f"dbguard: error: the connection to {two_tables.rsplit('/', 1)[1]} was lost during the backup "
@@ -175,20 +152,12 @@ def test_a_terminated_session_while_pg_dump_runs_is_a_backup_failure(
     """dbguard's session holds the snapshot the dump describes (and, under `run`, the locks): once it is
     gone, what pg_dump goes on to write is no backup. pg_dump's own session ending is a failed dump."""
     store_dir = tmp_path / "backups"
-    blocker = holding(two_tables, "b")
-    try:
-        process = start_backup(two_tables, store_dir)
-        try:
-            wait_for("pg_dump waiting for its lock",
-                     lambda: backend(two_tables, "pg_dump", waiting_for_a_lock=True), process)  # fmt: skip
-            session = backend(two_tables, whose)
-            assert session is not None
-            terminate(session)
-            blocker.rollback()  # pg_dump goes on (or finds its session gone)
-        finally:
-            stderr = finish(process)
-    finally:
-        blocker.close()
+    with backup_waiting(two_tables, store_dir, "b", "pg_dump") as (process, blocker):
+        session = backend(two_tables, whose)
+        assert session is not None
+        terminate(session)
+        blocker.rollback()  # pg_dump goes on (or finds its session gone)
+        stderr = stderr_of(process)
     assert process.returncode == 5, stderr
     (line,) = error_lines(stderr)
     if whose == "dbguard":

@@ -61,13 +61,18 @@ def start_helper(args: list[str], user: str | None = None) -> tuple[subprocess.P
     return helper, guarded, plain
 
 
-def running(pid: int) -> bool:
-    """Alive and not a zombie (a killed child whose new parent has not reaped it yet is dead)."""
+def started_at(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot: with the pid, it names one process), or None when
+    no such process runs; a zombie (killed, not yet reaped by its parent) does not run."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def running(pid: int) -> bool:
+    return started_at(pid) is not None
 
 
 def wait_until_gone(pid: int, timeout: float = 10) -> bool:

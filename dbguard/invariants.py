@@ -36,7 +36,7 @@ def _evaluate_one(invariant: Invariant, target: Target, before: Mapping[str, Tab
         if invariant.kind == "row_count":
             return _row_count(invariant, target, before, after)
         sql, what = _violations_query(invariant, target)
-        rows = target.query(sql, limit=SAMPLE_LIMIT + 1)
+        columns, rows = target.query_with_columns(sql, limit=SAMPLE_LIMIT + 1)
     except _Unresolved as error:
         return CheckResult(invariant.name, False, str(error))
     except Exception as error:  # whatever stops the check fails the invariant: fail closed
@@ -44,7 +44,8 @@ def _evaluate_one(invariant: Invariant, target: Target, before: Mapping[str, Tab
     if not rows:
         return CheckResult(invariant.name, True, f"no {what}")
     count = f"more than {SAMPLE_LIMIT}" if len(rows) > SAMPLE_LIMIT else str(len(rows))
-    return CheckResult(invariant.name, False, f"{count} {what}", tuple(tuple(row) for row in rows[:SAMPLE_LIMIT]))
+    sample = tuple(tuple(row) for row in rows[:SAMPLE_LIMIT])
+    return CheckResult(invariant.name, False, f"{count} {what}", sample, columns=columns)
 
 
 def _violations_query(invariant: Invariant, target: Target) -> tuple[str, str]:

@@ -132,7 +132,7 @@ def test_broken_foreign_key_is_caught_even_with_triggers_disabled(warehouse_pg: 
     )
     report = run(sql, warehouse_pg)
     (gate,) = [g for g in report.checks if g.result.name == "foreign keys hold"]
-    assert gate.blocks and (999,) in gate.result.sample
+    assert gate.blocks and ("public.stock.stock_warehouse_id_fkey", 999) in gate.result.sample
 
 
 def test_failing_statement_is_reported_with_its_line(warehouse_pg: str) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from dbguard.check import check_text
 from dbguard.dialects import Dialect
-from dbguard.execute import ExecutionResult, LockHeld, StatementRun
+from dbguard.execute import ExecutionResult, LockHeld, SequenceMove, SequenceState, StatementRun, TableActivity
 from dbguard.policy.policy import load_policy
 from dbguard.registry import Severity
 from dbguard.report import dryrun_html, dryrun_json, dryrun_markdown, dryrun_text, render_json
@@ -36,7 +36,10 @@ UPDATE stock SET qty = qty - 1
 WHERE sku IN (SELECT sku FROM import_errors);
 VACUUM ANALYZE stock;
 INSERT INTO stock_audit (sku, note)
-SELECT sku, 'recount' FROM stock WHERE qty < 0;
+SELECT sku, 'recount' FROM stock WHERE qty < 0
+  AND sku NOT IN (SELECT sku FROM stock_audit)
+  AND sku NOT IN (SELECT sku FROM import_errors)
+ORDER BY sku;
 UPDATE stock SET qty = 0 WHERE 1=1;
 """
 SAFE_SQL = """\
@@ -46,6 +49,8 @@ DELETE FROM reservations WHERE expires_at < now() - interval '30 days';
 """
 MARKUP = "<b>x</b>"  # a value that must come out as text in every format, never as markup
 TARGET = "postgresql://app:***@db.internal:5432/warehouse"
+INDEX = "public.stock_sku_idx"
+LONG_CONDITION = "WHERE (discontinued_at IS NULL AND warehouse_id IS NOT NULL)"  # makes a sample line too long
 SANDBOX = "scratch database dbguard_sandbox_1a2b on 127.0.0.1:5432"
 
 
@@ -71,6 +76,7 @@ def blocked_report() -> DryRunReport:
             started=0.0011,
             seconds=0.0423,
             locks=(LockHeld("public.reservations", "ROW EXCLUSIVE"),),
+            activity=(TableActivity("public.reservations", 1, 0, 0, 1840),),
         ),
         StatementRun(
             3,
@@ -95,6 +101,12 @@ def blocked_report() -> DryRunReport:
             seconds=0.0311,
             locks=(LockHeld("public.import_errors", "ACCESS SHARE"),),
             notices=["NOTICE: trigger stock_sync queued 312 rows for the shop"],
+            activity=(
+                TableActivity("public.import_errors", 1, 0, 0, 0),
+                TableActivity("public.stock", 1, 0, 312, 0),
+                TableActivity("shop.sync_queue", 0, 312, 0, 0),
+            ),
+            sql="UPDATE stock SET qty = qty - 1\nWHERE sku IN (SELECT sku FROM import_errors);",
         ),
         StatementRun(
             5,
@@ -117,10 +129,13 @@ def blocked_report() -> DryRunReport:
             seconds=0.0032,
             error='insert or update on table "stock_audit" violates foreign key constraint "stock_audit_sku_fkey"',
             error_line=9,
+            error_detail=f'Key (sku)=({MARKUP}) is not present in table "stock".',
+            sql=BLOCKED_SQL.split("\n", 7)[7].split(";")[0] + ";",
         ),
-        StatementRun(7, 10, "UPDATE", "UPDATE stock SET qty = 0 WHERE 1=1;", ("stock",)),
+        StatementRun(7, 13, "UPDATE", "UPDATE stock SET qty = 0 WHERE 1=1;", ("stock",)),
     ]
-    execution = ExecutionResult(runs, 0.2497, [("public.stock_audit_id_seq", 1041, 1353)], committed_steps=1)
+    audit_ids = SequenceMove("public.stock_audit_id_seq", SequenceState(1041, True), SequenceState(1353, True))
+    execution = ExecutionResult(runs, 0.2497, [audit_ids], committed_steps=1)
     never_negative = tuple((f"B-{n:03d}", Decimal(-n) / 2, datetime(2024, 5, 1, 12, n)) for n in range(1, 11))
     checks = (
         GateResult(CheckResult("constraints valid", True, "every constraint of 4 table(s) is validated")),
@@ -131,11 +146,16 @@ def blocked_report() -> DryRunReport:
                 "reservations_sku_fkey: 2 row(s) of public.reservations "
                 f"reference a missing public.stock row, e.g. sku = '{MARKUP}'",
                 ((41, MARKUP, None), (57, "A-7", None)),
+                columns=("id", "sku", "note"),
             )
         ),
         GateResult(
             CheckResult(
-                "indexes valid", False, "1 index(es) INVALID: stock_sku_idx", (("stock_sku_idx", "public.stock"),)
+                "indexes valid",
+                False,
+                f"1 index(es) INVALID: {INDEX}",
+                ((INDEX, f"CREATE UNIQUE INDEX stock_sku_idx ON public.stock USING btree (sku) {LONG_CONDITION}"),),
+                columns=("index", "definition"),
             ),
             pre_existing=True,
         ),
@@ -148,7 +168,13 @@ def blocked_report() -> DryRunReport:
             )
         ),
         GateResult(
-            CheckResult("stock is never negative", False, "10 row(s) returned by the invariant's query", never_negative)
+            CheckResult(
+                "stock is never negative",
+                False,
+                "10 row(s) returned by the invariant's query",
+                never_negative,
+                columns=("sku", "qty", "counted_at"),
+            )
         ),
         GateResult(
             CheckResult(
@@ -172,6 +198,7 @@ def blocked_report() -> DryRunReport:
     return DryRunReport(
         check=check,
         target=TARGET,
+        target_read_only=True,
         server_version="15.19",
         sandbox=SANDBOX,
         provider="server",
@@ -248,6 +275,7 @@ def safe_report() -> DryRunReport:
     return DryRunReport(
         check=check_report(SAFE_SQL),
         target=TARGET,
+        target_read_only=True,
         server_version="15.19",
         sandbox=SANDBOX,
         provider="server",
@@ -314,7 +342,7 @@ def test_text_shows_locks_steps_samples_and_static_blocking_findings() -> None:
     output = dryrun_text.render(report, width=400)
     assert "ACCESS EXCLUSIVE public.stock" in output and "own step (autocommit)" in output
     assert "FAIL (pre-existing)" in output and "SKIPPED" in output
-    assert "B-010 | -5 | 2024-05-01 12:10:00" in output and "41 | <b>x</b> | NULL" in output
+    assert "sku=B-010, qty=-5, counted_at=2024-05-01 12:10:00" in output and "id=41, sku=<b>x</b>, note=NULL" in output
     for finding in report.check.blocking:
         assert f"{finding.path}:{finding.line} {finding.rule_id} {finding.message}" in output
     assert "\x1b[" not in output and "\x1b[" in dryrun_text.render(report, color=True)
@@ -379,7 +407,7 @@ def test_markdown_gantt_labels_are_sanitized() -> None:
 def test_markdown_shows_samples_collapsed_and_escapes_markup() -> None:
     output = dryrun_markdown.render(blocked_report())
     assert "<details><summary>stock is never negative: first 10 offending rows</summary>" in output
-    assert "\nB-010 | -5 | 2024-05-01 12:10:00\n" in output
+    assert "\nsku=B-010, qty=-5, counted_at=2024-05-01 12:10:00\n" in output
     prose = re.sub(r"^(`{3,}).*?^\1$", "", output, flags=re.MULTILINE | re.DOTALL)  # fenced blocks are literal
     prose = re.sub(r"`[^`\n]*`", "", prose)  # and so are code spans
     assert MARKUP not in prose and "&lt;b&gt;x&lt;/b&gt;" in prose
@@ -391,13 +419,14 @@ def test_markdown_shows_samples_collapsed_and_escapes_markup() -> None:
 def test_json_round_trips_with_a_stable_schema() -> None:
     report = blocked_report()
     data = json.loads(dryrun_json.render(report))
-    assert (data["schema_version"], data["kind"], data["verdict"]) == (1, "dry-run", "blocked")
+    assert (data["schema_version"], data["kind"], data["verdict"]) == (2, "dry-run", "blocked")
     assert data["reasons"] == report.blocking_reasons
     assert len(data["statements"]) == len(report.execution.runs)
     assert data["statements"][2]["locks"] == [{"table": "public.stock", "mode": "ACCESS EXCLUSIVE"}]
     assert data["check"] == json.loads(json.dumps(render_json.to_dict(report.check)))
     never_negative = next(c for c in data["checks"] if c["name"] == "stock is never negative")
-    assert never_negative["sample"][0] == ["B-001", "-0.5", "2024-05-01 12:01:00"]
+    assert never_negative["columns"] == ["sku", "qty", "counted_at"]
+    assert never_negative["sample"][0] == {"sku": "B-001", "qty": "-0.5", "counted_at": "2024-05-01 12:01:00"}
     assert [c["status"] for c in data["checks"]] == ["pass", "fail", "pre-existing", "skipped", "fail", "fail"]
     assert data["findings"][0]["rule"] == "limit-delete-percent" and data["findings"][0]["blocking"]
     assert json.loads(dryrun_json.render(safe_report()))["reasons"] == []
@@ -445,6 +474,8 @@ def test_html_is_self_contained_and_escapes_every_value() -> None:
         "code",
         "pre",
         "span",
+        "details",
+        "summary",
     }
     assert "&lt;b&gt;x&lt;/b&gt;" in output and MARKUP in "".join(parser.text)
     assert "<script" not in output.lower() and " src=" not in output and "<link" not in output

@@ -243,8 +243,9 @@ def test_broken_foreign_key_with_triggers_disabled_is_caught(warehouse_pg: str, 
           "ALTER TABLE stock ENABLE TRIGGER ALL")  # fmt: skip
     result = by_name(target.integrity_checks(["public.stock"]))["foreign keys hold"]
     assert not result.passed and not result.skipped
-    assert result.sample == ((999,),)
-    assert "public.stock.stock_warehouse_id_fkey" in result.detail
+    assert result.sample == (("public.stock.stock_warehouse_id_fkey", 999),)
+    assert result.columns == ("foreign key", "warehouse_id")
+    assert "public.stock.stock_warehouse_id_fkey" in result.detail and "e.g. warehouse_id=999" in result.detail
     assert "public.warehouses (id)" in result.detail
 
 
@@ -256,8 +257,10 @@ def test_broken_two_column_foreign_key_is_caught_from_the_referenced_side(
           "ALTER TABLE stock ENABLE TRIGGER ALL")  # fmt: skip
     result = by_name(target.integrity_checks(["public.stock"]))["foreign keys hold"]
     assert not result.passed
-    assert result.sample == ((1, 4),)
+    assert result.sample == (("public.reservations.reservations_warehouse_id_product_id_fkey", 1, 4),)
+    assert result.columns == ("foreign key", "warehouse_id", "product_id")
     assert "public.reservations.reservations_warehouse_id_product_id_fkey" in result.detail
+    assert "e.g. warehouse_id=1, product_id=4" in result.detail
 
 
 def test_null_keys_are_not_violations_under_match_simple(target: PostgresTarget) -> None:

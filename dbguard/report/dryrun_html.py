@@ -11,6 +11,7 @@ from html import escape
 
 from rich.text import Text
 
+from dbguard.execute import StatementRun
 from dbguard.report import dryrun_text as words
 from dbguard.report import render_text
 from dbguard.report.dryrun_json import caveats, gate_status, lock_spans, script_path, statement_ran
@@ -28,6 +29,7 @@ th, td { border: 1px solid #d0d7de; padding: .3rem .6rem; text-align: left; vert
 th { background: #f6f8fa; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 code, pre { font: 13px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 pre { background: #f6f8fa; padding: .5rem; margin: .25rem 0 0; overflow-x: auto; }
+td pre { margin: 0; padding: 0 .25rem; } summary { cursor: pointer; }
 .fail, .crit { color: #cf222e; font-weight: 600; } .pass { color: #1a7f37; } .warn { color: #9a6700; }
 .muted { color: #656d76; }
 """
@@ -48,6 +50,8 @@ def render(report: DryRunReport) -> str:
     overview = [(_Html(f"<th>{escape(label)}</th>"), value) for label, value in words.overview(report)]
     parts += _section("Overview", _table(("", ""), overview))
     parts += _section("Statements", _statements(report))
+    if words.writes(report):
+        parts += _section("Rows written, per table", _writes(report))
     spans = lock_spans(report)
     if spans:
         rows = [(_Html(_span("crit" * (s.mode == "ACCESS EXCLUSIVE"), s.mode)), s.table, words.lock_hold_text(s))
@@ -77,10 +81,26 @@ def _statements(report: DryRunReport) -> str:
     rows = []
     for run in report.execution.runs:
         time = _num(words.milliseconds(run) if statement_ran(run) else "")
-        rows.append((_num(str(run.index)), _num(str(run.line)), _code(run.text),
+        rows.append((_num(str(run.index)), _num(str(run.line)), _statement(run),
                      _num(words.rows_text(run), "fail" * bool(run.error)), time, words.locks_text(run)))  # fmt: skip
     table = _table(("#", "Line", "Statement", "Rows", "ms", "Locks held"), rows)
-    return table + _list(words.statement_messages(report))
+    items = [f"<li>{escape(m.text)}{_list(m.said)}</li>" for m in words.statement_messages(report)]
+    return table + (f"<ul>{''.join(items)}</ul>" if items else "")
+
+
+def _statement(run: StatementRun) -> _Html:
+    """The whole statement: on its lines, and collapsed behind its first line when it is long."""
+    sql = words.whole_statement(run)
+    if words.statement_is_long(run):
+        return _Html(f"<details><summary><code>{escape(run.text)}</code> …</summary><pre>{escape(sql)}</pre></details>")
+    return _Html(f"<pre>{escape(sql)}</pre>") if "\n" in sql else _code(sql)
+
+
+def _writes(report: DryRunReport) -> str:
+    rows = [(_num(str(index)), activity.table, *(_num(f"{n:,}") for n in words.written_counts(activity)))
+            for index, activity in words.writes(report)]  # fmt: skip
+    note = f'<p class="muted">{escape(words.WRITES_FOOTNOTE)}</p>'
+    return _table(("#", "Table", "Inserted", "Updated", "Deleted"), rows) + note
 
 
 def _checks(report: DryRunReport) -> str:
@@ -92,7 +112,7 @@ def _checks(report: DryRunReport) -> str:
         detail = escape(result.detail)
         sample = result.sample[: words.SAMPLE_ROWS]
         if sample and not result.passed:
-            lines = "\n".join(escape(words.sample_line(row)) for row in sample)
+            lines = "\n".join(escape(line) for line in words.sample_lines(result))
             detail += f'<br><span class="muted">{escape(words.sample_heading(sample))}</span><pre>{lines}</pre>'
         rows.append((_Html(_span(_STATUS_CLASS[status], status)), result.name, _Html(f"<td>{detail}</td>")))
     return _table(("Result", "Check", "Detail"), rows)

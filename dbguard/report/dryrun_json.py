@@ -1,29 +1,37 @@
 """The dry-run report as JSON, and the facts every dry-run renderer shares (check status, lock spans).
 
-Schema, version 1 (`schema_version` changes only when a key is removed or changes meaning). Every key is
-always present; times are seconds (float), since the script started where they are points in time.
+Schema, version 2 (`schema_version` changes only when a key is removed or changes meaning; 2: a check's
+`sample` rows are objects). Every key is always present; times are seconds (float), since the script
+started where they are points in time.
 
-    schema_version  1
+    schema_version  2
     kind            "dry-run"
     verdict         "safe" | "blocked"
     reasons         [str]: why it is blocked, [] when safe
     script          str | null: the script's path as given
     target          str: the target URL, password masked
+    target_read_only  bool: every session dbguard opened on the target (and pg_dump's) was read-only
     server_version  str
     sandbox         str: what the sandbox was; provider: str ("server", "local", "container", "sqlite")
     scoped          bool: false when every table's data was copied
     tables_copied   [str]; copy_seconds: float
     execution       {seconds, committed_steps: int,
                      sequences_advanced: [{sequence, before: int|null, after: int|null}]}
-    statements      [{index, line, kind, text (first line), tables_written: [str], separate_step, executed,
-                      rows: int|null, started, seconds, locks: [{table, mode}], strongest_lock: str|null,
-                      notices: [str], error: str|null, error_line: int|null}]
+    statements      [{index, line, kind, text (first line), sql (the whole statement), tables_written: [str],
+                      separate_step, executed, rows: int|null, started, seconds, locks: [{table, mode}],
+                      strongest_lock: str|null, notices: [str], error: str|null, error_line: int|null,
+                      detail, hint, context: str|null (the server's DETAIL, HINT and CONTEXT of the error;
+                      context has a line per level, innermost first),
+                      activity: [{table, scans, inserted, updated, deleted}] (what the server counted for
+                      each table the statement read or wrote, through triggers, rules and cascades too)}]
     locks           [{statement, table, mode, from, until}]: held from `from` until the transaction ends
     tables          [{table, rows_before: int|null, rows_after: int|null, delta, changed, hash_before,
                       hash_after}]: null rows mean the table did not exist on that side
     schema_changes  [{change, name, before: str|null, after: str|null}]
     checks          [{name, status: "pass"|"fail"|"skipped"|"pre-existing", passed, skipped, pre_existing,
-                      blocks, detail, sample: [[value]]}]: sample values are JSON scalars, anything else str()
+                      blocks, detail, columns: [str], sample: [{column: value}]}]: the offending rows, by
+                      column name (`column_1`... where the check named none); values are JSON scalars,
+                      anything else str()
     findings        [finding]: the dry-run's own findings, shaped like the check report's
     estimates       [{statement, sandbox_seconds, scale, production_seconds}]
     estimated_production_seconds  float: the sum of the estimates
@@ -61,12 +69,13 @@ def render(report: DryRunReport) -> str:
 def to_dict(report: DryRunReport) -> dict[str, Any]:
     execution = report.execution
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "kind": "dry-run",
         "verdict": report.verdict.lower(),
         "reasons": report.blocking_reasons,
         "script": script_path(report),
         "target": report.target,
+        "target_read_only": report.target_read_only,
         "server_version": report.server_version,
         "sandbox": report.sandbox,
         "provider": report.provider,
@@ -99,6 +108,7 @@ def _statement(run: StatementRun) -> dict[str, Any]:
         "line": run.line,
         "kind": run.kind,
         "text": run.text,
+        "sql": run.sql or run.text,
         "tables_written": list(run.tables_written),
         "separate_step": run.separate_step,
         "executed": run.executed,
@@ -110,11 +120,18 @@ def _statement(run: StatementRun) -> dict[str, Any]:
         "notices": list(run.notices),
         "error": run.error,
         "error_line": run.error_line,
+        "detail": run.error_detail,
+        "hint": run.error_hint,
+        "context": run.error_context,
+        "activity": [asdict(activity) for activity in run.activity],
     }
 
 
 def _check(gate: GateResult) -> dict[str, Any]:
     result = gate.result
+    width = max((len(row) for row in result.sample), default=0)
+    named = len(result.columns) == width and len(set(result.columns)) == width  # duplicates would collide
+    columns = result.columns if named else tuple(f"column_{n}" for n in range(1, width + 1))
     return {
         "name": result.name,
         "status": _JSON_STATUS[gate_status(gate)],
@@ -123,7 +140,8 @@ def _check(gate: GateResult) -> dict[str, Any]:
         "pre_existing": gate.pre_existing,
         "blocks": gate.blocks,
         "detail": result.detail,
-        "sample": [[json_safe(value) for value in row] for row in result.sample],
+        "columns": list(columns),
+        "sample": [dict(zip(columns, map(json_safe, row), strict=False)) for row in result.sample],
     }
 
 

@@ -28,9 +28,11 @@ def render(report: DryRunReport) -> str:
     if caveats(report):
         lines += ["", "**Not verified:**", "", *(f"- {_text(caveat)}" for caveat in caveats(report))]
     lines += ["", f"Dry-run of {_code(script_path(report) or 'the script')}:", ""]
-    lines += [f"- **Target:** {_code(report.target)} (server {_text(report.server_version)})"]
+    access = _text(words.target_access(report))
+    lines += [f"- **Target:** {_code(report.target)} (server {_text(report.server_version)}){access}"]
     lines += [f"- **{label}:** {_text(value)}" for label, value in words.overview(report)[1:]]
-    for section in (_statements, _timeline, _tables, _schema, _checks, _findings, _estimates, _notes, _policy):
+    for section in (_statements, _writes, _timeline, _tables, _schema, _checks, _findings, _estimates, _notes,
+                    _policy):  # fmt: skip
         lines += section(report)
     return "\n".join(lines) + "\n"
 
@@ -38,12 +40,35 @@ def render(report: DryRunReport) -> str:
 def _statements(report: DryRunReport) -> list[str]:
     lines = _heading("Statements", ("#", "right"), ("Line", "right"), ("Statement", "left"), ("Rows", "right"),
                      ("ms", "right"), ("Locks held", "left"))  # fmt: skip
+    long = [run for run in report.execution.runs if words.statement_is_long(run)]
     for run in report.execution.runs:
         rows = f"**{words.rows_text(run)}**" if run.error else words.rows_text(run)
         time = words.milliseconds(run) if statement_ran(run) else ""
-        lines.append(_row((str(run.index), str(run.line), _code(run.text), rows, time, _text(words.locks_text(run)))))
+        sql = f"{_code(run.text)} …" if run in long else _code(words.statement_on_one_line(run))
+        lines.append(_row((str(run.index), str(run.line), sql, rows, time, _text(words.locks_text(run)))))
+    for run in long:  # whole, collapsed under the table
+        sql = words.whole_statement(run)
+        fence = "`" * max(3, _longest_backtick_run(sql) + 1)
+        length = words.plural(sql.count("\n") + 1, "line")
+        summary = html.escape(f"Statement {run.index} (line {run.line}), {length}")
+        lines += ["", f"<details><summary>{summary}</summary>", "", f"{fence}sql", sql, fence, "", "</details>"]
     messages = words.statement_messages(report)
-    return lines + (["", *(f"- {_text(message)}" for message in messages)] if messages else [])
+    if messages:
+        lines.append("")
+    for message in messages:
+        lines += [f"- {_text(message.text)}", *(f"  - {_text(said)}" for said in message.said)]
+    return lines
+
+
+def _writes(report: DryRunReport) -> list[str]:
+    rows = words.writes(report)
+    if not rows:
+        return []
+    lines = _heading("Rows written, per table", ("#", "right"), ("Table", "left"), ("Inserted", "right"),
+                     ("Updated", "right"), ("Deleted", "right"))  # fmt: skip
+    for index, activity in rows:
+        lines.append(_row((str(index), _code(activity.table), *(f"{n:,}" for n in words.written_counts(activity)))))
+    return [*lines, "", f"_{words.WRITES_FOOTNOTE}_"]
 
 
 def _timeline(report: DryRunReport) -> list[str]:
@@ -107,7 +132,7 @@ def _checks(report: DryRunReport) -> list[str]:
         sample = gate.result.sample[: words.SAMPLE_ROWS]
         if gate.result.passed or not sample:
             continue
-        text = "\n".join(words.sample_line(row) for row in sample)
+        text = "\n".join(words.sample_lines(gate.result))
         fence = "`" * max(3, _longest_backtick_run(text) + 1)
         summary = html.escape(f"{gate.result.name}: {words.sample_heading(sample).rstrip(':')}")
         lines += ["", f"<details><summary>{summary}</summary>", "", f"{fence}text", text, fence, "", "</details>"]

@@ -63,6 +63,7 @@ class DryRunReport:
     findings: tuple[Finding, ...]  # from the dry-run itself: row thresholds
     estimates: tuple[Estimate, ...]
     notes: tuple[str, ...]  # side effects a rollback cannot undo, and the like
+    target_read_only: bool = False  # every session on the target had default_transaction_read_only (SQLite: mode=ro)
 
     @property
     def blocking_reasons(self) -> list[str]:

@@ -6,8 +6,9 @@ every format says the same thing in the same words.
 
 from __future__ import annotations
 
-import textwrap
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from io import StringIO
 from typing import Any
 
@@ -16,12 +17,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dbguard.execute import StatementRun
+from dbguard.execute import StatementRun, TableActivity
 from dbguard.report import render_text
 from dbguard.report.dryrun_json import LockSpan, caveats, gate_status, lock_spans, script_path, statement_ran
 from dbguard.report.dryrun_model import DryRunReport, TableDelta
+from dbguard.targets.model import CheckResult, row_text
 
 SAMPLE_ROWS = 10
+LONG_STATEMENT_LINES = 4  # lines, or characters: a statement longer than this is shown collapsed
+LONG_STATEMENT_CHARACTERS = 300
 _STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "SKIPPED": "yellow", "FAIL (pre-existing)": "yellow"}
 
 
@@ -29,12 +33,13 @@ def render(report: DryRunReport, color: bool = False, width: int = 100) -> str:
     out = StringIO()
     console = Console(file=out, width=width, force_terminal=color, no_color=not color, highlight=False, emoji=False,
                       color_system="standard" if color else None)  # fmt: skip
-    for section in (_verdict, _overview, _statements, _locks, _tables, _schema, _checks, _findings, _estimates):
+    for section in (_verdict, _overview, _statements, _writes, _locks, _tables, _schema, _checks, _findings,
+                    _estimates):  # fmt: skip
         section(console, report)
     if report.notes:
         console.print(Text("Notes", style="bold"))
         for note in report.notes:
-            console.print(_wrapped(console, f"- {note}", "  "))
+            _say(console, f"- {note}", "  ")
     return "".join(line.rstrip() + "\n" for line in out.getvalue().splitlines())  # rich pads lines to the width
 
 
@@ -46,16 +51,16 @@ def _verdict(console: Console, report: DryRunReport) -> None:
     else:
         console.print(Text.assemble(("SAFE", "bold green"), f"{what}, nothing blocks it"))
     for reason in reasons:
-        console.print(_wrapped(console, f"- {reason}", "  "))
+        _say(console, f"- {reason}", "  ")
     for caveat in caveats(report):
-        console.print(_wrapped(console, f"! not verified: {caveat}", "  ", "yellow"))
+        _say(console, f"! not verified: {caveat}", "  ", "yellow")
     console.print()
 
 
 def _overview(console: Console, report: DryRunReport) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
-    grid.add_column()
+    grid.add_column(overflow="ellipsis")
     for label, value in overview(report):
         grid.add_row(label, Text(value))
     console.print(grid)
@@ -73,10 +78,27 @@ def _statements(console: Console, report: DryRunReport) -> None:
         style = "red" if run.error else ("" if run.executed else "dim")
         rows = Text(rows_text(run), style="bold red" if run.error else style)
         time = milliseconds(run) if statement_ran(run) else ""
-        table.add_row(str(run.index), str(run.line), Text(run.text, style), rows, time, Text(locks_text(run), style))
+        more = " …" if "\n" in whole_statement(run) else ""  # the Markdown and HTML reports show all of it
+        table.add_row(str(run.index), str(run.line), Text(run.text + more, style), rows, time,
+                      Text(locks_text(run), style))  # fmt: skip
     console.print(table)
-    for line in statement_messages(report):
-        console.print(_wrapped(console, line, "  ", "red" if " error: " in line else ""))
+    for message in statement_messages(report):
+        _say(console, message.text, "  ", "red" if message.error else "")
+        for said in message.said:
+            _say(console, said, "      ")
+    console.print()
+
+
+def _writes(console: Console, report: DryRunReport) -> None:
+    rows = writes(report)
+    if not rows:
+        return
+    table = _table("Rows written, per table", ("#", "right"), ("table", "left"), ("inserted", "right"),
+                   ("updated", "right"), ("deleted", "right"))  # fmt: skip
+    for index, activity in rows:
+        table.add_row(str(index), Text(activity.table), *(f"{n:,}" for n in written_counts(activity)))
+    console.print(table)
+    _say(console, WRITES_FOOTNOTE, "  ", "dim")
     console.print()
 
 
@@ -86,10 +108,10 @@ def _locks(console: Console, report: DryRunReport) -> None:
         return
     console.print(Text("Locks held until the transaction ends", style="bold"))
     for span in spans:
-        line = _wrapped(console, f"{span.mode} {span.table}: {lock_hold_text(span)}", "  ")
+        line = render_text.wrapped(f"{span.mode} {span.table}: {lock_hold_text(span)}", "  ", console.width - 1)
         line.stylize("bold red" if span.mode == "ACCESS EXCLUSIVE" else "bold", 2, 2 + len(span.mode))
-        console.print(line)
-    console.print(_wrapped(console, LOCKS_FOOTNOTE, "  ", "dim"))
+        render_text.print_cut(console, line)
+    _say(console, LOCKS_FOOTNOTE, "  ", "dim")
     console.print()
 
 
@@ -123,11 +145,11 @@ def _checks(console: Console, report: DryRunReport) -> None:
         status = gate_status(gate)
         console.print(Text.assemble("  ", (f"{status:<19}", _STATUS_STYLE[status]), " ", (gate.result.name, "bold")))
         if gate.result.detail:
-            console.print(_wrapped(console, gate.result.detail, " " * 24, "dim" if status == "PASS" else ""))
+            _say(console, gate.result.detail, " " * 24, "dim" if status == "PASS" else "")
         if not gate.result.passed and gate.result.sample:
             console.print(Text(" " * 24 + sample_heading(gate.result.sample)))
-            for row in gate.result.sample[:SAMPLE_ROWS]:
-                console.print(Text(" " * 26 + sample_line(row)), overflow="ellipsis", no_wrap=True)
+            for line in sample_lines(gate.result):
+                render_text.print_cut(console, Text(" " * 26 + line))
     console.print()
 
 
@@ -138,13 +160,13 @@ def _findings(console: Console, report: DryRunReport) -> None:
         if file is not None and finding.line:
             render_text._finding(console, file, finding, report.check)
         else:
-            console.print(_wrapped(console, f"{finding.rule_id} {finding.severity.value}: {finding.message}", "  "))
+            _say(console, f"{finding.rule_id} {finding.severity.value}: {finding.message}", "  ")
     if not report.findings:
         console.print("  none\n")
     console.print(Text("Policy check", style="bold"))
     console.print("  " + render_text._summary(report.check))
     for finding in report.check.blocking:
-        console.print(_wrapped(console, f"{finding.path}:{finding.line} {finding.rule_id} {finding.message}", "  "))
+        _say(console, f"{finding.path}:{finding.line} {finding.rule_id} {finding.message}", "  ")
     console.print()
 
 
@@ -157,7 +179,7 @@ def _estimates(console: Console, report: DryRunReport) -> None:
         table.add_row(str(e.statement), duration(e.sandbox_seconds), f"x {scale_text(e.scale)}",
                       duration(e.production_seconds))  # fmt: skip
     console.print(table)
-    console.print(_wrapped(console, estimate_total(report), "  "))
+    _say(console, estimate_total(report), "  ")
     console.print()
 
 
@@ -165,20 +187,22 @@ def _table(title: str, *columns: tuple[str, str]) -> Table:
     table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
                   show_edge=False)  # fmt: skip
     for header, justify in columns:
-        # Only text columns wrap: a number cut to "1…" would mislead.
-        table.add_column(header, justify=justify, no_wrap=justify == "right", overflow="fold")  # type: ignore[arg-type]
+        # Only text columns wrap, at spaces; a word too long for its column ends in "…", never broken in two.
+        # A number is never cut: "1…" would mislead.
+        table.add_column(header, justify=justify, no_wrap=justify == "right", overflow="ellipsis")  # type: ignore[arg-type]
     return table
 
 
-def _wrapped(console: Console, text: str, indent: str, style: str = "") -> Text:
-    """Wrapped here, not by rich, so that continuation lines keep the indent."""
-    filled = textwrap.fill(text, width=console.width - 1, initial_indent=indent, subsequent_indent=indent + "  ")
-    return Text(filled, style)
+def _say(console: Console, text: str, indent: str, style: str = "") -> None:
+    """Wrapped at spaces here, not by rich, so that continuation lines keep the indent; a word longer than a
+    line (a long name) is cut with "…", never broken in the middle."""
+    render_text.print_cut(console, render_text.wrapped(text, indent, console.width - 1, style))
 
 
 # -- wording shared with the Markdown and HTML renderers --
 
 LOCKS_FOOTNOTE = "A real run holds them longer: through the integrity gate, until COMMIT. Others wait all along."
+WRITES_FOOTNOTE = "Counted by the server, whoever wrote them: the statement, a trigger, a rule or a cascade."
 
 
 def overview(report: DryRunReport) -> list[tuple[str, str]]:
@@ -192,18 +216,62 @@ def overview(report: DryRunReport) -> list[tuple[str, str]]:
     scope = f"scoped: {plural(len(report.tables_copied), 'table')} copied" if report.scoped else "full: all data"
     if report.scoped and report.tables_copied:
         scope += f" ({', '.join(report.tables_copied)})"
-    return [("Target", f"{report.target} (server {report.server_version})"),
+    return [("Target", f"{report.target} (server {report.server_version}){target_access(report)}"),
             ("Sandbox", f"{report.sandbox} (provider: {report.provider})"),
             ("Scope", f"{scope}, copied in {duration(report.copy_seconds)}"), ("Execution", ran)]  # fmt: skip
 
 
-def statement_messages(report: DryRunReport) -> list[str]:
-    lines = []
+def target_access(report: DryRunReport) -> str:
+    return "; target opened read-only" if report.target_read_only else ""
+
+
+@dataclass(frozen=True)
+class Message:
+    """An error or notice of a statement, and what the server said along with it (detail, hint, context)."""
+
+    text: str
+    error: bool
+    said: tuple[str, ...] = ()
+
+
+def statement_messages(report: DryRunReport) -> list[Message]:
+    messages = []
     for run in report.execution.runs:
         if run.error:
-            lines.append(f"#{run.index} line {run.error_line or run.line} error: {run.error}")
-        lines += [f"#{run.index} line {run.line} notice: {notice}" for notice in run.notices]
-    return lines
+            text = f"#{run.index} line {run.error_line or run.line} error: {run.error}"
+            messages.append(Message(text, True, server_said(run)))
+        messages += [Message(f"#{run.index} line {run.line} notice: {notice}", False) for notice in run.notices]
+    return messages
+
+
+def server_said(run: StatementRun) -> tuple[str, ...]:
+    """The error's DETAIL and HINT, then its CONTEXT a line per level (innermost first), each labelled."""
+    said = [f"{label}: {text}" for label, text in (("detail", run.error_detail), ("hint", run.error_hint)) if text]
+    return (*said, *(f"context: {line}" for line in (run.error_context or "").splitlines() if line.strip()))
+
+
+def writes(report: DryRunReport) -> list[tuple[int, TableActivity]]:
+    """(statement, what it did to a table) for every table a statement wrote rows of, whoever wrote them."""
+    return [(run.index, activity) for run in report.execution.runs for activity in run.activity if activity.wrote]
+
+
+def written_counts(activity: TableActivity) -> tuple[int, int, int]:
+    return activity.inserted, activity.updated, activity.deleted
+
+
+def whole_statement(run: StatementRun) -> str:
+    return run.sql or run.text
+
+
+def statement_is_long(run: StatementRun) -> bool:
+    """Long enough to be shown collapsed, under the table, rather than in its cell."""
+    sql = whole_statement(run)
+    return sql.count("\n") >= LONG_STATEMENT_LINES or len(sql) > LONG_STATEMENT_CHARACTERS
+
+
+def statement_on_one_line(run: StatementRun) -> str:
+    """A short statement in a table cell: its lines joined by single spaces (their indentation dropped)."""
+    return re.sub(r"[ \t]*\n\s*", " ", whole_statement(run))
 
 
 def rows_text(run: StatementRun) -> str:
@@ -252,8 +320,9 @@ def sample_heading(sample: Sequence[Sequence[Any]]) -> str:
     return f"first {plural(shown, 'offending row')}:"
 
 
-def sample_line(row: Sequence[Any]) -> str:
-    return " | ".join("NULL" if value is None else str(value) for value in row)
+def sample_lines(result: CheckResult) -> list[str]:
+    """The first SAMPLE_ROWS offending rows, each as `name=value, ...`."""
+    return [row_text(result.columns, row) for row in result.sample[:SAMPLE_ROWS]]
 
 
 def estimate_total(report: DryRunReport) -> str:

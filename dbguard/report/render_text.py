@@ -32,20 +32,29 @@ def _finding(console: Console, file: FileReport, finding: Finding, report: Check
     style = "dim" if finding.waived else _STYLE.get(finding.severity, "")
     inside = f" (in {finding.origin})" if finding.origin else ""
     console.print(f"[bold]{escape(where)}[/] [{style}]{label}[/] [magenta]{finding.rule_id}[/]{escape(inside)}")
-    console.print(_wrapped(finding.message, "  ", console.width), soft_wrap=True)
+    print_cut(console, wrapped(finding.message, "  ", console.width))
     for number, line, marked in _frame(file.script.text, finding):
         marker = ">" if marked else " "
-        console.print(Text(f"  {marker} {number:>4} | {line}", style="bold" if marked else "dim"))
+        # A source line is never wrapped inside the frame: it ends in "…" where the terminal does.
+        print_cut(console, Text(f"  {marker} {number:>4} | {line}", style="bold" if marked else "dim"))
     if finding.waived:
-        console.print(_wrapped(f"waived: {finding.waived_reason}", "  ", console.width, "dim"), soft_wrap=True)
+        print_cut(console, wrapped(f"waived: {finding.waived_reason}", "  ", console.width, "dim"))
     else:
-        console.print(_wrapped(f"help: {finding.help}", "  ", console.width, "green"), soft_wrap=True)
+        print_cut(console, wrapped(f"help: {finding.help}", "  ", console.width, "green"))
     console.print()
 
 
-def _wrapped(text: str, indent: str, width: int, style: str = "") -> Text:
-    """Wrap at word boundaries ourselves, so continuation lines keep the indent and carry no trailing blanks."""
-    return Text(textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent + "  "), style)
+def wrapped(text: str, indent: str, width: int, style: str = "") -> Text:
+    """Wrap at spaces ourselves, so continuation lines keep the indent and carry no trailing blanks. A word
+    longer than a line (a long name) is left whole, for print_cut to end in "…": never broken in two."""
+    filled = textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent + "  ",
+                           break_long_words=False, break_on_hyphens=False)  # fmt: skip
+    return Text(filled, style)
+
+
+def print_cut(console: Console, text: Text) -> None:
+    """Print each line as it is, cut with "…" at the console's width instead of wrapped."""
+    console.print(text, no_wrap=True, overflow="ellipsis")
 
 
 def _frame(text: str, finding: Finding) -> list[tuple[int, str, bool]]:

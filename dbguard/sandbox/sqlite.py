@@ -65,7 +65,7 @@ def sqlite_sandbox(
 
 def _backup(target_url: DatabaseUrl, destination: Path) -> list[str]:
     """Copy every page of the target into `destination`; returns the names of the tables copied."""
-    source = connect(target_url)
+    source = connect(target_url, read_only=True)  # the dry-run never writes the target: mode=ro
     try:
         copy = sqlite3.connect(destination)
         try:

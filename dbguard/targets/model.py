@@ -105,6 +105,15 @@ class CheckResult:
     detail: str = ""
     sample: tuple[tuple[Any, ...], ...] = ()
     skipped: bool = False  # could not run here (e.g. amcheck not installable): said, never passed silently
+    columns: tuple[str, ...] = ()  # the names of the sample's columns
+
+
+def row_text(columns: Sequence[str], row: Sequence[Any]) -> str:
+    """A row as `customer_id=999999, note=NULL`; values alone, `41 | NULL`, when its columns have no names."""
+    values = ["NULL" if value is None else str(value) for value in row]
+    if len(columns) != len(values):
+        return " | ".join(values)
+    return ", ".join(f"{name}={value}" for name, value in zip(columns, values, strict=True))
 
 
 class Target(Protocol):
@@ -145,6 +154,10 @@ class Target(Protocol):
 
     def query(self, sql: str, limit: int = 10) -> list[tuple[Any, ...]]:
         """Run a read-only query in the current transaction and return at most `limit` rows."""
+        ...
+
+    def query_with_columns(self, sql: str, limit: int = 10) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+        """`query`, and the names of the result's columns (none for a statement that returns no rows)."""
         ...
 
 

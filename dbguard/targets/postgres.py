@@ -20,7 +20,7 @@ from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from dbguard.dialects import Dialect
 from dbguard.errors import ConnectionFailure, UsageError
-from dbguard.targets.model import CheckResult, Column, Constraint, Index, Schema, TableSize, TableStats
+from dbguard.targets.model import CheckResult, Column, Constraint, Index, Schema, TableSize, TableStats, row_text
 from dbguard.targets.url import READ_ONLY_OPTIONS, DatabaseUrl, mask, scrub_libpq_environment
 
 Row = tuple[Any, ...]
@@ -328,9 +328,14 @@ class PostgresTarget:
 
     def query(self, sql: str, limit: int = 10) -> list[Row]:
         """Run `sql` in a savepoint that is then rolled back, so it can change nothing; at most `limit` rows."""
+        return self.query_with_columns(sql, limit)[1]
+
+    def query_with_columns(self, sql: str, limit: int = 10) -> tuple[tuple[str, ...], list[Row]]:
         with self.conn.transaction(force_rollback=True):
             cursor = self.conn.execute(sql)
-            return cursor.fetchmany(limit) if cursor.description else []
+            if not cursor.description:
+                return (), []
+            return tuple(column.name for column in cursor.description), cursor.fetchmany(limit)
 
     # -- the integrity checks; each runs in a savepoint of its own (see _guarded) --
 
@@ -344,7 +349,7 @@ class PostgresTarget:
                 self.conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
         except psycopg.Error as error:
             sample = ((error.diag.constraint_name,),) if error.diag.constraint_name else ()
-            return CheckResult("deferred constraints", False, error_text(error), sample)
+            return CheckResult("deferred constraints", False, error_text(error), sample, columns=("constraint",))
         return CheckResult("deferred constraints", True, "no deferred constraint is violated")
 
     def _indexes_valid(self, oids: list[int]) -> CheckResult:
@@ -352,24 +357,27 @@ class PostgresTarget:
                                  f"every index of {len(oids)} table(s) is valid")  # fmt: skip
 
     def _none_listed(self, name: str, query: QueryNoTemplate, oids: list[int], found: str, ok: str) -> CheckResult:
-        """A check that passes when `query` lists nothing; (name, definition) rows name the offenders."""
+        """A check that passes when `query` lists nothing; (name, definition) rows name the offenders, a
+        constraint or an index as `found` says."""
         rows = self._rows(query, [oids])
         if not rows:
             return CheckResult(name, True, ok)
         names = ", ".join(row[0] for row in rows)
-        return CheckResult(name, False, f"{len(rows)} {found}: {names}", tuple(rows[:SAMPLE_LIMIT]))
+        return CheckResult(name, False, f"{len(rows)} {found}: {names}", tuple(rows[:SAMPLE_LIMIT]),
+                           columns=(found.split("(")[0], "definition"))  # fmt: skip
 
     def _foreign_keys_hold(self, oids: list[int]) -> CheckResult:
         foreign_keys = [ForeignKey(*row) for row in self._rows(_FOREIGN_KEYS, {"oids": oids})]
-        problems, sample = [], []
+        problems, failing = [], []
         for fk in foreign_keys:
             orphans = self._rows(_orphans_query(fk), [SAMPLE_LIMIT])
             if orphans:
                 problems.append(_orphans_text(fk, orphans[0]))
-                sample += orphans
+                failing.append((fk, orphans))
         if not problems:
             return CheckResult("foreign keys hold", True, f"{len(foreign_keys)} foreign key(s) checked")
-        return CheckResult("foreign keys hold", False, "; ".join(problems), tuple(sample[:SAMPLE_LIMIT]))
+        columns, sample = _orphans_sample(failing)
+        return CheckResult("foreign keys hold", False, "; ".join(problems), sample[:SAMPLE_LIMIT], columns=columns)
 
     def _amcheck(self, oids: list[int], install: bool) -> CheckResult:
         schema = self._amcheck_schema()
@@ -396,7 +404,7 @@ class PostgresTarget:
         if corrupt:
             names = ", ".join(name for name, _ in corrupt)
             return CheckResult("amcheck", False, f"bt_index_check found corruption in {names}",
-                               tuple(corrupt[:SAMPLE_LIMIT]))  # fmt: skip
+                               tuple(corrupt[:SAMPLE_LIMIT]), columns=("index", "error"))  # fmt: skip
         return CheckResult("amcheck", True, f"bt_index_check passed on {len(indexes)} btree index(es)")
 
     def _guarded(self, name: str, check: Callable[[list[int]], CheckResult], oids: list[int]) -> CheckResult:
@@ -459,9 +467,18 @@ def _orphans_query(fk: ForeignKey) -> Composed:
 
 def _orphans_text(fk: ForeignKey, example: Row) -> str:
     columns, referenced = ", ".join(fk.columns), ", ".join(fk.referenced_columns)
-    return (
-        f"{fk.name}: {fk.table} ({columns}) has keys missing from {fk.referenced_table} ({referenced}), e.g. {example}"
-    )
+    return (f"{fk.name}: {fk.table} ({columns}) has keys missing from {fk.referenced_table} ({referenced}), "
+            f"e.g. {row_text(fk.columns, example)}")  # fmt: skip
+
+
+def _orphans_sample(failing: list[tuple[ForeignKey, list[Row]]]) -> tuple[tuple[str, ...], tuple[Row, ...]]:
+    """Rows of (foreign key, its key's values): the key's own column names when every failing foreign key
+    has the same ones, else the key as one `name=value` text. The foreign key's name keeps two keys apart
+    that have equal values (a pre-existing orphan must not hide a new one)."""
+    names = {tuple(fk.columns) for fk, _ in failing}
+    if len(names) == 1:
+        return ("foreign key", *names.pop()), tuple((fk.name, *row) for fk, rows in failing for row in rows)
+    return ("foreign key", "key"), tuple((fk.name, row_text(fk.columns, row)) for fk, rows in failing for row in rows)
 
 
 def _upward(tables: set[str], parents: Mapping[str, set[str]]) -> set[str]:

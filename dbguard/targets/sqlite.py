@@ -246,7 +246,7 @@ class SqliteTarget:
         if messages == ["ok"]:
             return CheckResult(name, True, "ok")
         sample = tuple((message,) for message in messages[:SAMPLE_LIMIT])
-        return CheckResult(name, False, f"{len(messages)} problem(s) found", sample)
+        return CheckResult(name, False, f"{len(messages)} problem(s) found", sample, columns=("problem",))
 
     def _foreign_key_check(self, tables: Sequence[str]) -> CheckResult:
         """PRAGMA foreign_key_check over all tables, or over the given ones and the tables referencing them
@@ -269,17 +269,22 @@ class SqliteTarget:
         except sqlite3.Error as error:
             return CheckResult(name, False, f"foreign_key_check failed: {error}")
         if count:
-            return CheckResult(name, False, f"{count} row(s) reference a missing parent row", tuple(sample))
+            return CheckResult(name, False, f"{count} row(s) reference a missing parent row", tuple(sample),
+                               columns=("table", "rowid", "parent"))  # PRAGMA foreign_key_check's own names
         return CheckResult(name, True, "no row references a missing parent row")
 
     def query(self, sql: str, limit: int = 10) -> list[tuple[Any, ...]]:
         """Run one statement with query_only on: an invariant or check can read, never write."""
+        return self.query_with_columns(sql, limit)[1]
+
+    def query_with_columns(self, sql: str, limit: int = 10) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
         (was_query_only,) = self.conn.execute("PRAGMA query_only").fetchone()
         self.conn.execute("PRAGMA query_only = ON")
         try:
             cursor = self.conn.execute(sql)
             try:
-                return cursor.fetchmany(limit) if limit > 0 else []
+                columns = tuple(column[0] for column in cursor.description or ())
+                return columns, cursor.fetchmany(limit) if limit > 0 else []
             finally:
                 cursor.close()
         finally:

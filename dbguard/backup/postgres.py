@@ -80,13 +80,17 @@ def snapshot_backup(
         row = conn.execute("SELECT pg_export_snapshot()").fetchone()
         snapshot = str(row[0]) if row else ""
         scope = "tables" if tables else "full"
-        every = list(tables) if tables else target.all_tables()
+        # Rows live in leaf partitions: counting those counts each row once, and dumping a partitioned
+        # table's data means dumping its partitions' data.
+        named = list(tables) if tables else target.all_tables()
+        every = target.leaf_tables(named)
+        partitions = target.partition_leaves(named)
         say(f"counting and hashing {len(every)} table(s) in snapshot {snapshot}")
         stats = target.table_stats(every)
         locale = _locale(target)
         chosen = set(every)
-        others = [t for t in target.all_tables() if t not in chosen] if tables else []
-        default_label = ",".join(t.split(".")[-1] for t in every) if tables else target.url.database
+        others = [t for t in target.leaf_tables(target.all_tables()) if t not in chosen] if tables else []
+        default_label = ",".join(t.split(".")[-1] for t in named) if tables else target.url.database
         backup_id = new_backup_id(label or default_label)
         final = store.dump_path(backup_id, DUMP_SUFFIX)
         with kept_only_with_manifest(final):
@@ -113,6 +117,7 @@ def snapshot_backup(
                 dump_bytes=size,
                 snapshot=snapshot,
                 scope=scope,
+                partitions=partitions,
             )
             store.save(manifest)
     say(f"backup {backup_id}: {size / 1024 / 1024:.1f} MiB, {len(stats)} table(s)")

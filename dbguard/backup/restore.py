@@ -76,8 +76,9 @@ def resolve_tables(manifest: Manifest, names: Sequence[str]) -> list[str]:
         found = _canonical(manifest, spelled)
         if found is None:
             unknown.append(spelled)
-        elif found not in chosen:
-            chosen.append(found)
+        for table in manifest.partitions.get(found or "", [found] if found else []):
+            if table not in chosen:
+                chosen.append(table)
     if unknown or not chosen:
         available = ", ".join(manifest.tables) or "none"
         missing = f"not in backup {manifest.id}: {', '.join(unknown)}; " if unknown else "no table given; "
@@ -175,15 +176,17 @@ def _usable_dump(store: BackupStore, manifest: Manifest, notes: list[str]) -> Pa
 
 
 def _canonical(manifest: Manifest, spelled: str) -> str | None:
-    if spelled in manifest.tables:
+    """The backup's name for `spelled`: one of its tables, or a partitioned table whose partitions it holds."""
+    names = [*manifest.tables, *manifest.partitions]
+    if spelled in names:
         return spelled
     bare = spelled.strip('"')
     if manifest.dialect == Dialect.SQLITE.value and bare.lower().startswith("main."):
         bare = bare[5:]
     for candidate in (f"public.{bare}", bare.lower(), f"public.{bare.lower()}"):
-        if candidate in manifest.tables:
+        if candidate in names:
             return candidate
-    by_name = [t for t in manifest.tables if t.split(".")[-1] in (bare, bare.lower())]
+    by_name = [t for t in names if t.split(".")[-1] in (bare, bare.lower())]
     if len(by_name) > 1:
         raise UsageError(f"{spelled} is ambiguous in backup {manifest.id}: say which of {', '.join(by_name)}")
     return by_name[0] if by_name else None

@@ -62,6 +62,9 @@ class Manifest:
     scope: str  # "full" or "tables"
     locale: dict[str, str] = field(default_factory=dict)  # encoding, lc_collate, lc_ctype (PostgreSQL)
     verification: Verification = field(default_factory=lambda: Verification(UNVERIFIED))
+    # partitioned table -> its leaf partitions, for the partitioned tables backed up: their rows are in
+    # `tables` under the partitions' names (each row once), and `restore --tables parent` takes them all
+    partitions: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self, key: ManifestKey) -> str:
         body = key.sign({"manifest_version": MANIFEST_VERSION, **asdict(self)})

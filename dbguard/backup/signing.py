@@ -28,6 +28,7 @@ from dbguard.errors import BackupFailure, UsageError
 
 KEY_ENV = "DBGUARD_MANIFEST_KEY"
 SIGNATURE, KEY_ID = "manifest_hmac_sha256", "manifest_key_id"
+_WHERE_KEYS_GO = f"point {KEY_ENV} (or --manifest-key, or manifest_key in the config file) at it"
 _KEY_BYTES = 32
 
 
@@ -64,12 +65,12 @@ class ManifestKey:
         claimed = body.pop(SIGNATURE)
         secret = self._load()
         if secret is None:
-            raise BackupFailure(f"cannot check manifest {where}: there is no manifest key at {self.path} (copy the "
-                                f"key the backups were signed with there, or set {KEY_ENV} to its path)")  # fmt: skip
+            raise BackupFailure(f"cannot check manifest {where}: there is no manifest key at {self.path}; copy the "
+                                f"key the backups were signed with there, or {_WHERE_KEYS_GO}")  # fmt: skip
         if body.get(KEY_ID) != _key_id(secret):
             raise BackupFailure(f"manifest {where} was signed with another key (key id {body.get(KEY_ID)}; the key "
-                                f"at {self.path} has id {_key_id(secret)}): set {KEY_ENV} or --manifest-key to the "
-                                "key the backup was taken with")  # fmt: skip
+                                f"at {self.path} has id {_key_id(secret)}): find the key the backup was taken with "
+                                f"and {_WHERE_KEYS_GO}")  # fmt: skip
         if not isinstance(claimed, str) or not hmac.compare_digest(claimed, _hmac(secret, body)):
             raise BackupFailure(f"manifest {where} was edited after it was written (its signature does not match)")
         del body[KEY_ID]

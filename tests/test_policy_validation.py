@@ -44,7 +44,7 @@ BAD = [
     ("[rules]\nban-truncate = false", "rules.ban-truncate", "error, warning, info, off"),
     ("name = 7", "name", "string"),
     ("description = []", "description", "string"),
-    ('[thresholds]\nmax_rows = 5', "max_rows", "unknown key"),
+    ("[thresholds]\nmax_rows = 5", "max_rows", "unknown key"),
     (UNIQUE + 'columns = "qty"', "columns", "list of names"),
     (UNIQUE + "columns = []", "columns", "at least one column"),
     (UNIQUE, "unique", "column or columns"),

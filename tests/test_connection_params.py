@@ -131,3 +131,13 @@ def test_a_sandbox_url_carries_its_marker_and_nothing_else_answers_to_it(shop: s
         redirected = DatabaseUrl(sandbox.url.url.set(database=target.database), sandbox.url.sandbox_token)
         with pytest.raises(ConnectionFailure, match="not the sandbox dbguard made"):
             postgres.connect(redirected)
+
+
+def test_a_child_program_gets_no_steering_libpq_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dbguard.sandbox import children
+
+    monkeypatch.setenv("PGSERVICE", "evil")
+    monkeypatch.setenv("PGOPTIONS", "-c session_replication_role=replica")
+    result = children.run(["env"], env={"PGDATABASE": "chosen"})
+    seen = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    assert "PGSERVICE" not in seen and "PGOPTIONS" not in seen and seen["PGDATABASE"] == "chosen"

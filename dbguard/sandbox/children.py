@@ -30,6 +30,7 @@ from typing import IO, Any
 
 from dbguard.errors import ConnectionFailure
 from dbguard.sandbox.signals import signals_deferred
+from dbguard.targets.url import scrub_libpq_environment
 
 STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -75,8 +76,8 @@ def started(
     stdout: File = subprocess.DEVNULL,
     stderr: File = subprocess.PIPE,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Start a program (stdin empty; `env` over os.environ; as OS user `user`, with that user's groups
-    only); it is stopped and reaped when the block ends, however it ends (see `stop`).
+    """Start a program (stdin empty; `env` over os.environ less the libpq variables that could steer it; as
+    OS user `user`, with that user's groups only); it is stopped and reaped when the block ends, however it ends (see `stop`).
 
     Raises ConnectionFailure when the program cannot be started."""
     argv = [str(arg) for arg in args]
@@ -85,7 +86,7 @@ def started(
         try:
             process = subprocess.Popen(
                 argv,
-                env={**os.environ, **(env or {})},
+                env={**scrub_libpq_environment(), **(env or {})},  # no inherited PG* variable steers it
                 stdin=subprocess.DEVNULL,
                 stdout=stdout,
                 stderr=stderr,

@@ -33,8 +33,9 @@ def shop(pg_url: str) -> str:
 
 @pytest.mark.parametrize(
     "query",
-    ["dbname=shop", "user=postgres", "service=prod", "servicefile=/tmp/x", "options=-csession_replication_role%3Dreplica",
-     "hostaddr=127.0.0.1", "target_session_attrs=any", "host=127.0.0.1,localhost", "unknown_knob=1"],
+    ["dbname=shop", "user=postgres", "service=prod", "servicefile=/tmp/x",
+     "options=-csession_replication_role%3Dreplica", "hostaddr=127.0.0.1", "target_session_attrs=any",
+     "host=127.0.0.1,localhost", "unknown_knob=1"],
 )
 def test_a_query_that_steers_the_connection_is_a_usage_error(query: str) -> None:
     with pytest.raises(UsageError) as caught:

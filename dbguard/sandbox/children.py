@@ -77,7 +77,8 @@ def started(
     stderr: File = subprocess.PIPE,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start a program (stdin empty; `env` over os.environ less the libpq variables that could steer it; as
-    OS user `user`, with that user's groups only); it is stopped and reaped when the block ends, however it ends (see `stop`).
+    OS user `user`, with that user's groups only); it is stopped and reaped when the block ends, however it
+    ends (see `stop`).
 
     Raises ConnectionFailure when the program cannot be started."""
     argv = [str(arg) for arg in args]

@@ -31,7 +31,7 @@ from dbguard.backup.store import VERIFIED, BackupStore, Manifest, Verification, 
 from dbguard.backup.verify import VerificationUnfinished, check_file, restore_list, verify_backup
 from dbguard.check import check_text
 from dbguard.dialects import Dialect
-from dbguard.errors import EXIT_FINDINGS, BackupFailure, DbguardError, UsageError
+from dbguard.errors import EXIT_FINDINGS, BackupFailure, DbguardError, OutcomeUnknown, UsageError
 from dbguard.execute import StatementRun
 from dbguard.inputs import Source
 from dbguard.journal import (
@@ -51,7 +51,7 @@ from dbguard.policy.policy import BUILTIN_POLICIES, Policy
 from dbguard.report.dryrun_model import DryRunReport
 from dbguard.report.model import CheckReport
 from dbguard.run.exclusive import postgres_run_lock, sqlite_run_lock
-from dbguard.run.model import PlannedStatement, RunPlan, RunReport
+from dbguard.run.model import PlannedStatement, RunPlan, RunReport, StepResult
 from dbguard.run.steps import Step, split_steps
 from dbguard.run.transaction import StepContext, run_step
 from dbguard.sandbox.pgtools import find_binary
@@ -205,18 +205,35 @@ def _execute(report: RunReport, target: Target, steps: list[Step], policy: Polic
     steps_started = time.monotonic()
     try:
         for step in steps:
-            result = run_step(ctx, step)
+            result = StepResult(step.number, step.first_line, step.transactional, Transaction.NOT_EXECUTED)
             report.steps.append(result)
-            if result.transaction is not Transaction.COMMITTED:
-                break
+            run_step(ctx, step, result)
+            if result.transaction is not Transaction.COMMITTED or _lost(target):
+                break  # a lost connection took the run lock with it: the steps after this one do not run
     except BaseException as error:
         _conclude(report, ctx, _exit_code_of(error, report))
-        journal.append(report.run_id, _outcome(report, subject, str(error) or type(error).__name__))
+        _journal_outcome(report, journal, subject, str(error) or type(error).__name__)
         raise
     finally:
         report.timings["steps"] = round(time.monotonic() - steps_started, 3)
     _conclude(report, ctx, None)
-    journal.append(report.run_id, _outcome(report, subject, None))
+    _journal_outcome(report, journal, subject, None)
+
+
+def _lost(target: Target) -> bool:
+    return isinstance(target, PostgresTarget) and (target.conn.broken or target.conn.closed)
+
+
+def _journal_outcome(report: RunReport, journal: Journal, subject: Subject, error: str | None) -> None:
+    """The outcome record; when it cannot be written, the journal no longer tells the truth: exit 7."""
+    try:
+        journal.append(report.run_id, _outcome(report, subject, error))
+    except DbguardError as failure:
+        report.exit_code = EXIT_UNKNOWN
+        report.reasons.append(f"the outcome ({report.verdict}) could not be journaled: {failure}")
+        if error is None:
+            raise OutcomeUnknown(f"the run ended {report.verdict} but its outcome could not be journaled: "
+                                 f"{failure}") from None  # fmt: skip
 
 
 def _exit_code_of(error: BaseException, report: RunReport) -> int:

@@ -76,9 +76,9 @@ class StepContext:
     manifest: Manifest | None = None  # set by step 1
 
 
-def run_step(ctx: StepContext, step: Step) -> StepResult:
-    """Run `step` until it commits, rolls back on a failed check, or runs out of lock retries."""
-    result = StepResult(step.number, step.first_line, step.transactional, Transaction.NOT_EXECUTED)
+def run_step(ctx: StepContext, step: Step, result: StepResult) -> None:
+    """Run `step` until it commits, rolls back on a failed check, or runs out of lock retries, recording
+    what happened in `result` as it goes (an interrupt leaves there what was done and proved)."""
     retries = ctx.policy.run.lock_retries
     for attempt in range(1, retries + 2):
         result.attempts = attempt
@@ -93,14 +93,13 @@ def run_step(ctx: StepContext, step: Step) -> StepResult:
                     result.transaction = Transaction.ROLLED_BACK
                     result.proof = CheckResult("rollback proved", True, "nothing of the step ran: its locks were "
                                                "not granted")  # fmt: skip
-                return result
+                return
             pause = BACKOFF_SECONDS * 2 ** (attempt - 1) * (1 + random.random() / 2)
             ctx.say(f"step {step.number}: {busy.reason}; attempt {attempt + 1} of {retries + 1} in {pause:.1f} s")
             time.sleep(pause)
             continue
         _journal_attempt(ctx, step, attempt, outcome, result, started, result.error)
-        return result
-    raise AssertionError("unreachable: the loop returns")
+        return
 
 
 def _attempt(ctx: StepContext, step: Step, result: StepResult) -> AttemptResult:

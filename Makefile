@@ -34,6 +34,10 @@ demo: $(STAMP)
 	$(BIN)/python -c "import sqlite3, sys; sqlite3.connect(sys.argv[1]).executescript(open(sys.argv[2]).read())" \
 		$(DEMO_DB) scripts/schema/warehouse_sqlite.sql
 	$(BIN)/dbguard dry-run scripts/sqlite/expire_reservations.sql --db sqlite:///$(DEMO_DB)
+	@echo
+	@echo "Then run it for real, guarded: a verified backup in the run's own transaction, the integrity gate, COMMIT:"
+	$(BIN)/dbguard run scripts/sqlite/expire_reservations.sql --db sqlite:///$(DEMO_DB) --yes
+	$(BIN)/dbguard journal list
 
 bench: $(STAMP)
 	$(BIN)/python bench/check_speed.py

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from dbguard.check import check_text
@@ -25,7 +26,7 @@ from dbguard.report.model import CheckReport, Finding
 from dbguard.sandbox import open_sandbox, provider_for
 from dbguard.sql.model import Script, Statement
 from dbguard.targets import lost_connection_is, open_target
-from dbguard.targets.model import CheckResult, SchemaChange, TableStats, Target
+from dbguard.targets.model import CheckResult, SchemaChange, SequenceColumn, TableStats, Target
 from dbguard.targets.url import DatabaseUrl
 
 Progress = Callable[[str], None]
@@ -65,7 +66,8 @@ def dry_run(
                 rehearsal = _rehearse(copy, script, policy, plan.measured, on_statement)
         # Triggers, rules, functions and dynamic SQL reach tables the script never names: a table the copy
         # left empty, or that was not measured, makes the rehearsal unfaithful. Widen once, then block.
-        beyond = plan.beyond(rehearsal.execution.tables_touched)
+        # A sequence moved is compared with the tables it feeds: their rows must be in the copy too.
+        beyond = plan.beyond(rehearsal.execution.tables_touched | {c.table for c in rehearsal.sequence_columns})
         if not beyond or attempt == 2:
             break
         say(f"the script reached {', '.join(sorted(beyond))} beyond the copy: copying and measuring them too, "
@@ -92,7 +94,10 @@ def dry_run(
         tables=deltas,
         schema_changes=tuple(rehearsal.schema_changes),
         checks=tuple(gates),
-        findings=tuple(_threshold_findings(script, resolved, execution, deltas, rehearsal.before, policy, source.name)),
+        findings=(
+            *_threshold_findings(script, resolved, execution, deltas, rehearsal.before, policy, source.name),
+            *_sequence_findings(script, execution, rehearsal.sequence_columns, policy, source.name),
+        ),
         estimates=tuple(_estimates(script, resolved, execution, plan.production_sizes, rehearsal.sandbox_sizes)),
         notes=tuple(_notes(execution)),
     )
@@ -124,9 +129,12 @@ def _plan(target_url: DatabaseUrl, script: Script, policy: Policy, full: bool, e
         resolved = target.resolve(_names(script))
         touched = sorted(set(resolved.values()))
         invariant_tables = set(target.resolve([i.table for i in policy.invariants if i.table]).values())
+        # ALTER DOMAIN and ALTER TYPE check or rewrite every column of the type: those tables' rows count too.
+        altered = sorted({a.table for s in script.statements for a in s.actions_of("alter-type") if a.table})
+        typed = target.tables_using_types(altered) if altered else set()
         # Copied and measured: the touched tables and their foreign-key neighbours (where a cascade can
         # change rows the script never names), partition trees whole, and what an earlier rehearsal found.
-        closure = target.foreign_key_closure(sorted({*touched, *extra})) | invariant_tables
+        closure = target.foreign_key_closure(sorted({*touched, *typed, *extra})) | invariant_tables
         tables = frozenset(target.all_tables())
         # SQLite copies the whole file: measuring every table there is what finds a trigger's writes.
         measured = target.leaf_tables(sorted(tables if target_url.dialect is Dialect.SQLITE else closure))
@@ -150,6 +158,7 @@ class _Rehearsal:
     gates: list[GateResult]
     schema_changes: list[SchemaChange]
     sandbox_sizes: dict[str, int]  # rows per table in the sandbox, before the script
+    sequence_columns: list[SequenceColumn] = field(default_factory=list)  # fed by a sequence moved, max() after
 
 
 def _rehearse(
@@ -177,6 +186,7 @@ def _rehearse(
     existing = copy.leaf_tables(sorted(set(copy.resolve([*touched, *_names(script)]).values())))
     after = copy.table_stats(existing)
     schema_changes = schema_before.diff(copy.schema())
+    sequence_columns = copy.sequence_columns([m.sequence for m in execution.sequences_moved if m.after])
     invariants_after = invariant_stats(copy, policy.invariants)
     gates = integrity_gate(copy, existing, checks_before, policy.invariants, {**invariants_before, **before},
                            {**invariants_after, **after})  # fmt: skip
@@ -184,7 +194,7 @@ def _rehearse(
         copy.conn.commit()
     except Exception as error:  # deferred constraints fire at COMMIT: that is a gate too
         gates.append(GateResult(CheckResult("commit", passed=False, detail=server_error(error).one_line())))
-    return _Rehearsal(execution, before, after, gates, schema_changes, sizes)
+    return _Rehearsal(execution, before, after, gates, schema_changes, sizes, sequence_columns)
 
 
 def _names(script: Script) -> list[str]:
@@ -243,6 +253,40 @@ def _threshold_findings(
                                   delta.table)  # fmt: skip
 
 
+def _sequence_findings(script: Script, execution: ExecutionResult, columns: Sequence[SequenceColumn], policy: Policy,
+                       path: str) -> Iterable[Finding]:  # fmt: skip
+    """A sequence moved backwards, or left handing out values at or below max() of a column it feeds."""
+    fed: dict[str, list[SequenceColumn]] = {}
+    for column in columns:
+        fed.setdefault(column.sequence, []).append(column)
+    for move in execution.sequences_moved:
+        after = move.after
+        if after is None:
+            continue
+        below = [c for c in fed.get(move.sequence, ()) if after.increment > 0 and isinstance(c.largest, int | Decimal)
+                 and after.next_value <= c.largest]  # fmt: skip
+        if below:
+            largest = ", ".join(f"max({c.table}.{c.column}) is {c.largest}" for c in below)
+            message = (f"sequence {move.sequence} hands out {after.next_value} next, but {largest}: the next inserts "
+                       "collide with existing keys")  # fmt: skip
+        elif move.backwards:
+            message = f"{move}: it hands out again values it already handed out"
+        else:
+            continue
+        yield _finding(policy, "limit-sequence-below-max", _sequence_mover(script, move.sequence), path, message,
+                       "Move a sequence forward only, past the largest key in use: SELECT setval('<sequence>', "
+                       "(SELECT max(<column>) FROM <table>)).")  # fmt: skip
+
+
+def _sequence_mover(script: Script, sequence: str) -> Statement:
+    """The top-level statement that resets `sequence` (setval, ALTER SEQUENCE), else the first statement."""
+    bare = sequence.rpartition(".")[2].lower()
+    for statement in script.statements:
+        if any(bare in str(a.table).lower() for a in statement.actions_of("sequence-reset")):
+            return _top_level(script, statement)
+    return script.statements[0]
+
+
 def _delete_finding(policy: Policy, statement: Statement, path: str, what: str, removed: int, total: int,
                     table: str) -> Finding:  # fmt: skip
     limit = policy.thresholds.max_delete_percent
@@ -255,14 +299,18 @@ def _delete_finding(policy: Policy, statement: Statement, path: str, what: str, 
 
 def _first_writer(script: Script, resolved: dict[str, str], table: str) -> Statement:
     """The top-level statement that writes `table` (directly or in its body), else the first statement."""
-    by_index = {s.index: s for s in script.statements}
     for statement in script.statements:
         if any(resolved.get(name) == table for name in statement.facts.tables_written):
-            top = by_index[statement.parent] if statement.parent else statement
-            while top.parent:
-                top = by_index[top.parent]
-            return top
+            return _top_level(script, statement)
     return script.statements[0]
+
+
+def _top_level(script: Script, statement: Statement) -> Statement:
+    """The top-level statement that holds `statement` (in a DO block or a function body), or itself."""
+    by_index = {s.index: s for s in script.statements}
+    while statement.parent is not None:
+        statement = by_index[statement.parent]
+    return statement
 
 
 def _finding(policy: Policy, rule_id: str, statement: Statement, path: str, message: str, help_text: str) -> Finding:
@@ -287,8 +335,8 @@ def _estimates(
 
 
 def _notes(execution: ExecutionResult) -> Iterable[str]:
-    for name, before, after in execution.sequences_advanced:
-        yield f"sequence {name} advanced from {before} to {after}: a rollback does not undo sequence advances"
+    for move in execution.sequences_moved:
+        yield f"{move}: a rollback does not undo it"
     if execution.committed_steps:
         yield (f"{execution.committed_steps} transaction(s) committed before a statement that must run on its own: "
                "work before it cannot be rolled back with the rest")  # fmt: skip

@@ -16,7 +16,10 @@ started where they are points in time.
     scoped          bool: false when every table's data was copied
     tables_copied   [str]; copy_seconds: float
     execution       {seconds, committed_steps: int,
-                     sequences_advanced: [{sequence, before: int|null, after: int|null}]}
+                     sequences_advanced: [{sequence, before: int|null, after: int|null, next_before: int|null,
+                                           next_after: int|null}]}: every sequence the script moved, forward
+                    or back; before/after: the last value handed out (null: none since it was created or
+                    set); next_*: what nextval() returns next (null: the sequence did not exist)
     statements      [{index, line, kind, text (first line), sql (the whole statement), tables_written: [str],
                       separate_step, executed, rows: int|null, started, seconds, locks: [{table, mode}],
                       strongest_lock: str|null, notices: [str], error: str|null, error_line: int|null,
@@ -46,7 +49,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dbguard.execute import StatementRun
+from dbguard.execute import SequenceMove, StatementRun
 from dbguard.report import render_json
 from dbguard.report.dryrun_model import DryRunReport, GateResult
 
@@ -85,8 +88,7 @@ def to_dict(report: DryRunReport) -> dict[str, Any]:
         "execution": {
             "seconds": execution.seconds,
             "committed_steps": execution.committed_steps,
-            "sequences_advanced": [{"sequence": name, "before": before, "after": after}
-                                   for name, before, after in execution.sequences_advanced],
+            "sequences_advanced": [_sequence(move) for move in execution.sequences_moved],
         },
         "statements": [_statement(run) for run in execution.runs],
         "locks": [{"statement": s.statement, "table": s.table, "mode": s.mode, "from": s.start, "until": s.end}
@@ -100,6 +102,14 @@ def to_dict(report: DryRunReport) -> dict[str, Any]:
         "notes": list(report.notes),
         "check": render_json.to_dict(report.check),
     }  # fmt: skip
+
+
+def _sequence(move: SequenceMove) -> dict[str, Any]:
+    before, after = move.before, move.after
+    return {"sequence": move.sequence,
+            "before": before.handed_out if before else None, "after": after.handed_out if after else None,
+            "next_before": before.next_value if before else None,
+            "next_after": after.next_value if after else None}  # fmt: skip
 
 
 def _statement(run: StatementRun) -> dict[str, Any]:

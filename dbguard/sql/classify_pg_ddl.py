@@ -1,4 +1,4 @@
-"""Classify PostgreSQL DDL: DROP, ALTER TABLE, RENAME, CREATE TABLE and CREATE FUNCTION.
+"""Classify PostgreSQL DDL: DROP, ALTER TABLE, ALTER DOMAIN, ALTER TYPE, RENAME, CREATE TABLE, CREATE FUNCTION.
 
 Lock levels follow each command's reference page in the PostgreSQL 15 docs.
 """
@@ -173,9 +173,18 @@ def alter_table(node: ast.AlterTableStmt, c: Collector) -> tuple[str, bool]:
             detach_concurrently = True
         elif sub == AlterTableType.AT_DropConstraint:
             c.add("drop-constraint", table, name=cmd.name, cascade=cascade(cmd.behavior))
+    if ObjectType(node.objtype) == ObjectType.OBJECT_TYPE:  # ALTER TYPE ... ADD / ALTER / DROP ATTRIBUTE
+        c.add("alter-type", table, object="type")
     c.write(table, lock)
     c.add("alter-table", table)
     return "ALTER TABLE", not detach_concurrently  # DETACH PARTITION CONCURRENTLY refuses a transaction block
+
+
+def alter_type(node: ast.AlterDomainStmt | ast.AlterEnumStmt, c: Collector) -> tuple[str, bool]:
+    """ALTER DOMAIN checks or changes every column of the domain; ALTER TYPE on an enum changes its values."""
+    domain = isinstance(node, ast.AlterDomainStmt)
+    c.add("alter-type", ".".join(str(part.sval) for part in node.typeName), object="domain" if domain else "type")
+    return ("ALTER DOMAIN" if domain else "ALTER TYPE"), True
 
 
 def _command_lock(sub: AlterTableType, cmd: ast.AlterTableCmd) -> LockMode:

@@ -17,6 +17,7 @@ every dialect. The action kinds, with the details each carries:
 | add-constraint | table | constraint ("foreign", "check", "unique", "primary", "exclusion"), not_valid, using_index |
 | validate-constraint | table | |
 | alter-table | table | algorithm, lock (MySQL online DDL options, lower case) |
+| alter-type | name (of the domain or type) | object ("domain", "type"): ALTER DOMAIN, ALTER TYPE |
 | create-table | table | columns: tuple of (name, type, is_primary_key, is_identity), if_not_exists |
 | create-index | table | concurrently, unique |
 | reindex | name | concurrently, target |

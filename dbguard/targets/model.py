@@ -61,6 +61,9 @@ class Schema:
     tables: dict[str, tuple[Column, ...]] = field(default_factory=dict)
     constraints: dict[str, Constraint] = field(default_factory=dict)  # key: "table.name"
     indexes: dict[str, Index] = field(default_factory=dict)  # key: "schema.name" / "name"
+    # Everything else, as the database itself writes it out: kind ("function", "trigger", "rule", "view",
+    # "materialized view", "domain", "enum", "sequence", "policy", "row security") -> name -> definition.
+    objects: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def diff(self, after: Schema) -> list[SchemaChange]:
         changes: list[SchemaChange] = []
@@ -85,6 +88,8 @@ class Schema:
                     )
         changes += _keyed_diff("constraint", self.constraints, after.constraints)
         changes += _keyed_diff("index", self.indexes, after.indexes)
+        for kind in dict.fromkeys([*self.objects, *after.objects]):
+            changes += _definitions_diff(kind, self.objects.get(kind, {}), after.objects.get(kind, {}))
         return changes
 
 
@@ -94,6 +99,16 @@ class SchemaChange:
     name: str
     before: str | None = None
     after: str | None = None
+
+
+@dataclass(frozen=True)
+class SequenceColumn:
+    """A column that takes its values from a sequence (its default calls nextval(), or it is an identity)."""
+
+    sequence: str  # "schema.name"
+    table: str
+    column: str
+    largest: Any  # max() of the column now; None when the table is empty
 
 
 @dataclass(frozen=True)
@@ -141,6 +156,17 @@ class Target(Protocol):
 
     def table_stats(self, tables: Sequence[str]) -> dict[str, TableStats]: ...
 
+    def tables_using_types(self, types: Sequence[str]) -> set[str]:
+        """The tables with a column of one of these types or domains, or of a type built on them (a domain
+        over one, an array of one, a composite holding one). Names as a script spells them; SQLite has no
+        such types: an empty set."""
+        ...
+
+    def sequence_columns(self, sequences: Sequence[str]) -> list[SequenceColumn]:
+        """The columns that draw their values from these sequences ("schema.name"), with their max() now.
+        SQLite has no sequences of this kind: an empty list."""
+        ...
+
     def foreign_key_closure(self, tables: Sequence[str]) -> set[str]:
         """The tables, the tables whose rows reference them, transitively (a DELETE may cascade to or be
         blocked by those), and every table all of those need for their rows' foreign keys, transitively."""
@@ -168,6 +194,19 @@ def _column_text(column: Column) -> str:
 
 def _columns_text(columns: tuple[Column, ...]) -> str:
     return ", ".join(f"{c.name} {_column_text(c)}" for c in columns)
+
+
+def _definitions_diff(kind: str, before: dict[str, str], after: dict[str, str]) -> list[SchemaChange]:
+    changes = []
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if new is None:
+            changes.append(SchemaChange(f"{kind} dropped", name, before=old))
+        elif old is None:
+            changes.append(SchemaChange(f"{kind} added", name, after=new))
+        elif old != new:
+            changes.append(SchemaChange(f"{kind} changed", name, old, new))
+    return changes
 
 
 def _keyed_diff(label: str, before: dict[str, Any], after: dict[str, Any]) -> list[SchemaChange]:

@@ -20,14 +20,25 @@ from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from dbguard.dialects import Dialect
 from dbguard.errors import ConnectionFailure, UsageError
-from dbguard.targets.model import CheckResult, Column, Constraint, Index, Schema, TableSize, TableStats, row_text
+from dbguard.targets.model import (
+    CheckResult,
+    Column,
+    Constraint,
+    Index,
+    Schema,
+    SequenceColumn,
+    TableSize,
+    TableStats,
+    row_text,
+)
+from dbguard.targets.postgres_objects import USER_SCHEMA as _USER_SCHEMA
+from dbguard.targets.postgres_objects import object_definitions
 from dbguard.targets.url import READ_ONLY_OPTIONS, DatabaseUrl, mask, scrub_libpq_environment
 
 Row = tuple[Any, ...]
 SAMPLE_LIMIT = 10
 CONNECT_TIMEOUT_SECONDS = 10
 
-_USER_SCHEMA = SQL("n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'")
 _CONSTRAINT_KINDS = {"p": "primary", "f": "foreign", "u": "unique", "c": "check", "x": "exclusion",
                      "n": "not-null", "t": "trigger"}  # fmt: skip
 # A row's text depends on these settings. They are pinned for the hash query alone, so that a
@@ -69,6 +80,40 @@ FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace
 JOIN pg_class tc ON tc.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace
 WHERE {user_schema} ORDER BY 1""").format(user_schema=_USER_SCHEMA)
+# The types the names denote, every type built on them (domains over them, arrays of them, ranges over them,
+# composite and row types with an attribute of one of those), then the user tables with a column of any.
+_TABLES_USING_TYPES = SQL("""
+WITH RECURSIVE built_on(type, base) AS (
+  SELECT oid, typbasetype FROM pg_type WHERE typtype = 'd'
+  UNION ALL SELECT oid, typelem FROM pg_type WHERE typelem <> 0
+  UNION ALL SELECT rngtypid, rngsubtype FROM pg_range
+  UNION ALL SELECT rngmultitypid, rngtypid FROM pg_range
+  UNION ALL SELECT c.reltype, a.atttypid FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+            WHERE c.relkind IN ('c', 'r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+), affected(type) AS (
+  SELECT to_regtype(q) FROM unnest(%s::text[]) AS q WHERE to_regtype(q) IS NOT NULL
+  UNION SELECT b.type FROM built_on b JOIN affected f ON b.base = f.type
+)
+SELECT DISTINCT n.nspname || '.' || c.relname
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE a.atttypid IN (SELECT type FROM affected) AND c.relkind IN ('r', 'p') AND a.attnum > 0
+  AND NOT a.attisdropped AND {user_schema}
+ORDER BY 1""").format(user_schema=_USER_SCHEMA)
+# Columns that draw their values from the sequences: a default that calls nextval() depends on the sequence,
+# an identity column's sequence depends on the column. A partition's copy of its parent's default is the
+# parent's: max() over the parent covers it.
+_SEQUENCE_COLUMNS = """
+WITH seq AS (SELECT to_regclass(q) AS oid, q AS name FROM unnest(%s::text[]) AS q)
+SELECT seq.name, n.nspname || '.' || c.relname, a.attname
+FROM seq
+JOIN pg_depend d ON (d.classid = 'pg_attrdef'::regclass AND d.refclassid = 'pg_class'::regclass
+                     AND d.refobjid = seq.oid)
+                 OR (d.classid = 'pg_class'::regclass AND d.objid = seq.oid AND d.deptype = 'i')
+LEFT JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND ad.oid = d.objid
+JOIN pg_class c ON c.oid = coalesce(ad.adrelid, d.refobjid) JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = coalesce(ad.adnum, d.refobjsubid::int2)
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+ORDER BY 1, 2, 3"""
 _FK_EDGES = """
 SELECT cn.nspname || '.' || c.relname, pn.nspname || '.' || p.relname
 FROM pg_constraint con
@@ -273,7 +318,24 @@ class PostgresTarget:
         indexes = {
             name: Index(name, table, definition, valid) for name, table, definition, valid in self._rows(_INDEXES)
         }
-        return Schema({t: tuple(c) for t, c in columns.items()}, constraints, indexes)
+        return Schema({t: tuple(c) for t, c in columns.items()}, constraints, indexes, object_definitions(self.conn))
+
+    def tables_using_types(self, types: Sequence[str]) -> set[str]:
+        """The tables with a column of one of the types or domains (names as a script spells them), or of
+        a type built on them: a domain over one, an array of one, a composite with one inside. Unknown
+        names are left out."""
+        quoted = [Identifier(*parts).as_string(self.conn) for name in types if (parts := self._name_parts(name))]
+        return {name for (name,) in self._rows(_TABLES_USING_TYPES, [quoted])} if quoted else set()
+
+    def sequence_columns(self, sequences: Sequence[str]) -> list[SequenceColumn]:
+        """The columns whose default calls nextval() of one of the sequences ("schema.name"), or whose
+        identity they are, each with its largest value now."""
+        spelled = {table_identifier(name).as_string(self.conn): name for name in sequences}
+        found = []
+        for sequence, table, column in self._rows(_SEQUENCE_COLUMNS, [list(spelled)]):
+            (largest,) = self._one(SQL("SELECT max({}) FROM {}").format(Identifier(column), table_identifier(table)))
+            found.append(SequenceColumn(spelled[sequence], table, column, largest))
+        return found
 
     def table_stats(self, tables: Sequence[str]) -> dict[str, TableStats]:
         """Row count and order-independent hash of each table, one query per table, in the database."""

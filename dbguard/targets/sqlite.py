@@ -14,7 +14,7 @@ from typing import Any
 
 from dbguard.dialects import Dialect
 from dbguard.errors import ConnectionFailure
-from dbguard.targets.model import CheckResult, Column, Constraint, Index, Schema, TableSize, TableStats
+from dbguard.targets.model import CheckResult, Column, Constraint, Index, Schema, SequenceColumn, TableSize, TableStats
 from dbguard.targets.url import DatabaseUrl
 
 SAMPLE_LIMIT = 10
@@ -146,7 +146,20 @@ class SqliteTarget:
             columns = ", ".join(self._index_columns(name))
             definition = sql or f"automatic index {name} ON {table} ({columns})"
             indexes[name] = Index(name, table, definition, valid=True)
-        return Schema(tables, constraints, indexes)
+        objects: dict[str, dict[str, str]] = {}
+        for kind, name, sql in self.conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE type IN ('view', 'trigger') ORDER BY type, name"
+        ):
+            objects.setdefault(kind, {})[name] = sql
+        return Schema(tables, constraints, indexes, objects)
+
+    def tables_using_types(self, types: Sequence[str]) -> set[str]:
+        """SQLite has no domains and no user-defined types."""
+        return set()
+
+    def sequence_columns(self, sequences: Sequence[str]) -> list[SequenceColumn]:
+        """SQLite's AUTOINCREMENT never hands out a rowid at or below the table's largest: nothing collides."""
+        return []
 
     def _columns(self, table: str) -> list[tuple[str, str, int, str | None]]:
         """(name, type, notnull, default) of the table's columns; hidden columns of virtual tables left out."""

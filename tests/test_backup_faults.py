@@ -35,7 +35,7 @@ from dbguard.backup.store import (
 )
 from tests.test_backup import cli, only_manifest
 from tests.test_children import running
-from tests.warehouse import scratch_database
+from tests.warehouse import ADMIN_URL, scratch_database
 
 ROOT = Path(__file__).parent.parent
 BIG_ROWS = 400_000  # about 10 MB of pg_dump custom format, which takes pg_dump most of a second to write
@@ -420,6 +420,38 @@ def test_pg_restore_killed_during_verification_does_not_blame_the_dump(big_pg: s
     ]
     assert BackupStore(store_dir).load(manifest.id).verification == manifest.verification
     assert f"{manifest.id}  UNVERIFIED" in cli("backup", "list", "--backup-dir", str(store_dir))[1]
+
+
+def test_a_sandbox_session_terminated_during_verification_does_not_blame_the_dump(
+    big_pg: str, tmp_path: Path
+) -> None:
+    """dbguard's session in the verification sandbox ends (pg_terminate_backend) while it counts and hashes
+    the restored rows: exit 5, the backup stays UNVERIFIED, and the sandbox is still removed."""
+    store_dir = tmp_path / "backups"
+    assert cli("backup", "--db", big_pg, "--no-verify", "--backup-dir", str(store_dir))[0] == 0
+    manifest = only_manifest(BackupStore(store_dir))
+    with dbguard_running("backup", "verify", manifest.id, "--backup-dir", str(store_dir)) as process:
+
+        def hashing_in_its_sandbox() -> tuple[int, str] | None:
+            with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+                row = conn.execute(
+                    "SELECT pid, datname FROM pg_stat_activity WHERE datname LIKE %s AND application_name = "
+                    "'dbguard' AND state = 'active' AND query LIKE '%%hashtextextended%%'",
+                    (f"dbguard\\_sandbox\\_%\\_{process.pid}\\_%",),
+                ).fetchone()
+            return (int(row[0]), str(row[1])) if row else None
+
+        session, sandbox = wait_for("the restored rows being hashed", hashing_in_its_sandbox, process)
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(%s)", (session,))
+        stderr = stderr_of(process)
+    assert process.returncode == 5, stderr
+    (line,) = error_lines(stderr)
+    assert line.startswith(f"dbguard: error: verification of backup {manifest.id} could not finish: "), line
+    assert "terminating connection due to administrator command" in line and "still UNVERIFIED" in line, line
+    assert BackupStore(store_dir).load(manifest.id).verification == manifest.verification
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (sandbox,)).fetchone() is None
 
 
 def test_dbguard_killed_mid_way_leaves_nothing_that_looks_like_a_backup(big_pg: str, tmp_path: Path) -> None:

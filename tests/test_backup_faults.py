@@ -422,9 +422,7 @@ def test_pg_restore_killed_during_verification_does_not_blame_the_dump(big_pg: s
     assert f"{manifest.id}  UNVERIFIED" in cli("backup", "list", "--backup-dir", str(store_dir))[1]
 
 
-def test_a_sandbox_session_terminated_during_verification_does_not_blame_the_dump(
-    big_pg: str, tmp_path: Path
-) -> None:
+def test_a_sandbox_session_terminated_during_verification_does_not_blame_the_dump(big_pg: str, tmp_path: Path) -> None:
     """dbguard's session in the verification sandbox ends (pg_terminate_backend) while it counts and hashes
     the restored rows: exit 5, the backup stays UNVERIFIED, and the sandbox is still removed."""
     store_dir = tmp_path / "backups"

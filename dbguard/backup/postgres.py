@@ -63,7 +63,10 @@ def snapshot_backup(
 ) -> Manifest:
     """Dump `tables` (canonical "schema.table" names; None: the whole database) from one snapshot taken in
     the caller's open REPEATABLE READ transaction, with their row counts and content hashes from that
-    same snapshot. Nothing is committed or rolled back here. The manifest is written UNVERIFIED."""
+    same snapshot. Nothing is committed or rolled back here. The manifest is written UNVERIFIED.
+
+    Raises BackupFailure when any step fails, the loss of the caller's session included (even once pg_dump
+    has its snapshot: the caller cannot go on in that transaction); nothing is left in the store then."""
     say = progress or (lambda _message: None)
     conn = target.conn
     if conn.isolation_level != psycopg.IsolationLevel.REPEATABLE_READ or conn.autocommit:

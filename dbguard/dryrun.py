@@ -96,7 +96,7 @@ def dry_run(
         checks=tuple(gates),
         findings=(
             *_threshold_findings(script, resolved, execution, deltas, rehearsal.before, policy, source.name),
-            *_sequence_findings(script, execution, rehearsal.sequence_columns, policy, source.name),
+            *_sequence_findings(script, resolved, execution, rehearsal.sequence_columns, policy, source.name),
         ),
         estimates=tuple(_estimates(script, resolved, execution, plan.production_sizes, rehearsal.sandbox_sizes)),
         notes=tuple(_notes(execution)),
@@ -253,8 +253,8 @@ def _threshold_findings(
                                   delta.table)  # fmt: skip
 
 
-def _sequence_findings(script: Script, execution: ExecutionResult, columns: Sequence[SequenceColumn], policy: Policy,
-                       path: str) -> Iterable[Finding]:  # fmt: skip
+def _sequence_findings(script: Script, resolved: dict[str, str], execution: ExecutionResult,
+                       columns: Sequence[SequenceColumn], policy: Policy, path: str) -> Iterable[Finding]:  # fmt: skip
     """A sequence moved backwards, or left handing out values at or below max() of a column it feeds."""
     fed: dict[str, list[SequenceColumn]] = {}
     for column in columns:
@@ -273,18 +273,20 @@ def _sequence_findings(script: Script, execution: ExecutionResult, columns: Sequ
             message = f"{move}: it hands out again values it already handed out"
         else:
             continue
-        yield _finding(policy, "limit-sequence-below-max", _sequence_mover(script, move.sequence), path, message,
+        mover = _sequence_mover(script, resolved, move.sequence, [c.table for c in fed.get(move.sequence, ())])
+        yield _finding(policy, "limit-sequence-below-max", mover, path, message,
                        "Move a sequence forward only, past the largest key in use: SELECT setval('<sequence>', "
                        "(SELECT max(<column>) FROM <table>)).")  # fmt: skip
 
 
-def _sequence_mover(script: Script, sequence: str) -> Statement:
-    """The top-level statement that resets `sequence` (setval, ALTER SEQUENCE), else the first statement."""
+def _sequence_mover(script: Script, resolved: dict[str, str], sequence: str, tables: list[str]) -> Statement:
+    """The top-level statement that resets `sequence` (setval, ALTER SEQUENCE), else the first that writes a
+    table it feeds (ADD GENERATED AS IDENTITY, SET DEFAULT nextval(...)), else the first statement."""
     bare = sequence.rpartition(".")[2].lower()
     for statement in script.statements:
         if any(bare in str(a.table).lower() for a in statement.actions_of("sequence-reset")):
             return _top_level(script, statement)
-    return script.statements[0]
+    return _first_writer(script, resolved, tables[0]) if tables else script.statements[0]
 
 
 def _delete_finding(policy: Policy, statement: Statement, path: str, what: str, removed: int, total: int,

@@ -233,6 +233,8 @@ def test_a_new_identity_below_the_existing_keys_is_a_finding(shop: str) -> None:
     assert move.before is None and str(move.after) == "not yet used (next value 1)"
     assert findings(report) == [f"sequence {move.sequence} hands out 1 next, but max(sales.store.id) is 3: the next "
                                 "inserts collide with existing keys"]  # fmt: skip
+    (finding,) = [f for f in report.findings if f.rule_id == "limit-sequence-below-max"]
+    assert finding.line == 2  # the ALTER TABLE, not the SET before it
 
 
 def test_inserts_advance_sequences_without_a_finding(shop: str) -> None:

@@ -112,7 +112,8 @@ JOIN pg_depend d ON (d.classid = 'pg_attrdef'::regclass AND d.refclassid = 'pg_c
 LEFT JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND ad.oid = d.objid
 JOIN pg_class c ON c.oid = coalesce(ad.adrelid, d.refobjid) JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = coalesce(ad.adnum, d.refobjsubid::int2)
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+JOIN pg_type ty ON ty.oid = a.atttypid
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND ty.typcategory = 'N'  -- numbers: max() compares
 ORDER BY 1, 2, 3"""
 _FK_EDGES = """
 SELECT cn.nspname || '.' || c.relname, pn.nspname || '.' || p.relname

@@ -16,6 +16,7 @@ from dbguard.report import dryrun_text as words
 from dbguard.report import render_text
 from dbguard.report.dryrun_json import caveats, gate_status, lock_spans, script_path, statement_ran
 from dbguard.report.dryrun_model import DryRunReport
+from dbguard.report.printable import printable
 
 _CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328; margin: 0 auto;
@@ -41,6 +42,7 @@ class _Html(str):
 
 
 def render(report: DryRunReport) -> str:
+    report = printable(report)  # html.escape leaves control characters and bidirectional overrides alone
     verdict, path = report.verdict, script_path(report) or "the script"
     parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
              f"<title>dbguard dry-run: {verdict}, {escape(path)}</title>", f"<style>{_CSS}</style>", "</head>",

@@ -52,6 +52,7 @@ from typing import Any
 from dbguard.execute import SequenceMove, StatementRun
 from dbguard.report import render_json
 from dbguard.report.dryrun_model import DryRunReport, GateResult
+from dbguard.report.printable import printable, without_surrogates
 
 _JSON_STATUS = {"PASS": "pass", "FAIL": "fail", "SKIPPED": "skipped", "FAIL (pre-existing)": "pre-existing"}
 
@@ -66,7 +67,7 @@ class LockSpan:
 
 
 def render(report: DryRunReport) -> str:
-    return json.dumps(to_dict(report), indent=2) + "\n"
+    return json.dumps(printable(to_dict(report), without_surrogates), indent=2) + "\n"
 
 
 def to_dict(report: DryRunReport) -> dict[str, Any]:

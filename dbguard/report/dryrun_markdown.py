@@ -17,12 +17,14 @@ from dbguard.report import render_text
 from dbguard.report.dryrun_json import caveats, gate_status, lock_spans, script_path, statement_ran
 from dbguard.report.dryrun_model import DryRunReport
 from dbguard.report.model import FileReport
+from dbguard.report.printable import printable
 from dbguard.report.render_markdown import _code, _file_section, _inline, _longest_backtick_run, _row
 
 _TABLE_RULE = {"left": "---", "right": "---:"}
 
 
 def render(report: DryRunReport) -> str:
+    report = printable(report)  # no control character or bidirectional override reaches the comment
     lines = [f"## dbguard dry-run: {report.verdict}", ""]
     lines += [f"- {_text(reason)}" for reason in report.blocking_reasons] or ["Nothing blocks this script."]
     if caveats(report):

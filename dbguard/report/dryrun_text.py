@@ -21,6 +21,7 @@ from dbguard.execute import StatementRun, TableActivity
 from dbguard.report import render_text
 from dbguard.report.dryrun_json import LockSpan, caveats, gate_status, lock_spans, script_path, statement_ran
 from dbguard.report.dryrun_model import DryRunReport, TableDelta
+from dbguard.report.printable import printable
 from dbguard.targets.model import CheckResult, row_text
 
 SAMPLE_ROWS = 10
@@ -30,6 +31,7 @@ _STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "SKIPPED": "yellow", "FAIL
 
 
 def render(report: DryRunReport, color: bool = False, width: int = 100) -> str:
+    report = printable(report)  # control characters of the script, the server or the rows never reach the terminal
     out = StringIO()
     console = Console(file=out, width=width, force_terminal=color, no_color=not color, highlight=False, emoji=False,
                       color_system="standard" if color else None)  # fmt: skip

@@ -7,6 +7,7 @@ A blocking finding is an `error`; one that does not block is a `warning` (an `er
 from __future__ import annotations
 
 from dbguard.report.model import CheckReport, Finding
+from dbguard.report.printable import visible
 from dbguard.rules import Severity
 
 
@@ -36,8 +37,9 @@ def _annotation(finding: Finding, threshold: Severity) -> str:
 
 
 def _escape_data(text: str) -> str:
-    # The order matters: `%` first, or the escapes themselves would be escaped again.
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # The order matters: `%` first, or the escapes themselves would be escaped again. Then no other control
+    # character (ESC, a lone surrogate) of the script reaches the log.
+    return visible(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def _escape_property(text: str) -> str:

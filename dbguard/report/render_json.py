@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 from dbguard.report.model import REPORT_SCHEMA_VERSION, CheckReport, FileReport, Finding
+from dbguard.report.printable import printable, without_surrogates
 from dbguard.sql.model import Statement
 
 
 def render(report: CheckReport) -> str:
-    return json.dumps(to_dict(report), indent=2, sort_keys=False) + "\n"
+    return json.dumps(printable(to_dict(report), without_surrogates), indent=2, sort_keys=False) + "\n"
 
 
 def to_dict(report: CheckReport) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from dbguard.report.model import CheckReport, FileReport, Finding
+from dbguard.report.printable import printable
 from dbguard.rules import Severity
 from dbguard.sql.model import Statement
 
@@ -16,6 +17,7 @@ SCRIPT_CASE = "script"  # findings tied to no statement, such as a waiver with n
 
 
 def render(report: CheckReport) -> str:
+    report = printable(report)  # XML 1.0 cannot hold most control characters, even escaped
     root = ET.Element("testsuites", name="dbguard")
     tests = failures = 0
     for file in report.files:

@@ -6,12 +6,14 @@ import re
 
 from dbguard.registry import Severity
 from dbguard.report.model import CheckReport, FileReport, Finding
+from dbguard.report.printable import printable
 from dbguard.sql.model import Statement
 
 MAX_SQL_LINES = 8
 
 
 def render(report: CheckReport) -> str:
+    report = printable(report)  # no control character or bidirectional override reaches the comment
     counts = report.counts()
     lines = [
         _verdict(report),

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from dbguard.report.model import CheckReport, Finding
+from dbguard.report.printable import printable, without_surrogates
 from dbguard.rules import RULES, Rule, Severity
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -33,7 +34,8 @@ def render(report: CheckReport) -> str:
         "results": [_result(f, rule_index) for f in report.findings],
     }
     sarif = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
-    return json.dumps(sarif, indent=2, ensure_ascii=False) + "\n"
+    # Code scanning shows messages to people: the script's control characters and overrides as escapes.
+    return json.dumps(printable(sarif), indent=2, ensure_ascii=False) + "\n"
 
 
 def _rule(rule: Rule) -> dict[str, Any]:
@@ -80,7 +82,7 @@ def _result(finding: Finding, rule_index: dict[str, int]) -> dict[str, Any]:
         result["ruleIndex"] = rule_index[finding.rule_id]
     result["level"] = LEVELS[finding.severity]
     result["message"] = {"text": " ".join(t for t in (_sentence(finding.message), finding.help) if t)}
-    physical: dict[str, Any] = {"artifactLocation": {"uri": quote(finding.path.replace("\\", "/"), _URI_SAFE)}}
+    physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(finding.path)}}
     region = _region(finding)
     if region:
         physical["region"] = region
@@ -90,6 +92,16 @@ def _result(finding: Finding, rule_index: dict[str, int]) -> dict[str, Any]:
     if finding.origin:
         result["properties"] = {"origin": finding.origin}
     return result
+
+
+def _uri(path: str) -> str:
+    """A path as a URI reference, percent-encoded from its bytes: a name that is not UTF-8 keeps its bytes."""
+    path = path.replace("\\", "/")
+    try:
+        raw = path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no byte can have come from
+        raw = without_surrogates(path).encode("utf-8")
+    return quote(raw, _URI_SAFE)
 
 
 def _region(finding: Finding) -> dict[str, int]:

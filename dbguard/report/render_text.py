@@ -11,14 +11,16 @@ from rich.text import Text
 
 from dbguard.registry import Severity
 from dbguard.report.model import CheckReport, FileReport, Finding
+from dbguard.report.printable import printable
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 _FRAME_LINES = 4
 
 
 def render(report: CheckReport, color: bool = False, width: int = 100) -> str:
+    report = printable(report)  # the script's own ESC, CR or U+202E never reach the terminal
     out = StringIO()
-    console = Console(file=out, width=width, force_terminal=color, no_color=not color, highlight=False)
+    console = Console(file=out, width=width, force_terminal=color, no_color=not color, highlight=False, emoji=False)
     for file in report.files:
         for finding in file.findings:
             _finding(console, file, finding, report)

@@ -77,9 +77,15 @@ def _postgres_statements(text: str, lexed: Lexed) -> list[tuple[Piece, tuple[Fac
 
 
 def _pieces(text: str, dialect: Dialect, lexed: Lexed) -> list[tuple[Piece, tuple[Facts, str | None]]]:
-    if dialect is Dialect.POSTGRES:
+    if dialect is Dialect.POSTGRES and "\x00" not in text:  # libpg_query stops reading at a NUL
         return _postgres_statements(text, lexed)
-    return [(p, _sqlglot_facts(text[p.start : p.end], dialect)) for p in lexed.statements]
+    return [(p, _piece_facts(text[p.start : p.end], dialect)) for p in lexed.statements]
+
+
+def _piece_facts(sql: str, dialect: Dialect) -> tuple[Facts, str | None]:
+    if "\x00" in sql:  # a parser would see only the text before it; the server refuses the whole statement
+        return Facts(kind=UNRECOGNIZED), "it holds a NUL character, which no server accepts in SQL"
+    return _pglast_facts(sql) if dialect is Dialect.POSTGRES else _sqlglot_facts(sql, dialect)
 
 
 def _pglast_facts(sql: str) -> tuple[Facts, str | None]:

@@ -16,6 +16,7 @@ from sqlglot.errors import SqlglotError
 
 from dbguard.dialects import Dialect
 from dbguard.sql import classify_pg, classify_sqlglot, plpgsql
+from dbguard.sql.body_spans import BodyLocator
 from dbguard.sql.lexer import Lexed, Piece, lex
 from dbguard.sql.model import META_COMMAND, UNRECOGNIZED, Action, Facts, LineIndex, Script, Span, Statement
 
@@ -54,7 +55,7 @@ def parse_script(text: str, dialect: Dialect, path: str = "<stdin>") -> Script:
         )
         statements.append(top)
         for origin, sql, language in facts.nested_sql:
-            statements.extend(_nested(sql, origin, language, top, len(statements) + 1, depth=1))
+            statements.extend(_nested(sql, origin, language, top, len(statements) + 1, 1, (text, lines)))
     comments = tuple((c.start, c.end) for c in lexed.comments)
     return Script(path=path, text=text, dialect=dialect, statements=tuple(statements), comments=comments)
 
@@ -126,8 +127,10 @@ def _sqlglot_facts(sql: str, dialect: Dialect) -> tuple[Facts, str | None]:
     return facts, None
 
 
-def _nested(sql: str, origin: str, language: str, parent: Statement, first_index: int, depth: int) -> list[Statement]:
-    """Statements inside a DO block or a function body, located at their parent's span."""
+def _nested(sql: str, origin: str, language: str, parent: Statement, first_index: int, depth: int,
+            script: tuple[str, LineIndex]) -> list[Statement]:  # fmt: skip
+    """Statements inside a DO block or a function body, each at its own place in the script (`script`: its
+    text and line index), or at its parent's where that cannot be told."""
     if depth > MAX_BODY_DEPTH:
         reason = f"bodies nested more than {MAX_BODY_DEPTH} deep; dbguard does not analyse them"
         return [_child(parent, sql, origin, first_index, Facts(kind=UNRECOGNIZED), reason)]
@@ -138,24 +141,32 @@ def _nested(sql: str, origin: str, language: str, parent: Statement, first_index
             return [_child(parent, sql, origin, first_index, Facts(kind=UNRECOGNIZED), str(parse_error))]
         except RecursionError:
             return [_child(parent, sql, origin, first_index, Facts(kind=UNRECOGNIZED), TOO_DEEP)]
+        where = BodyLocator(parent, None, *script)
     else:
-        bodies, dynamic = [sql], []
+        bodies, dynamic = [(sql, 0)], []
+        where = BodyLocator(parent, sql, *script)
     children: list[Statement] = []
-    for body in bodies:
+    for body, line in bodies:
         for piece, (facts, error) in _pieces(body, parent.dialect, lex(body, parent.dialect)):
-            child = _child(parent, body[piece.start : piece.end], origin, first_index + len(children), facts, error)
+            text = body[piece.start : piece.end]
+            span = where.span(text, line, None if line else piece.start)
+            child = _child(parent, text, origin, first_index + len(children), facts, error, span)
             children.append(child)
             for inner_origin, inner_sql, inner_language in facts.nested_sql:
-                inner = _nested(inner_sql, inner_origin, inner_language, child, first_index + len(children), depth + 1)
-                children.extend(inner)
-    for expression in dynamic:
+                index = first_index + len(children)
+                children.extend(_nested(inner_sql, inner_origin, inner_language, child, index, depth + 1, script))
+    for expression, line in dynamic:
         facts = Facts(kind="EXECUTE", actions=(Action("dynamic-sql", details={"expression": expression}),))
-        children.append(_child(parent, f"EXECUTE {expression}", origin, first_index + len(children), facts, None))
+        span = where.span(expression, line)
+        children.append(_child(parent, f"EXECUTE {expression}", origin, first_index + len(children), facts, None,
+                               span))  # fmt: skip
     return children
 
 
-def _child(parent: Statement, text: str, origin: str, index: int, facts: Facts, error: str | None) -> Statement:
-    return Statement(index, text, parent.span, parent.dialect, facts, error, origin=origin, parent=parent.index)
+def _child(parent: Statement, text: str, origin: str, index: int, facts: Facts, error: str | None,
+           span: Span | None = None) -> Statement:  # fmt: skip
+    return Statement(index, text, span or parent.span, parent.dialect, facts, error, origin=origin,
+                     parent=parent.index)  # fmt: skip
 
 
 def _mask(text: str, ranges: list[Piece]) -> str:

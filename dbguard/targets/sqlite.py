@@ -282,8 +282,8 @@ class SqliteTarget:
         except sqlite3.Error as error:
             return CheckResult(name, False, f"foreign_key_check failed: {error}")
         if count:
-            return CheckResult(name, False, f"{count} row(s) reference a missing parent row", tuple(sample),
-                               columns=("table", "rowid", "parent"))  # PRAGMA foreign_key_check's own names
+            detail = f"{count} row(s) reference a missing parent row"
+            return CheckResult(name, False, detail, tuple(sample), columns=("table", "rowid", "parent"))
         return CheckResult(name, True, "no row references a missing parent row")
 
     def query(self, sql: str, limit: int = 10) -> list[tuple[Any, ...]]:

@@ -1,13 +1,14 @@
 """Who makes the run wait for a lock: a watcher on a connection of its own polls `pg_blocking_pids` of
 the run's backend ("Lock waits" in the PostgreSQL docs' "System Information Functions") and names the
-blocking sessions: pid, application, state and age. Never their query text, which can hold data.
+blocking sessions: pid, application, state and age. Never their query text, which can hold data. A lock
+not granted within a `lock_timeout` shorter than the watcher's poll is named afterwards by `lock_holders`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from types import TracebackType
 
@@ -22,6 +23,26 @@ _BLOCKERS = """
 SELECT a.pid, coalesce(nullif(a.application_name, ''), 'no application name'), coalesce(a.state, 'unknown'),
        extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start))::int
 FROM pg_stat_activity a WHERE a.pid = ANY(pg_blocking_pids(%s)) ORDER BY a.pid"""
+# Sessions holding a lock on the tables that conflicts with EXCLUSIVE (all but ACCESS SHARE and ROW SHARE).
+_HOLDERS = """
+SELECT DISTINCT a.pid, coalesce(nullif(a.application_name, ''), 'no application name'), coalesce(a.state, 'unknown'),
+       extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start))::int
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid JOIN pg_class c ON c.oid = l.relation
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
+  AND l.mode NOT IN ('AccessShareLock', 'RowShareLock') AND n.nspname || '.' || c.relname = ANY(%s)
+ORDER BY a.pid"""
+
+
+def describe(rows: Sequence[Sequence[object]]) -> str:
+    """'pid 123 (nightly import, idle in transaction, 4 s); ...' from (pid, application, state, age) rows."""
+    return "; ".join(f"pid {pid} ({app}, {state}, {age} s)" for pid, app, state, age in rows)
+
+
+def lock_holders(conn: psycopg.Connection[tuple[object, ...]], tables: Sequence[str]) -> str:
+    """The sessions holding locks on `tables` (canonical names) that EXCLUSIVE waits for, described; "" if
+    none is left. Runs a query on `conn`: call it outside the run's transaction."""
+    return describe(conn.execute(_HOLDERS, [list(tables)]).fetchall())
 
 
 class BlockerWatch:
@@ -60,8 +81,7 @@ class BlockerWatch:
             if pids and waiting_since is None:
                 waiting_since = time.monotonic()
             if pids and pids != seen:
-                who = "; ".join(f"pid {pid} ({app}, {state}, {age} s)" for pid, app, state, age in rows)
-                self.say(f"waiting for a lock held by {who}")
+                self.say(f"waiting for a lock held by {describe(rows)}")
             if not pids and waiting_since is not None:
                 self._record(waiting_since, seen)
                 waiting_since = None

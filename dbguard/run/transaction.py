@@ -34,7 +34,7 @@ from dbguard.gate import coverage_check, drift_check, integrity, integrity_gate,
 from dbguard.journal import Attempt, AttemptResult, Journal, StatementEntry, Transaction
 from dbguard.policy.policy import Policy
 from dbguard.report.dryrun_model import GateResult
-from dbguard.run.blockers import BlockerWatch
+from dbguard.run.blockers import BlockerWatch, lock_holders
 from dbguard.run.model import StepResult
 from dbguard.run.steps import Step
 from dbguard.targets import postgres
@@ -160,7 +160,10 @@ def _postgres_attempt(ctx: StepContext, step: Step, result: StepResult) -> Attem
         return outcome
     except psycopg.errors.LockNotAvailable as error:  # the backup's LOCK TABLE
         conn.rollback()
-        raise _Retry(f"the tables to back up are locked by another session ({error_text(error)})") from None
+        holders = lock_holders(conn, ctx.backup_tables)
+        conn.rollback()
+        raise _Retry(f"the tables to back up are locked by {holders or 'another session'} ({error_text(error)})"
+                     ) from None  # fmt: skip
     except _Retry:
         raise
     except BaseException as error:  # a lost connection, Ctrl-C, SIGTERM, a failed backup: roll back and prove

@@ -139,6 +139,14 @@ WHERE c.oid IN (SELECT o FROM unnest(%s::oid[]) AS o
                 UNION SELECT t.relid FROM unnest(%s::oid[]) AS o, pg_partition_tree(o) AS t)
   AND c.relkind = 'r'
 ORDER BY 1"""
+# Each partitioned table among the given ones, with its leaf partitions at any depth.
+_PARTITION_LEAVES = """
+SELECT pn.nspname || '.' || p.relname, array_agg(ln.nspname || '.' || l.relname ORDER BY ln.nspname, l.relname)
+FROM unnest(%s::oid[]) AS o
+JOIN pg_class p ON p.oid = o AND p.relkind = 'p' JOIN pg_namespace pn ON pn.oid = p.relnamespace
+CROSS JOIN pg_partition_tree(o) AS t
+JOIN pg_class l ON l.oid = t.relid AND t.isleaf JOIN pg_namespace ln ON ln.oid = l.relnamespace
+GROUP BY 1 ORDER BY 1"""
 _PIN_SETTINGS = "SELECT set_config(s.name, s.value, true) FROM unnest(%s::text[], %s::text[]) AS s(name, value)"
 _TABLE_HASH = """
 SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0), coalesce(bit_xor(hashtextextended(t::text, 1)), 0)
@@ -371,6 +379,11 @@ class PostgresTarget:
         the others are kept. Counting and hashing these counts every row once."""
         oids = list(self._oids(tables).values())
         return [name for (name,) in self._rows(_LEAVES, [oids, oids])]
+
+    def partition_leaves(self, tables: Sequence[str]) -> dict[str, list[str]]:
+        """Each partitioned table among `tables` -> its leaf partitions, at any depth."""
+        rows = self._rows(_PARTITION_LEAVES, [list(self._oids(tables).values())])
+        return {str(parent): list(leaves) for parent, leaves in rows}
 
     def integrity_checks(self, tables: Sequence[str], *, install_amcheck: bool = False) -> list[CheckResult]:
         """The gate's checks on `tables` and every partition below them (a partition's own constraints,

@@ -41,9 +41,12 @@ def test_every_command_is_documented() -> None:
 
 @pytest.mark.parametrize(("command", "expected"), _console_examples(), ids=lambda v: str(v)[:60])
 def test_console_example_prints_what_the_readme_shows(
-    command: str, expected: list[str], monkeypatch: pytest.MonkeyPatch
+    command: str, expected: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.chdir(ROOT)
+    # what a `run` example writes goes to this test's own store and journal, not the checkout's
+    monkeypatch.setenv("DBGUARD_BACKUP_DIR", str(tmp_path / "backups"))
+    monkeypatch.setenv("DBGUARD_JOURNAL", str(tmp_path / "journal.jsonl"))
     demo_db = ROOT / ".dbguard" / "demo" / "warehouse.db"
     if str(demo_db.relative_to(ROOT)) in command and not demo_db.exists():  # `make demo` makes it; so may we
         demo_db.parent.mkdir(parents=True, exist_ok=True)

@@ -120,7 +120,9 @@ def _postgres_attempt(ctx: StepContext, step: Step, result: StepResult) -> Attem
     pre_image: dict[str, TableImage | TableStats] | None = None
     savepoint = False
     try:
-        conn.execute("SELECT set_config('lock_timeout', %s, true)", [ctx.policy.timeouts.lock_timeout])
+        # SET takes no snapshot (a SELECT would): the EXCLUSIVE lock below must come before the snapshot, or a
+        # write committed in between fails the script with a serialization error.
+        conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(ctx.policy.timeouts.lock_timeout)))
         if step.number == 1:  # every attempt takes its own backup: a retried one must not use a stale one
             ctx.manifest = None
             if ctx.backup_tables:
@@ -239,6 +241,7 @@ def _rollback_and_prove(ctx: StepContext, target: PostgresTarget, txid: int | No
     now = target.table_stats(sorted(pre_image))
     conn.rollback()
     status = _txid_status(conn, txid)
+    conn.rollback()  # txid_status's own transaction: a retry must start from an idle connection
     result.proof = _proof(pre_image, now, status)
     result.transaction = Transaction.ROLLED_BACK if result.proof.passed else Transaction.UNKNOWN
     return AttemptResult.ROLLED_BACK

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import psycopg
 from psycopg.sql import SQL, Identifier
 
+from dbguard.backup.restore_privileges import OwnersAndPrivileges, restore_owners_and_privileges
 from dbguard.backup.store import FAILED, UNVERIFIED, BackupStore, Manifest
 from dbguard.backup.verify import check_file, compare, manifest_facts, pg_restore_into, restore_list, source_url
 from dbguard.dialects import Dialect
@@ -66,6 +67,14 @@ class RestoreResult:
     tables: dict[str, RestoredTable]
     seconds: float
     notes: list[str] = field(default_factory=list)
+    # restore --into on PostgreSQL: the owner and privilege statements applied, and those skipped with why
+    owners_and_privileges: OwnersAndPrivileges | None = None
+
+    @property
+    def exact(self) -> bool:
+        """Every table's count and hash equal the backup's, and no owner or privilege was skipped."""
+        skipped = self.owners_and_privileges.skipped if self.owners_and_privileges else []
+        return all(table.matches for table in self.tables.values()) and not skipped
 
 
 def resolve_tables(manifest: Manifest, names: Sequence[str]) -> list[str]:
@@ -150,14 +159,14 @@ def restore_into(
     notes: list[str] = []
     dump = _usable_dump(store, manifest, notes)
     if manifest.dialect == Dialect.POSTGRES.value:
-        stats = _restore_postgres_into(dump, manifest, into_url, pg_bin, say)
+        stats, privileges = _restore_postgres_into(dump, manifest, into_url, pg_bin, say)
         if manifest.scope == "tables":
             notes.append("a table-scoped backup: the whole schema, but only the rows of its tables, and no "
                          "foreign keys (the rows they reference were not backed up)")  # fmt: skip
-    else:
-        from dbguard.backup.restore_sqlite import restore_sqlite_into
+        return replace(_result(manifest, into_url, stats, started, notes), owners_and_privileges=privileges)
+    from dbguard.backup.restore_sqlite import restore_sqlite_into
 
-        stats = restore_sqlite_into(dump, manifest, into_url, say)
+    stats = restore_sqlite_into(dump, manifest, into_url, say)
     return _result(manifest, into_url, stats, started, notes)
 
 
@@ -394,7 +403,9 @@ def _copy_rows(sandbox: psycopg.Connection[Any], conn: psycopg.Connection[Any], 
 
 
 def _restore_postgres_into(dump: Path, manifest: Manifest, into_url: DatabaseUrl, pg_bin: Path | None,
-                           say: Progress) -> dict[str, TableStats]:  # fmt: skip
+                           say: Progress) -> tuple[dict[str, TableStats], OwnersAndPrivileges]:  # fmt: skip
+    """The data first, without owners and privileges (as verification restores it), compared with the
+    manifest; then the owners and privileges whose roles the destination has (restore_privileges.py)."""
     from dbguard.targets import postgres
 
     with closing(postgres.connect(into_url, autocommit=True)) as into:
@@ -411,11 +422,12 @@ def _restore_postgres_into(dump: Path, manifest: Manifest, into_url: DatabaseUrl
             pg_restore_into(pg_restore, dump, listing, into_url)
         except BackupFailure as error:
             raise BackupFailure(f"{error}; {into_url} may be partly restored: drop and recreate it") from None
-    with closing(postgres.connect(into_url, autocommit=True)) as into:
-        say("comparing the restored tables with the backup")
-        stats = into.table_stats(list(manifest.tables))
-    _compare_tables(manifest, stats)
-    return stats
+        with closing(postgres.connect(into_url, autocommit=True)) as into:
+            say("comparing the restored tables with the backup")
+            stats = into.table_stats(list(manifest.tables))
+        _compare_tables(manifest, stats)
+        say("restoring owners and privileges")
+        return stats, restore_owners_and_privileges(pg_restore, dump, listing, into_url, manifest.id)
 
 
 # -- helpers --

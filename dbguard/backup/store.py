@@ -26,6 +26,8 @@ MANIFEST_VERSION = 2  # 2: signed with a key (HMAC-SHA256); 1 carried a plain sh
 VERIFIED, FAILED, UNVERIFIED = "VERIFIED", "FAILED", "UNVERIFIED"
 MISSING, SIZE_MISMATCH = "MISSING", "SIZE MISMATCH"  # what `backup list` shows when the dump file is wrong
 _ID = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}(\.[0-9]+)?Z-[A-Za-z0-9_.-]+$")
+_ID_PREFIX = re.compile(r"^[A-Za-z0-9_.-]+$")  # what an id is made of: no glob, path or space characters
+_SHOWN_CANDIDATES = 10  # ids an ambiguous prefix names
 _PARTIAL = re.compile(
     r"^\.(?P<final>.+)\.partial-(?P<created>[0-9]{8}T[0-9]{6})-(?P<pid>[0-9]+)-(?P<host>[A-Za-z0-9._-]+)$"
 )
@@ -128,6 +130,26 @@ class BackupStore:
 
     def save(self, manifest: Manifest) -> None:
         atomic_write(self.manifest_path(manifest.id), manifest.to_json(self.key).encode())
+
+    def resolve(self, spelled: str) -> str:
+        """The id of the one backup whose id is `spelled` or starts with it. A timestamp may be written with
+        colons (2026-11-27T10:00), and an id cut with "…" counts as its prefix. UsageError (exit 2) when no
+        backup's id starts with it, or several do (they are named)."""
+        prefix = spelled.strip().removesuffix("…").replace(":", "-")
+        if not _ID_PREFIX.match(prefix):
+            raise UsageError(f"{spelled!r} is not a backup id (see `dbguard backup list`)")
+        if _ID.match(prefix) and self.manifest_path(prefix).is_file():
+            return prefix  # a whole id wins over the longer ids it is a prefix of
+        found = sorted((path.stem for path in self.directory.glob("*.json") if path.stem.startswith(prefix)
+                        and _ID.match(path.stem)), reverse=True) if self.directory.is_dir() else []  # fmt: skip
+        if not found:
+            raise UsageError(f"no backup {spelled} in {self.directory} (see `dbguard backup list`)")
+        if len(found) > 1:
+            more = len(found) - _SHOWN_CANDIDATES
+            shown = ", ".join(found[:_SHOWN_CANDIDATES]) + (f" and {more} more" if more > 0 else "")
+            raise UsageError(f"{spelled} is the start of {len(found)} backup ids in {self.directory}: {shown}; "
+                             "give more of the id")  # fmt: skip
+        return found[0]
 
     def load(self, backup_id: str) -> Manifest:
         if not _ID.match(backup_id):

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from dbguard.cli.base import Guarded, SandboxKind, app, stderr
 from dbguard.config import Config, discover
@@ -127,21 +125,33 @@ def backup_list(
     if not entries:
         typer.echo(f"no backups in {store.directory}")
         return
-    table = Table("id", "status", "tables", "size", "target", box=None, pad_edge=False)
+    rows: list[tuple[str, ...]] = [("id", "status", "tables", "size", "target")]
     for entry in entries:
         if isinstance(entry, tuple):
-            table.add_row(entry[0], "UNREADABLE", "", "", entry[1])
+            rows.append((entry[0], "UNREADABLE", "", "", entry[1]))
             continue
         size = f"{entry.dump_bytes / 1024 / 1024:.1f} MiB"
         problem = store.dump_problem(entry)
         status, where = problem if problem else (entry.verification.status, entry.target)
-        table.add_row(entry.id, status, str(len(entry.tables)), size, where)
-    Console(highlight=False, width=max(1000, Console().width)).print(table)  # one line per backup, for grep
+        rows.append((entry.id, status, str(len(entry.tables)), size, where))
+    for line in _aligned(rows):
+        typer.echo(line)
+
+
+def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
+    """Columns two spaces apart, every cell whole (ids are copied from here) and one line per row, for
+    grep: the last column runs on, however long, where a terminal-sized table would cut or wrap it."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = []
+    for *cells, last in rows:
+        padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=False)]
+        lines.append("  ".join([*padded, last.replace("\n", " ")]).rstrip())
+    return lines
 
 
 @backup_app.command("verify")
 def backup_verify(
-    backup_id: str = typer.Argument(..., help="A backup id from `dbguard backup list`."),
+    backup_id: str = typer.Argument(..., help="A backup id from `dbguard backup list`, or its start (unique)."),
     backup_dir: Path | None = typer.Option(None, "--backup-dir", envvar="DBGUARD_BACKUP_DIR", help="Backup store."),
     manifest_key: ManifestKeyOption = None,
     sandbox: SandboxKind = typer.Option(
@@ -169,7 +179,7 @@ def backup_verify(
 
     install_sigterm_handler()
     store = _store(backup_dir, manifest_key)
-    manifest = store.load(backup_id)
+    manifest = store.load(store.resolve(backup_id))
     from dbguard.sandbox.base import provider_for
 
     provider = provider_for(manifest.dialect, sandbox.value)
@@ -204,7 +214,7 @@ def _print_manifest(manifest: Any, directory: Path) -> None:
 
 @app.command("restore")
 def restore_command(
-    backup_id: str = typer.Argument(..., help="A backup id from `dbguard backup list`."),
+    backup_id: str = typer.Argument(..., help="A backup id from `dbguard backup list`, or its start (unique)."),
     db: str | None = typer.Option(
         None, "--db", help="Put the --tables back into this database (no DBGUARD_DB: say where, explicitly)."
     ),
@@ -247,7 +257,7 @@ def restore_command(
         raise UsageError("--tables goes with --db: --into restores the whole backup")
     install_sigterm_handler()
     store = _store(backup_dir, manifest_key)
-    manifest = store.load(backup_id)
+    manifest = store.load(store.resolve(backup_id))
     if into is not None:
         with stderr.status("restore") as status:
             result = restore_into(store, manifest, DatabaseUrl.parse(into), pg_bin=pg_bin,
@@ -280,6 +290,14 @@ def restore_command(
     for table, restored in result.tables.items():
         verdict = "matches the backup" if restored.matches else "DIFFERS from the backup"
         typer.echo(f"restored {table}: {restored.rows} rows, hash {restored.hash} {verdict}")
+    privileges = result.owners_and_privileges
+    if privileges is not None:
+        skipped = f", {len(privileges.skipped)} skipped" if privileges.skipped else ""
+        typer.echo(f"owners and privileges: {privileges.applied} statement(s) applied{skipped}")
+        for statement, reason in privileges.skipped:
+            typer.echo(f"skipped: {statement}: {reason}")
     for note in result.notes:
         typer.echo(f"note: {note}")
-    typer.echo(f"backup {result.backup_id} restored into {result.target} in {result.seconds:.1f} s")
+    but = f", WITHOUT {len(privileges.skipped)} owner or privilege statement(s) (skipped above)" if (
+        privileges and privileges.skipped) else ""  # fmt: skip
+    typer.echo(f"backup {result.backup_id} restored into {result.target} in {result.seconds:.1f} s{but}")

@@ -27,6 +27,7 @@ from dbguard.targets.model import CheckResult, row_text
 SAMPLE_ROWS = 10
 LONG_STATEMENT_LINES = 4  # lines, or characters: a statement longer than this is shown collapsed
 LONG_STATEMENT_CHARACTERS = 300
+_OTHER_COLUMNS = 27  # "#", "line", "rows" ("not run"), "ms" ("1,234.5") and the gaps between the six columns
 _STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "SKIPPED": "yellow", "FAIL (pre-existing)": "yellow"}
 
 
@@ -72,10 +73,14 @@ def _overview(console: Console, report: DryRunReport) -> None:
 def _statements(console: Console, report: DryRunReport) -> None:
     table = _table("Statements", ("#", "right"), ("line", "right"), ("statement", "left"), ("rows", "right"),
                    ("ms", "right"), ("locks held", "left"))  # fmt: skip
+    # The statement is cut to fit, never wrapped; the locks wrap. Together they take what the other columns
+    # leave (at most _OTHER_COLUMNS wide with the gaps), or rich would crop the table's right edge without a "…".
+    locks = max(8, min(16, console.width - _OTHER_COLUMNS - 12))
     statement = table.columns[2]
     statement.no_wrap, statement.overflow = True, "ellipsis"
-    statement.min_width, statement.max_width = 12, max(20, console.width * 7 // 20)
-    table.columns[5].min_width = 16
+    statement.min_width = 12
+    statement.max_width = max(12, min(console.width * 7 // 20, console.width - _OTHER_COLUMNS - locks))
+    table.columns[5].min_width = locks
     for run in report.execution.runs:
         style = "red" if run.error else ("" if run.executed else "dim")
         rows = Text(rows_text(run), style="bold red" if run.error else style)

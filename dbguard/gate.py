@@ -71,7 +71,8 @@ def drift_check(expected: Mapping[int, int | None], actual: Mapping[int, int | N
         return CheckResult("row drift", True, f"every statement within {percent:g}% (and {minimum_rows} rows) of "
                                               "the dry-run")  # fmt: skip
     detail = "; ".join(f"{name}: {planned} rows in the dry-run, {rows} now" for name, planned, rows in drifted)
-    return CheckResult("row drift", False, f"the data moved since the dry-run: {detail}", tuple(drifted))
+    return CheckResult("row drift", False, f"the data moved since the dry-run: {detail}", tuple(drifted),
+                       columns=("statement", "dry-run rows", "rows now"))  # fmt: skip
 
 
 def coverage_check(written: set[str], backed_up: set[str], whole_database: bool = False) -> CheckResult:
@@ -83,4 +84,4 @@ def coverage_check(written: set[str], backed_up: set[str], whole_database: bool 
     if not outside:
         return CheckResult("backup coverage", True, f"all {len(written)} written table(s) are in the backup")
     return CheckResult("backup coverage", False, f"written but not in the backup: {', '.join(outside)}",
-                       tuple((table,) for table in outside))  # fmt: skip
+                       tuple((table,) for table in outside), columns=("table",))  # fmt: skip

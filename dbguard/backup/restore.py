@@ -34,7 +34,7 @@ from dbguard.dialects import Dialect
 from dbguard.errors import BackupFailure, OutcomeUnknown, UsageError
 from dbguard.sandbox.base import empty_postgres
 from dbguard.sandbox.pgtools import find_binary
-from dbguard.targets.model import CheckResult, TableStats
+from dbguard.targets.model import CheckResult, TableStats, row_text
 from dbguard.targets.postgres import PostgresTarget, error_text, table_identifier
 from dbguard.targets.url import DatabaseUrl
 
@@ -224,7 +224,7 @@ def _failed_checks(checks: list[CheckResult]) -> None:
     if failed:
         first = failed[0]
         shown = first.sample and "e.g." not in first.detail
-        sample = f" (e.g. {', '.join(map(str, first.sample[:3]))})" if shown else ""
+        sample = f" (e.g. {'; '.join(row_text(first.columns, row) for row in first.sample[:3])})" if shown else ""
         hint = ("; restore the referencing tables too, or use a newer backup" if first.name == "foreign keys hold"
                 else "")  # fmt: skip
         raise BackupFailure(f"the restore would break '{first.name}': {first.detail}{sample}{hint}; "

@@ -251,7 +251,10 @@ def test_into_a_fresh_database_gives_equal_hashes(warehouse_pg: str, tmp_path: P
         result = restore_into(BackupStore(tmp_path), manifest, url_of(fresh))
         assert stats(fresh) == manifest_images(manifest, list(manifest.tables)) == stats(warehouse_pg)
     assert set(result.tables) == set(manifest.tables)
-    assert all(table.matches for table in result.tables.values())
+    assert result.exact and result.owners_and_privileges is not None
+    # each table's ALTER TABLE ... OWNER TO (an identity's sequence goes with its table)
+    assert result.owners_and_privileges.applied == len(manifest.tables)
+    assert result.owners_and_privileges.skipped == []
 
 
 def test_into_a_database_with_tables_or_the_target_itself_is_refused(warehouse_pg: str, tmp_path: Path) -> None:
@@ -266,6 +269,101 @@ def test_into_a_database_with_tables_or_the_target_itself_is_refused(warehouse_p
         assert stats(occupied) == before
     with pytest.raises(UsageError, match=r"is the database backup .* was taken from"):
         restore_into(store, manifest, url_of(warehouse_pg.replace("127.0.0.1", "localhost")))
+
+
+@pytest.fixture
+def cluster_roles(warehouse_pg: str) -> Iterator[tuple[str, str]]:
+    """Two new roles, `kept` and `gone` (roles are cluster-wide: unique names, dropped afterwards)."""
+    kept, gone = (f"dbguard_{what}_{uuid.uuid4().hex[:8]}" for what in ("kept", "gone"))
+    pg(ADMIN_URL, f'CREATE ROLE "{kept}"', f'CREATE ROLE "{gone}"')
+    try:
+        yield kept, gone
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            for role in (kept, gone):
+                if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+                    pg(warehouse_pg, f'REASSIGN OWNED BY "{role}" TO postgres', f'DROP OWNED BY "{role}"')
+                    conn.execute(f'DROP ROLE "{role}"')
+
+
+def value(url: str, query: str, *params: str) -> object:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(query, params).fetchone()
+        assert row is not None, (query, params)
+        return row[0]
+
+
+def owner_of(url: str, kind: str, name: str) -> object:
+    if kind == "schema":
+        return value(url, "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = %s", name)
+    return value(url, "SELECT relowner::regrole::text FROM pg_class WHERE oid = %s::regclass", name)
+
+
+def may_select(url: str, role: str, table: str) -> bool:
+    return value(url, "SELECT has_table_privilege(%s, %s, 'SELECT')", role, table) is True
+
+
+def test_into_restores_owners_and_grants_and_lists_those_of_a_role_gone_since(
+    warehouse_pg: str, cluster_roles: tuple[str, str], tmp_path: Path
+) -> None:
+    kept, gone = cluster_roles
+    pg(warehouse_pg, f'CREATE SCHEMA sales AUTHORIZATION "{kept}"',
+       "CREATE TABLE sales.targets (region text PRIMARY KEY, goal int)",
+       "INSERT INTO sales.targets VALUES ('north', 10), ('south', 12)",
+       f'GRANT SELECT ON stock TO "{kept}"', f'GRANT SELECT ON orders TO "{gone}"',
+       f'ALTER TABLE products OWNER TO "{gone}"', f'CREATE SCHEMA archive AUTHORIZATION "{gone}"')  # fmt: skip
+    manifest = backup(warehouse_pg, tmp_path)
+    # the role existed when the backup was taken, and is gone by the time it is restored
+    pg(warehouse_pg, f'REASSIGN OWNED BY "{gone}" TO postgres', f'DROP OWNED BY "{gone}"', f'DROP ROLE "{gone}"')
+
+    with scratch_database() as fresh:
+        code, output = cli(manifest.id.split("Z-")[0], "--backup-dir", str(tmp_path), "--into", fresh)
+
+        assert code == 0, output
+        assert owner_of(fresh, "schema", "sales") == kept
+        assert may_select(fresh, kept, "public.stock") and not may_select(fresh, kept, "public.orders")
+        missing = f'role "{gone}" does not exist on the destination'
+        skipped = [line for line in output.splitlines() if line.startswith("skipped: ")]
+        assert sorted(skipped) == sorted([
+            f"skipped: ALTER SCHEMA archive OWNER TO {gone}: {missing}; SCHEMA archive is owned by postgres instead",
+            f"skipped: ALTER TABLE public.products OWNER TO {gone}: {missing}; TABLE public.products is owned by "
+            "postgres instead",
+            f"skipped: GRANT SELECT ON TABLE public.orders TO {gone}: {missing}",
+        ]), output  # fmt: skip
+        assert owner_of(fresh, "table", "public.products") == owner_of(fresh, "schema", "archive") == "postgres"
+        # the data is exact, and said to be; the restore as a whole is not
+        assert stats(fresh) == manifest_images(manifest, list(manifest.tables))
+        assert output.count("matches the backup") == len(manifest.tables) and "DIFFERS" not in output
+        assert ", 3 skipped" in output
+        assert output.rstrip().endswith("WITHOUT 3 owner or privilege statement(s) (skipped above)")
+
+
+def test_into_as_a_plain_user_skips_the_owners_it_may_not_give_and_says_why(
+    warehouse_pg: str, cluster_roles: tuple[str, str], tmp_path: Path
+) -> None:
+    kept, _ = cluster_roles
+    pg(warehouse_pg, f'CREATE SCHEMA sales AUTHORIZATION "{kept}"', f'GRANT SELECT ON stock TO "{kept}"')
+    manifest = backup(warehouse_pg, tmp_path)
+    restorer = f"dbguard_restorer_{uuid.uuid4().hex[:8]}"
+    pg(ADMIN_URL, f'CREATE ROLE "{restorer}" LOGIN')
+    try:
+        with scratch_database() as fresh:
+            pg(ADMIN_URL, f'ALTER DATABASE "{fresh.rsplit("/", 1)[1]}" OWNER TO "{restorer}"')
+            as_restorer = fresh.replace("postgresql://postgres@", f"postgresql://{restorer}@")
+
+            result = restore_into(BackupStore(tmp_path), manifest, url_of(as_restorer))
+
+            assert all(table.matches for table in result.tables.values()) and not result.exact
+            assert result.owners_and_privileges is not None
+            skipped = dict(result.owners_and_privileges.skipped)
+            assert skipped[f"ALTER SCHEMA sales OWNER TO {kept}"] == (
+                f'must be member of role "{kept}"; SCHEMA sales is owned by {restorer} instead'
+            )
+            assert skipped["ALTER TABLE public.stock OWNER TO postgres"].startswith('must be member of role "postgres"')
+            assert may_select(fresh, kept, "public.stock")  # the restorer owns stock, so it may grant on it
+            assert owner_of(fresh, "schema", "sales") == restorer
+    finally:
+        pg(ADMIN_URL, f'DROP ROLE IF EXISTS "{restorer}"')
 
 
 # -- SQLite --

@@ -142,8 +142,7 @@ def _statement(e: exp.Expr, c: Collector) -> str | None:
                 _set_item(item, c)
             return "SET"
         case exp.Pragma():
-            _pragma(e, c)
-            return "PRAGMA"
+            return "PRAGMA" if _pragma(e, c) else None
         case exp.Grant() | exp.Revoke():
             _grant_node(e, c)
             return type(e).__name__.upper()
@@ -161,15 +160,19 @@ def _statement(e: exp.Expr, c: Collector) -> str | None:
     return None
 
 
-def _query(e: exp.Expr, c: Collector) -> str:
-    """SELECT, INSERT, UPDATE, DELETE, with DML anywhere in the tree (data-modifying CTEs included)."""
+def _query(e: exp.Expr, c: Collector) -> str | None:
+    """SELECT, INSERT, UPDATE, DELETE, with DML anywhere in the tree (data-modifying CTEs included). None when
+    a write goes to something that is not a table (`DELETE FROM (SELECT ...)`): what it changes is unknown."""
     for node in e.find_all(exp.Delete, exp.Update, exp.Insert):
         if isinstance(node, exp.Insert):
             target = node.this.this if isinstance(node.this, exp.Schema) else node.this
-            if isinstance(target, exp.Table):
-                c.write(_name(target))
-                replaces = str(node.args.get("alternative") or "").upper() == "REPLACE"  # INSERT OR REPLACE
-                c.add("insert", _name(target), replace=replaces)
+            if not isinstance(target, exp.Table):
+                return None
+            c.write(_name(target))
+            replaces = str(node.args.get("alternative") or "").upper() == "REPLACE"  # INSERT OR REPLACE
+            c.add("insert", _name(target), replace=replaces)
+        elif isinstance(node, exp.Delete | exp.Update) and not isinstance(node.this, exp.Table):
+            return None
         elif isinstance(node, exp.Delete | exp.Update):
             _delete_or_update(node, c)
     if isinstance(e, exp.Query):
@@ -254,6 +257,8 @@ def _drop(e: exp.Drop, c: Collector) -> str:
 
 
 def _alter_table(e: exp.Alter, c: Collector) -> str | None:
+    if not isinstance(e.this, exp.Table):  # ALTER TABLE (x) ...: sqlglot reads a subquery where a name belongs
+        return None
     table = _name(e.this)
     c.write(table)
     options = {type(o): str(o.this).lower() for o in e.args.get("options") or ()}
@@ -345,12 +350,16 @@ def _set_item(item: exp.Expression, c: Collector) -> None:
     c.add("set", name=name.lower(), value=value, local=False, scope=scope)
 
 
-def _pragma(e: exp.Pragma, c: Collector) -> None:
+def _pragma(e: exp.Pragma, c: Collector) -> bool:
+    """False when the PRAGMA names no setting (`PRAGMA = 1`): not understood."""
     target, value = (e.this.this, e.this.expression) if isinstance(e.this, exp.EQ) else (e.this, None)
     if isinstance(target, exp.Dot):  # PRAGMA schema.name
         target = target.expression
+    if target is None:
+        return False
     name = target.name if isinstance(target, exp.Var | exp.Column | exp.Identifier) else target.sql()
     c.add("pragma", name=name.lower(), value=_text(value, c.dialect).lower() if value is not None else None)
+    return True
 
 
 def _grant_node(e: exp.Grant | exp.Revoke, c: Collector) -> None:

@@ -8,6 +8,7 @@ becomes a finding while the rest are still checked. SQLite and MySQL: the lexer 
 from __future__ import annotations
 
 import logging
+import re
 
 import pglast
 import sqlglot
@@ -25,6 +26,9 @@ logging.getLogger("sqlglot").setLevel(logging.CRITICAL)  # its Command fallback 
 # Both parsers and the pglast deparser recurse once per level of nesting. A statement nested deeper than
 # the interpreter's stack allows is not analysed at all: it fails closed as unrecognized.
 TOO_DEEP = "nested too deeply for dbguard to analyse; split it into simpler statements"
+# libpg_query stops reading at a NUL, and cannot take a lone surrogate (which strict UTF-8 input never holds,
+# but the library may be handed one): a statement with either is not SQL any server would run.
+_NOT_SQL = re.compile("[\x00\ud800-\udfff]")
 # DO blocks and function bodies inside bodies: real scripts nest two or three; each level is parsed again.
 MAX_BODY_DEPTH = 8
 
@@ -78,14 +82,14 @@ def _postgres_statements(text: str, lexed: Lexed) -> list[tuple[Piece, tuple[Fac
 
 
 def _pieces(text: str, dialect: Dialect, lexed: Lexed) -> list[tuple[Piece, tuple[Facts, str | None]]]:
-    if dialect is Dialect.POSTGRES and "\x00" not in text:  # libpg_query stops reading at a NUL
+    if dialect is Dialect.POSTGRES and not _NOT_SQL.search(text):
         return _postgres_statements(text, lexed)
     return [(p, _piece_facts(text[p.start : p.end], dialect)) for p in lexed.statements]
 
 
 def _piece_facts(sql: str, dialect: Dialect) -> tuple[Facts, str | None]:
-    if "\x00" in sql:  # a parser would see only the text before it; the server refuses the whole statement
-        return Facts(kind=UNRECOGNIZED), "it holds a NUL character, which no server accepts in SQL"
+    if _NOT_SQL.search(sql):
+        return Facts(kind=UNRECOGNIZED), "it holds a NUL character or text that is not Unicode, which no server accepts"
     return _pglast_facts(sql) if dialect is Dialect.POSTGRES else _sqlglot_facts(sql, dialect)
 
 

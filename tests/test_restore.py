@@ -273,8 +273,9 @@ def test_into_a_database_with_tables_or_the_target_itself_is_refused(warehouse_p
 
 @pytest.fixture
 def cluster_roles(warehouse_pg: str) -> Iterator[tuple[str, str]]:
-    """Two new roles, `kept` and `gone` (roles are cluster-wide: unique names, dropped afterwards)."""
-    kept, gone = (f"dbguard_{what}_{uuid.uuid4().hex[:8]}" for what in ("kept", "gone"))
+    """Two new roles, `kept` and `gone` (roles are cluster-wide: unique names, dropped afterwards); the
+    second's name is one pg_dump quotes."""
+    kept, gone = f"dbguard_kept_{uuid.uuid4().hex[:8]}", f"dbguard Gone {uuid.uuid4().hex[:8]}"
     pg(ADMIN_URL, f'CREATE ROLE "{kept}"', f'CREATE ROLE "{gone}"')
     try:
         yield kept, gone
@@ -307,14 +308,17 @@ def test_into_restores_owners_and_grants_and_lists_those_of_a_role_gone_since(
     warehouse_pg: str, cluster_roles: tuple[str, str], tmp_path: Path
 ) -> None:
     kept, gone = cluster_roles
+    as_kept = (f'SET ROLE "{kept}"', f'GRANT SELECT ON stock TO "{gone}"', "RESET ROLE")  # not by the owner
     pg(warehouse_pg, f'CREATE SCHEMA sales AUTHORIZATION "{kept}"',
        "CREATE TABLE sales.targets (region text PRIMARY KEY, goal int)",
        "INSERT INTO sales.targets VALUES ('north', 10), ('south', 12)",
-       f'GRANT SELECT ON stock TO "{kept}"', f'GRANT SELECT ON orders TO "{gone}"',
-       f'ALTER TABLE products OWNER TO "{gone}"', f'CREATE SCHEMA archive AUTHORIZATION "{gone}"')  # fmt: skip
+       f'GRANT SELECT ON stock TO "{kept}" WITH GRANT OPTION', f'GRANT SELECT ON orders TO "{gone}"',
+       f'ALTER TABLE products OWNER TO "{gone}"', f'CREATE SCHEMA archive AUTHORIZATION "{gone}"',
+       *as_kept)  # fmt: skip
     manifest = backup(warehouse_pg, tmp_path)
     # the role existed when the backup was taken, and is gone by the time it is restored
-    pg(warehouse_pg, f'REASSIGN OWNED BY "{gone}" TO postgres', f'DROP OWNED BY "{gone}"', f'DROP ROLE "{gone}"')
+    pg(warehouse_pg, f'REASSIGN OWNED BY "{gone}" TO postgres', f'DROP OWNED BY "{gone}"',
+       f'SET ROLE "{kept}"', f'REVOKE SELECT ON stock FROM "{gone}"', "RESET ROLE", f'DROP ROLE "{gone}"')  # fmt: skip
 
     with scratch_database() as fresh:
         code, output = cli(manifest.id.split("Z-")[0], "--backup-dir", str(tmp_path), "--into", fresh)
@@ -322,20 +326,23 @@ def test_into_restores_owners_and_grants_and_lists_those_of_a_role_gone_since(
         assert code == 0, output
         assert owner_of(fresh, "schema", "sales") == kept
         assert may_select(fresh, kept, "public.stock") and not may_select(fresh, kept, "public.orders")
+        assert value(fresh, "SELECT has_table_privilege(%s, 'public.stock', 'SELECT WITH GRANT OPTION')", kept)
         missing = f'role "{gone}" does not exist on the destination'
         skipped = [line for line in output.splitlines() if line.startswith("skipped: ")]
         assert sorted(skipped) == sorted([
-            f"skipped: ALTER SCHEMA archive OWNER TO {gone}: {missing}; SCHEMA archive is owned by postgres instead",
-            f"skipped: ALTER TABLE public.products OWNER TO {gone}: {missing}; TABLE public.products is owned by "
+            f'skipped: ALTER SCHEMA archive OWNER TO "{gone}": {missing}; SCHEMA archive is owned by postgres instead',
+            f'skipped: ALTER TABLE public.products OWNER TO "{gone}": {missing}; TABLE public.products is owned by '
             "postgres instead",
-            f"skipped: GRANT SELECT ON TABLE public.orders TO {gone}: {missing}",
+            f'skipped: GRANT SELECT ON TABLE public.orders TO "{gone}": {missing}',
+            f'skipped: SET SESSION AUTHORIZATION {kept}; GRANT SELECT ON TABLE public.stock TO "{gone}"; '
+            f"RESET SESSION AUTHORIZATION: {missing}",
         ]), output  # fmt: skip
         assert owner_of(fresh, "table", "public.products") == owner_of(fresh, "schema", "archive") == "postgres"
         # the data is exact, and said to be; the restore as a whole is not
         assert stats(fresh) == manifest_images(manifest, list(manifest.tables))
         assert output.count("matches the backup") == len(manifest.tables) and "DIFFERS" not in output
-        assert ", 3 skipped" in output
-        assert output.rstrip().endswith("WITHOUT 3 owner or privilege statement(s) (skipped above)")
+        assert ", 4 skipped" in output
+        assert output.rstrip().endswith("WITHOUT 4 owner or privilege statement(s) (skipped above)")
 
 
 def test_into_as_a_plain_user_skips_the_owners_it_may_not_give_and_says_why(

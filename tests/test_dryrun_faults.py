@@ -13,18 +13,17 @@ import psycopg
 
 from tests.warehouse import ADMIN_URL
 
-SANDBOXES = "SELECT count(*) FROM pg_database WHERE datname LIKE 'dbguard\\_sandbox\\_%%' AND datname <> ALL(%s)"
 
-
-def _sandboxes_now() -> list[str]:
+def _sandboxes_of(pid: int) -> list[str]:
+    """The sandboxes `pid` made (their names carry it); other tests may run on the same server meanwhile."""
     with psycopg.connect(ADMIN_URL) as conn:
-        return [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'dbguard\\_sandbox\\_%'")]
+        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'dbguard\\_sandbox\\_%'").fetchall()
+    return [name for (name,) in rows if f"_{pid}_" in name]
 
 
 def test_a_terminated_rehearsal_is_exit_4_and_removes_the_sandbox(warehouse_pg: str, tmp_path: Path) -> None:
     script = tmp_path / "slow.sql"
     script.write_text("UPDATE stock SET qty = qty WHERE product_id = 1;\nSELECT pg_sleep(60);\n")
-    existing = _sandboxes_now()
     process = subprocess.Popen(
         [sys.executable, "-m", "dbguard", "dry-run", str(script), "--db", warehouse_pg],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -36,7 +35,8 @@ def test_a_terminated_rehearsal_is_exit_4_and_removes_the_sandbox(warehouse_pg: 
             while not terminated and time.monotonic() < deadline and process.poll() is None:
                 row = admin.execute(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE datname LIKE 'dbguard\\_sandbox\\_%' AND query LIKE '%pg_sleep(60)%' AND state = 'active'"
+                    "WHERE datname LIKE %s AND query LIKE '%%pg_sleep(60)%%' AND state = 'active'",
+                    [f"dbguard\\_sandbox\\_%\\_{process.pid}\\_%"],
                 ).fetchone()
                 terminated = int(row[0]) if row else 0
                 time.sleep(0.1)
@@ -48,9 +48,7 @@ def test_a_terminated_rehearsal_is_exit_4_and_removes_the_sandbox(warehouse_pg: 
     assert process.returncode == 4, stderr
     assert "the connection was lost during the rehearsal" in stderr and "Traceback" not in stderr
     assert len(stderr.strip().splitlines()[-1]) > 0 and "internal error" not in stderr
-    with psycopg.connect(ADMIN_URL) as conn:
-        row = conn.execute(SANDBOXES, (existing,)).fetchone()
-    assert row is not None and row[0] == 0
+    assert _sandboxes_of(process.pid) == []
 
 
 def test_the_dry_run_reads_the_target_through_a_read_only_session(warehouse_pg: str) -> None:

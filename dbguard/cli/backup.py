@@ -172,6 +172,7 @@ def backup_verify(
 
     \b
         dbguard backup verify 2026-11-27T10-00-00.000000Z-stock --sandbox local
+        dbguard backup verify 2026-11-27T10:00    # any start of an id that names one backup
     """
     from dbguard.backup.verify import verify_backup
     from dbguard.sandbox.signals import install_sigterm_handler
@@ -238,6 +239,8 @@ def restore_command(
     """Put back the exact content of chosen tables in one transaction (--db with --tables), or restore the
     whole backup into another, empty database (--into). Counts and hashes must equal the backup's, and
     foreign keys must hold, before anything is committed. Exits 0 when restored, 5 when not (nothing changed).
+    --into on PostgreSQL also restores owners and privileges, and lists each one the destination cannot
+    take (a missing role, a right the restoring user lacks) as "skipped:", with the reason.
 
     Examples:
 

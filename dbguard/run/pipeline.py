@@ -12,7 +12,9 @@
 Exit codes: 0 committed; 1 blocked before anything ran (findings, dry-run, not confirmed); 4 connection,
 or another run on the target; 5 the backup failed (nothing ran); 6 rolled back and the rollback proved
 (or a later step rolled back after earlier ones committed: the report gives the restore command); 7 the
-outcome is unknown or the rollback could not be proved; 130/143 interrupted (rolled back and proved first).
+outcome is unknown or the rollback could not be proved; 130/143 interrupted by SIGINT/SIGTERM during the
+steps: the statement is cancelled on the server, rolled back and proved, the outcome journaled, and the report
+returned with that exit code (interrupted before the steps, the KeyboardInterrupt or SystemExit propagates).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from dbguard.run.model import PlannedStatement, RunPlan, RunReport, StepResult
 from dbguard.run.steps import Step, split_steps
 from dbguard.run.transaction import StepContext, run_step
 from dbguard.sandbox.pgtools import find_binary
-from dbguard.sandbox.signals import SIGTERM_EXIT_CODE
+from dbguard.sandbox.signals import SIGTERM_EXIT_CODE, interruption, signals_deferred
 from dbguard.targets import open_target
 from dbguard.targets.model import Target
 from dbguard.targets.postgres import PostgresTarget
@@ -211,9 +213,16 @@ def _execute(report: RunReport, target: Target, steps: list[Step], policy: Polic
             if result.transaction is not Transaction.COMMITTED or _lost(target):
                 break  # a lost connection took the run lock with it: the steps after this one do not run
     except BaseException as error:
-        _conclude(report, ctx, _exit_code_of(error, report))
-        _journal_outcome(report, journal, subject, str(error) or type(error).__name__)
-        raise
+        signal_name = interruption(error)
+        with signals_deferred():  # a second Ctrl-C must not tear the outcome record
+            _conclude(report, ctx, _exit_code_of(error, report))
+            why = f"interrupted by {signal_name}" if signal_name else str(error) or type(error).__name__
+            if signal_name and not any(why in reason for reason in report.reasons):
+                report.reasons.append(why)  # interrupted between steps
+            _journal_outcome(report, journal, subject, why)
+        if signal_name is None:
+            raise
+        return  # interrupted, and what ran is rolled back and proved (or the outcome is unknown): report it
     finally:
         report.timings["steps"] = round(time.monotonic() - steps_started, 3)
     _conclude(report, ctx, None)

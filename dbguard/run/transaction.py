@@ -19,6 +19,7 @@ same with BEGIN IMMEDIATE and the backup API.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +30,7 @@ import psycopg
 from psycopg import sql
 
 from dbguard.backup.store import BackupStore, Manifest, TableImage
+from dbguard.errors import DbguardError
 from dbguard.execute import ExecutionResult, StatementRun, execute_script
 from dbguard.gate import coverage_check, drift_check, integrity, integrity_gate, invariant_stats
 from dbguard.journal import Attempt, AttemptResult, Journal, StatementEntry, Transaction
@@ -37,6 +39,7 @@ from dbguard.report.dryrun_model import GateResult
 from dbguard.run.blockers import BlockerWatch, lock_holders
 from dbguard.run.model import StepResult
 from dbguard.run.steps import Step
+from dbguard.sandbox.signals import interruption, signals_deferred
 from dbguard.targets import postgres
 from dbguard.targets.model import CheckResult, TableStats, Target
 from dbguard.targets.postgres import PostgresTarget, error_text, table_identifier
@@ -46,6 +49,10 @@ SAVEPOINT = "dbguard_before_script"
 # lock_not_available, serialization_failure, deadlock_detected: nothing committed, worth another attempt
 RETRYABLE_SQLSTATES = {"55P03", "40001", "40P01"}
 BACKOFF_SECONDS = 0.5
+# While a statement runs, the server only learns that its client died when it next writes to it: a
+# SIGKILLed run would hold its EXCLUSIVE locks and open transaction until the statement ends (up to
+# statement_timeout). This has the server check the socket (PostgreSQL 14+).
+CLIENT_CHECK_INTERVAL = "1s"
 
 
 PreImage = Mapping[str, TableImage | TableStats]  # table -> rows and content hash before the step
@@ -98,6 +105,12 @@ def run_step(ctx: StepContext, step: Step, result: StepResult) -> None:
             ctx.say(f"step {step.number}: {busy.reason}; attempt {attempt + 1} of {retries + 1} in {pause:.1f} s")
             time.sleep(pause)
             continue
+        except BaseException as error:  # interrupted, or the backup failed: the attempt is journaled too
+            ended = AttemptResult.CONNECTION_LOST if result.transaction is Transaction.UNKNOWN else (
+                AttemptResult.ROLLED_BACK)  # fmt: skip
+            with contextlib.suppress(DbguardError):  # the outcome record reports a journal that fails
+                _journal_attempt(ctx, step, attempt, ended, result, started, result.error or str(error) or None)
+            raise
         _journal_attempt(ctx, step, attempt, outcome, result, started, result.error)
         return
 
@@ -119,10 +132,13 @@ def _postgres_attempt(ctx: StepContext, step: Step, result: StepResult) -> Attem
     txid: int | None = None
     pre_image: dict[str, TableImage | TableStats] | None = None
     savepoint = False
+    started_runs: list[StatementRun] = []  # the script's statements as they start: kept when it is interrupted
     try:
         # SET takes no snapshot (a SELECT would): the EXCLUSIVE lock below must come before the snapshot, or a
         # write committed in between fails the script with a serialization error.
         conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(ctx.policy.timeouts.lock_timeout)))
+        if target.server_major >= 14:  # a killed dbguard's transaction ends in a second, not after its statement
+            conn.execute(f"SET LOCAL client_connection_check_interval = '{CLIENT_CHECK_INTERVAL}'")
         if step.number == 1:  # every attempt takes its own backup: a retried one must not use a stale one
             ctx.manifest = None
             if ctx.backup_tables:
@@ -143,6 +159,7 @@ def _postgres_attempt(ctx: StepContext, step: Step, result: StepResult) -> Attem
 
         def seen(run: StatementRun) -> None:
             current["statement"] = run.index
+            started_runs.append(run)
             if ctx.on_statement:
                 ctx.on_statement(run)
 
@@ -169,18 +186,29 @@ def _postgres_attempt(ctx: StepContext, step: Step, result: StepResult) -> Attem
     except _Retry:
         raise
     except BaseException as error:  # a lost connection, Ctrl-C, SIGTERM, a failed backup: roll back and prove
+        signal_name = interruption(error)
+        why = f"interrupted by {signal_name}" if signal_name else (
+            error_text(error) if isinstance(error, psycopg.Error) else str(error) or type(error).__name__)  # fmt: skip
         if conn.broken or conn.closed:
-            why = error_text(error) if isinstance(error, psycopg.Error) else type(error).__name__
             result.error = f"the connection was lost: {why}"
-            outcome = _resolve_lost(ctx, target, txid, pre_image, result)
-            if isinstance(error, psycopg.OperationalError):
-                return outcome
-        elif conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            if savepoint and pre_image is not None:
-                _rollback_and_prove(ctx, target, txid, pre_image, result)
-            else:
-                conn.rollback()
-                result.transaction = Transaction.NOT_EXECUTED
+        elif signal_name:
+            result.error = why
+        if result.execution is None and started_runs:  # what the journal and the report show of the script
+            if not started_runs[-1].executed:
+                started_runs[-1].error = result.error or why
+            result.execution = ExecutionResult(started_runs, sum(run.seconds for run in started_runs))
+        # Until proved otherwise: a proof cut short must not leave the step claiming it never ran.
+        result.transaction = Transaction.UNKNOWN if savepoint else Transaction.NOT_EXECUTED
+        with signals_deferred():  # a second Ctrl-C must not cut the rollback's proof short
+            if conn.broken or conn.closed:
+                outcome = _resolve_lost(ctx, target, txid, pre_image, result)
+                if isinstance(error, psycopg.OperationalError):
+                    return outcome
+            elif conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                if savepoint and pre_image is not None:
+                    _rollback_and_prove(ctx, target, txid, pre_image, result)
+                else:
+                    conn.rollback()
         raise
 
 
@@ -368,7 +396,10 @@ def _sqlite_attempt(ctx: StepContext, step: Step, result: StepResult) -> Attempt
             result.transaction = Transaction.COMMITTED
             return AttemptResult.COMMITTED
         result.error = _failure(failed, result.gates)
-    except BaseException:
+    except BaseException as error:
+        signal_name = interruption(error)
+        if signal_name:
+            result.error = f"interrupted by {signal_name}"
         _sqlite_rollback(target, pre_image, result)
         raise
     _sqlite_rollback(target, pre_image, result)

@@ -19,6 +19,16 @@ def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(SIGTERM_EXIT_CODE)
 
 
+def interruption(error: BaseException) -> str | None:
+    """The signal that `error` unwinds the stack for: "SIGINT" (Ctrl-C: KeyboardInterrupt), "SIGTERM" (the
+    SystemExit that `install_sigterm_handler` raises), or None for any other error."""
+    if isinstance(error, KeyboardInterrupt):
+        return "SIGINT"
+    if isinstance(error, SystemExit) and error.code == SIGTERM_EXIT_CODE:
+        return "SIGTERM"
+    return None
+
+
 def install_sigterm_handler() -> None:
     """Make SIGTERM raise SystemExit(143) in the main thread (no-op outside it: Python only allows
     signal handlers there)."""

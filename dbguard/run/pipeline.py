@@ -1,9 +1,9 @@
 """`dbguard run`: check, dry-run, plan and confirmation, then each step under guard, all journaled.
 
 1. check: blocking findings stop the run;
-2. dry-run in a sandbox (`--skip-dry-run` only where the policy allows it; journaled);
-3. the plan, and a confirmation;
-4. one run per target (advisory lock / lock file); crashed runs on the target are reported;
+2. one run per target (advisory lock / lock file); crashed runs on the target are reported;
+3. dry-run in a sandbox (`--skip-dry-run` only where the policy allows it; journaled);
+4. the plan, and a confirmation;
 5. the journal's intent record, before the first write;
 6. each step in its transaction (dbguard/run/transaction.py: backup in step 1, script, gate, COMMIT or
    ROLLBACK with its proof), stopping at the first that does not commit;
@@ -104,22 +104,23 @@ def run_script(
     if refused:
         return _stopped(report, f"step {refused[0].number} (line {refused[0].first_line}) cannot run in a "
                                 "transaction and the policy does not allow that (allow_non_transactional)")  # fmt: skip
-    if not options.skip_dry_run:
-        say("dry-run in a sandbox")
-        from dbguard.dryrun import DryRunOptions, dry_run
-
-        dry = DryRunOptions(provider=options.provider, sandbox_url=options.sandbox_url, pg_bin=options.pg_bin)
-        report.dry_run = dry_run(source, target_url, policy, dry, say, on_statement)
-        report.timings["dry_run"] = round(time.monotonic() - started - report.timings["check"], 3)
-        if report.dry_run.verdict != "SAFE":
-            return _stopped(report, "the dry-run is BLOCKED: " + "; ".join(report.dry_run.blocking_reasons))
+    # The run lock first: a second run on the target is refused at once, not after a dry-run of its own.
     with closing(open_target(target_url)) as target, _run_lock(target):
-        report.plan = _plan(target, steps, report.dry_run, policy, options)
         crashed = unfinished_runs(journal, target_url)
         for run in crashed:
             report.notes.append(f"run {run.run_id} on this target, started {run.started_at}, has no outcome in the "
                                 "journal: it crashed or was killed (see `dbguard journal show`)")  # fmt: skip
             say(report.notes[-1])
+        if not options.skip_dry_run:
+            say("dry-run in a sandbox")
+            from dbguard.dryrun import DryRunOptions, dry_run
+
+            dry = DryRunOptions(provider=options.provider, sandbox_url=options.sandbox_url, pg_bin=options.pg_bin)
+            report.dry_run = dry_run(source, target_url, policy, dry, say, on_statement)
+            report.timings["dry_run"] = round(time.monotonic() - started - report.timings["check"], 3)
+            if report.dry_run.verdict != "SAFE":
+                return _stopped(report, "the dry-run is BLOCKED: " + "; ".join(report.dry_run.blocking_reasons))
+        report.plan = _plan(target, steps, report.dry_run, policy, options)
         if not confirm(report.plan):
             return _stopped(report, "not confirmed: nothing was run")
         _execute(report, target, steps, policy, store, journal, options, source, say, on_statement)

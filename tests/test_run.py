@@ -26,6 +26,7 @@ from dbguard.errors import ConnectionFailure
 from dbguard.inputs import Source
 from dbguard.journal import Journal, Transaction, group_runs
 from dbguard.policy.policy import load_policy
+from dbguard.report import run_text
 from dbguard.run.model import RunPlan, RunReport
 from dbguard.run.pipeline import RunOptions, run_script
 from dbguard.targets import open_target
@@ -169,7 +170,7 @@ def test_a_foreign_key_broken_through_a_partition_is_caught_by_the_gate(tmp_path
 
 
 def test_data_that_moved_since_the_dry_run_rolls_back(runs: Runs) -> None:
-    """The dry-run counts 8 rows; before the run, another session makes 40 more match: drift."""
+    """The dry-run counts 9 rows; before the run, another session makes all 40 match: drift."""
     sql = "UPDATE stock SET qty = qty + 1 WHERE warehouse_id = 1 AND qty < 20;"
     expected = query(runs.url, "SELECT count(*) FROM stock WHERE warehouse_id = 1 AND qty < 20")[0][0]
 
@@ -288,6 +289,10 @@ def test_a_failing_second_step_leaves_the_first_committed_and_the_restore_brings
     assert {t: v for t, v in after.items() if t != "public.stock"} == {
         t: v for t, v in before.items() if t != "public.stock"}  # fmt: skip
     assert report.restore_command is not None
+    text = run_text.render(report, width=200)
+    assert text.startswith("PARTLY COMMITTED: run ") and "Step 1 (line 1): committed" in text
+    assert "Step 2 (line 3): rolled back" in text and "Step 3" not in text
+    assert f"Earlier steps stayed committed. To bring the data back:\n  {report.restore_command}\n" in text
     outcome = runs.outcome(report)
     assert outcome["transaction"] == "partly committed"
     command = shlex.split(report.restore_command)

@@ -296,7 +296,8 @@ def test_a_corrupt_backup_stops_the_run_before_the_script(target: Target, tmp_pa
     before = content(target.url)
     result = target.run(UPDATE, "--skip-dry-run", DBGUARD_PG_BIN=str(bin_dir))
     assert result.returncode == 5, result.stderr
-    assert "failed verification" in result.stderr and "nothing was executed" in result.stderr, result.stderr
+    assert "failed verification: the dump does not restore: could not uncompress data" in result.stderr, result.stderr
+    assert result.stderr.rstrip().endswith("nothing was executed")
     assert content(target.url) == before
     (manifest,) = target.store_dir.glob("*.json")
     assert json.loads(manifest.read_text())["verification"]["status"] == "FAILED"

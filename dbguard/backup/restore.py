@@ -15,7 +15,6 @@ once, as a whole, before COMMIT.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
@@ -33,6 +32,7 @@ from dbguard.backup.verify import check_file, compare, manifest_facts, pg_restor
 from dbguard.dialects import Dialect
 from dbguard.errors import BackupFailure, OutcomeUnknown, UsageError
 from dbguard.sandbox.base import empty_postgres
+from dbguard.sandbox.marker import scratch_directory
 from dbguard.sandbox.pgtools import find_binary
 from dbguard.targets.model import CheckResult, TableStats, row_text
 from dbguard.targets.postgres import PostgresTarget, error_text, table_identifier
@@ -248,7 +248,7 @@ def _restore_postgres_tables(
             raise UsageError(f"{target_url} has no table {', '.join(missing)}: restore the whole backup --into "
                              "a new database instead")  # fmt: skip
         target.conn.rollback()
-        with tempfile.TemporaryDirectory(prefix="dbguard-restore-") as scratch:
+        with scratch_directory() as scratch:
             listing = restore_list(pg_restore, dump, manifest.scope, Path(scratch))
             with empty_postgres(provider, manifest_facts(manifest), sandbox_url or target_url, pg_bin, say) as (
                 url,
@@ -415,7 +415,7 @@ def _restore_postgres_into(dump: Path, manifest: Manifest, into_url: DatabaseUrl
         raise UsageError(f"{into_url} already has {len(existing)} table(s) ({shown}): restore --into needs an "
                          "empty database (createdb a new one); nothing was restored over them")  # fmt: skip
     pg_restore = find_binary("pg_restore", manifest_facts(manifest).server_major, pg_bin)
-    with tempfile.TemporaryDirectory(prefix="dbguard-restore-") as scratch:
+    with scratch_directory() as scratch:
         listing = restore_list(pg_restore, dump, manifest.scope, Path(scratch))
         say(f"restoring {manifest.id} into {into_url}")
         try:

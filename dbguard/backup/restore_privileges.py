@@ -15,7 +15,6 @@ last statement of an object's entry, and an ACL entry holds nothing but privileg
 from __future__ import annotations
 
 import re
-import tempfile
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import psycopg
 
 from dbguard.errors import BackupFailure
 from dbguard.sandbox import children
+from dbguard.sandbox.marker import scratch_directory
 from dbguard.sandbox.pgtools import tool_error
 from dbguard.targets.postgres import error_text
 from dbguard.targets.url import DatabaseUrl
@@ -88,7 +88,7 @@ def restore_owners_and_privileges(pg_restore: Path, dump: Path, listing: Path, u
 
 def _schema_script(pg_restore: Path, dump: Path, listing: Path, restored: str) -> bytes:
     """The SQL pg_restore would run for the schema of the entries in `listing`, in the archive's encoding."""
-    with tempfile.TemporaryDirectory(prefix="dbguard-privileges-") as scratch:
+    with scratch_directory() as scratch:
         script = Path(scratch) / "schema.sql"
         result = children.run([pg_restore, "--schema-only", f"--use-list={listing}", f"--file={script}", dump])
         if result.returncode != 0:

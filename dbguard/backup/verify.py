@@ -8,7 +8,6 @@ it was, and the command fails with the reason (VerificationUnfinished).
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +20,7 @@ from dbguard.errors import BackupFailure, ConnectionFailure, UsageError
 from dbguard.sandbox import children
 from dbguard.sandbox.base import empty_postgres
 from dbguard.sandbox.catalog import DatabaseFacts
+from dbguard.sandbox.marker import scratch_directory
 from dbguard.sandbox.pgtools import find_binary, tool_error
 from dbguard.targets.model import TableStats
 from dbguard.targets.postgres import error_text
@@ -150,7 +150,7 @@ def _restore_postgres(
     server = server_url or source_url(manifest)
     if server is None:
         raise BackupFailure(f"cannot tell the server of {manifest.target}: pass --sandbox-url or --sandbox local")
-    with tempfile.TemporaryDirectory(prefix="dbguard-verify-") as scratch:
+    with scratch_directory() as scratch:
         listing = restore_list(pg_restore, dump, manifest.scope, Path(scratch))
         with empty_postgres(provider, facts, server, pg_bin, say) as (url, where, _marker):
             say(f"restoring {manifest.id} into {where}")

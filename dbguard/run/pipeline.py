@@ -56,6 +56,7 @@ from dbguard.run.exclusive import postgres_run_lock, sqlite_run_lock
 from dbguard.run.model import PlannedStatement, RunPlan, RunReport, StepResult
 from dbguard.run.steps import Step, split_steps
 from dbguard.run.transaction import StepContext, run_step
+from dbguard.sandbox.marker import scratch_directory
 from dbguard.sandbox.pgtools import find_binary
 from dbguard.sandbox.signals import SIGTERM_EXIT_CODE, interruption, signals_deferred
 from dbguard.targets import open_target
@@ -335,11 +336,10 @@ def _provider(manifest: Manifest, options: RunOptions) -> str:
 
 def _quick_verify(store: BackupStore, manifest: Manifest, pg_bin: Path | None) -> Manifest:
     """sha256 and size, and `pg_restore --list` parses the whole archive: no restore test."""
-    import tempfile
 
     dump = check_file(store, manifest)
     pg_restore = find_binary("pg_restore", int(manifest.server_version.split(".")[0]), pg_bin)
-    with tempfile.TemporaryDirectory(prefix="dbguard-verify-") as directory:
+    with scratch_directory() as directory:
         restore_list(pg_restore, dump, manifest.scope, Path(directory))
     verified = replace(manifest, verification=Verification(VERIFIED, utc_now(), QUICK_METHOD))
     store.save(verified)

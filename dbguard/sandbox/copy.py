@@ -7,7 +7,6 @@ once over the loaded rows, foreign keys are validated once, and no trigger fires
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from dbguard.errors import ConnectionFailure
 from dbguard.sandbox.catalog import Relations, connect, database_facts, relations
+from dbguard.sandbox.marker import scratch_directory
 from dbguard.sandbox.pgtools import binary_major, check_dump_compatible, find_binary, run_tool
 from dbguard.targets.url import DatabaseUrl
 
@@ -55,7 +55,7 @@ def copy_scoped(
     source_env, sandbox_env = target_url.libpq_env(read_only=True), sandbox_url.libpq_env()
     source_db, sandbox_db = _dbname_option(target_url.database), _dbname_option(sandbox_url.database)
 
-    with tempfile.TemporaryDirectory(prefix="dbguard-copy-") as workdir:
+    with scratch_directory() as workdir:
         schema_file = Path(workdir) / "schema.dump"
         progress(f"dumping the schema of {target_url.database}")
         dump: list[str | Path] = [pg_dump, "--format=custom", "--no-owner", "--no-privileges", source_db]

@@ -14,8 +14,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import socket
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +91,17 @@ def marked_directory(prefix: str, parent: Path) -> tuple[Path, SandboxMarker]:
     path = Path(tempfile.mkdtemp(prefix=f"{prefix}{marker.stamp}-{marker.pid}-", dir=parent))
     (path / MARKER_FILE).write_text(marker.text() + "\n", "utf-8")
     return path, marker
+
+
+@contextmanager
+def scratch_directory() -> Iterator[Path]:
+    """A marked private directory in the temp dir for the block (dumps of production data pass through it),
+    removed afterwards; if dbguard is killed meanwhile, `dbguard cleanup` finds it by its marker."""
+    path, _marker = marked_directory(DIRECTORY_PREFIX, Path(tempfile.gettempdir()))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def read_marker_file(directory: Path) -> SandboxMarker | None:

@@ -88,8 +88,6 @@ def snapshot_backup(
         named = list(tables) if tables else target.all_tables()
         every = target.leaf_tables(named)
         partitions = target.partition_leaves(named)
-        say(f"counting and hashing {len(every)} table(s) in snapshot {snapshot}")
-        stats = target.table_stats(every)
         locale = _locale(target)
         chosen = set(every)
         others = [t for t in target.leaf_tables(target.all_tables()) if t not in chosen] if tables else []
@@ -98,7 +96,12 @@ def snapshot_backup(
         final = store.dump_path(backup_id, DUMP_SUFFIX)
         with kept_only_with_manifest(final):
             with staged(final) as partial:
-                _dump(pg_dump, target, snapshot, others, partial, say, compress)
+                # pg_dump reads the exported snapshot on its own connection while this one counts and hashes
+                # in the same snapshot: the two overlap instead of adding up.
+                with _dumping(pg_dump, target, snapshot, others, partial, compress) as process:
+                    say(f"counting and hashing {len(every)} table(s) in snapshot {snapshot}, pg_dump running")
+                    stats = target.table_stats(every)
+                    _wait_for_dump(process, partial, say)
                 size = partial.stat().st_size
                 if size == 0:
                     raise BackupFailure("pg_dump wrote an empty file")
@@ -140,23 +143,31 @@ def session_lost_is_backup_failure(target: PostgresTarget) -> Iterator[None]:
         raise BackupFailure(f"the backup's query failed: {error_text(error)}; no backup was written") from None
 
 
-def _dump(pg_dump: Path, target: PostgresTarget, snapshot: str, others: Sequence[str], out: Path,
-          say: Progress, compress: int) -> None:  # fmt: skip
-    """pg_dump of the snapshot into `out`; `others`: the tables whose rows are left out (a scoped backup keeps
-    the whole schema: the types, schemas and sequences its tables need to be restored)."""
+@contextmanager
+def _dumping(pg_dump: Path, target: PostgresTarget, snapshot: str, others: Sequence[str], out: Path,
+             compress: int) -> Iterator[subprocess.Popen[bytes]]:  # fmt: skip
+    """pg_dump of the snapshot into `out`, started; stopped if the block ends before `_wait_for_dump` has
+    seen it finish. `others`: the tables whose rows are left out (a scoped backup keeps the whole schema:
+    the types, schemas and sequences its tables need to be restored)."""
     args: list[str | Path] = [pg_dump, "--format=custom", f"--compress={compress}", f"--snapshot={snapshot}",
                               f"--file={out}"]  # fmt: skip
     for other in others:
         schema, _, name = other.partition(".")
         args.append(f"--exclude-table-data={quote_pattern(schema, name)}")
     with children.started(args, env=target.url.libpq_env()) as process:
-        while True:  # communicate() drains stderr as it goes, so a chatty pg_dump never blocks on a full pipe
-            try:
-                _, errors = process.communicate(timeout=0.2)
-                break
-            except subprocess.TimeoutExpired:
-                if out.exists():
-                    say(f"pg_dump: {out.stat().st_size / 1024 / 1024:.1f} MiB written")
+        yield process
+
+
+def _wait_for_dump(process: subprocess.Popen[bytes], out: Path, say: Progress) -> None:
+    """Wait for pg_dump to end (its stderr is only warnings and errors: it does not fill the pipe meanwhile);
+    BackupFailure unless it succeeded."""
+    while True:  # communicate() drains stderr as it goes, so a chatty pg_dump never blocks on a full pipe
+        try:
+            _, errors = process.communicate(timeout=0.2)
+            break
+        except subprocess.TimeoutExpired:
+            if out.exists():
+                say(f"pg_dump: {out.stat().st_size / 1024 / 1024:.1f} MiB written")
     signal_name = children.killed_by(process.returncode)
     if signal_name is not None:
         why = " (the file size limit was reached)" if signal_name == "SIGXFSZ" else ""

@@ -230,10 +230,11 @@ def _gate(ctx: StepContext, target: Target, execution: ExecutionResult, checks_b
         target.conn.execute("SET LOCAL statement_timeout = 0")  # the gate must not time out quietly
         target.conn.execute("SET LOCAL lock_timeout = 0")
     written = sorted(set(ctx.backup_tables) | execution.tables_written)
-    after = target.table_stats(target.leaf_tables(written))
     before = {table: TableStats(table, image.rows, image.hash) for table, image in pre_image.items()}
+    # After the script only the invariants' tables are counted: hashing every written table again would
+    # scan each one whole, for numbers no check reads.
     gates = integrity_gate(target, written, checks_before, ctx.policy.invariants, {**invariants_before, **before},
-                           {**invariant_stats(target, ctx.policy.invariants), **after})  # fmt: skip
+                           invariant_stats(target, ctx.policy.invariants))  # fmt: skip
     settings = ctx.policy.run
     actual = {run.index: run.rows for run in execution.runs if run.executed}
     gates.append(GateResult(drift_check(ctx.expected_rows, actual, settings.max_row_drift_percent,
@@ -342,27 +343,51 @@ def _autocommit_attempt(ctx: StepContext, step: Step, result: StepResult) -> Att
         conn.rollback()
     invalid_before = _invalid_indexes(conn)
     conn.commit()
-    execution = execute_script(conn, step.script, ctx.policy.timeouts, ctx.on_statement)
+    try:
+        execution = execute_script(conn, step.script, ctx.policy.timeouts, ctx.on_statement)
+    except BaseException as error:  # Ctrl-C or SIGTERM (the server cancelled the statement), a lost connection
+        signal_name = interruption(error)
+        result.error = f"interrupted by {signal_name}" if signal_name else f"the statement did not finish: {error}"
+        result.transaction = Transaction.UNKNOWN  # what it built may be left behind
+        with signals_deferred():
+            if not (conn.broken or conn.closed):
+                result.error += _drop_new_invalid_indexes(conn, invalid_before)
+                _undone(result)
+        raise
     conn.commit()
     result.execution = execution
     failed = execution.failed
     if failed is None:
         result.transaction = Transaction.COMMITTED
         return AttemptResult.COMMITTED
+    dropped = _drop_new_invalid_indexes(conn, invalid_before)  # before a retry too: it would find the name taken
     if failed.sqlstate in RETRYABLE_SQLSTATES:
-        raise _Retry(f"statement {failed.index} (line {failed.line}): {failed.error}")
-    result.error = f"statement {failed.index} (line {failed.line}) failed: {failed.error}"
-    for index in sorted(_invalid_indexes(conn) - invalid_before):
+        raise _Retry(f"statement {failed.index} (line {failed.line}): {failed.error}{dropped}")
+    result.error = f"statement {failed.index} (line {failed.line}) failed: {failed.error}{dropped}"
+    _undone(result)
+    return AttemptResult.ROLLED_BACK
+
+
+def _drop_new_invalid_indexes(conn: psycopg.Connection[tuple[object, ...]], before: set[str]) -> str:
+    """Drop the INVALID indexes a failed or cancelled CONCURRENTLY build left (those not in `before`); what
+    was dropped, as "; the INVALID index ... it left was dropped" (or "")."""
+    said = ""
+    left = _invalid_indexes(conn) - before
+    conn.rollback()  # the query's transaction: autocommit can only change outside one
+    for index in sorted(left):
         conn.autocommit = True
         try:
             conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(table_identifier(index)))
-            result.error += f"; the INVALID index {index} it left was dropped"
+            said += f"; the INVALID index {index} it left was dropped"
         finally:
             conn.autocommit = False
+    return said
+
+
+def _undone(result: StepResult) -> None:
     result.transaction = Transaction.ROLLED_BACK
     result.proof = CheckResult("rollback proved", True, "a statement outside a transaction that failed changed no "
                                "rows; what it built was dropped")  # fmt: skip
-    return AttemptResult.ROLLED_BACK
 
 
 def _invalid_indexes(conn: psycopg.Connection[tuple[object, ...]]) -> set[str]:

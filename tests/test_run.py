@@ -38,6 +38,7 @@ from tests.warehouse import scratch_database
 FAST = RunOptions(skip_dry_run=True, quick_verify=True)  # where the dry-run and the restore test are beside the point
 POLICY = """
 name = "run-tests"
+allow_non_transactional = {allow_non_transactional}
 [timeouts]
 lock_timeout = "{lock_timeout}"
 statement_timeout = "{statement_timeout}"
@@ -89,10 +90,12 @@ class Runs:
 
     def run(self, sql: str, confirm: Callable[[RunPlan], bool] = lambda _plan: True, options: RunOptions = FAST,
             invariants: str = "", lock_timeout: str = "2s", statement_timeout: str = "1min",
-            lock_retries: int = 0) -> RunReport:  # fmt: skip
+            lock_retries: int = 0, allow_non_transactional: bool = False) -> RunReport:  # fmt: skip
         policy_file = self.tmp / "policy.toml"
         policy_file.write_text(POLICY.format(lock_timeout=lock_timeout, statement_timeout=statement_timeout,
-                                             lock_retries=lock_retries) + invariants)  # fmt: skip
+                                             lock_retries=lock_retries,
+                                             allow_non_transactional=str(allow_non_transactional).lower())
+                               + invariants)  # fmt: skip
         script = self.tmp / "script.sql"
         script.write_text(sql)
         return run_script(Source(str(script), sql), DatabaseUrl.parse(self.url), load_policy(policy_file),
@@ -271,6 +274,56 @@ def test_a_lock_released_within_the_retries_lets_the_run_commit(runs: Runs) -> N
         (40,)]  # fmt: skip
     results = [r["result"] for r in runs.records(report) if r["kind"] == "attempt"]
     assert results[-1] == "committed" and set(results[:-1]) == {"lock timeout"}, results
+
+
+class OldSnapshot:
+    """Another session in a REPEATABLE READ transaction with its snapshot taken: CREATE INDEX CONCURRENTLY
+    waits for it to end after it has made its (still INVALID) index, until `release`."""
+
+    def __init__(self, url: str) -> None:
+        self.conn = psycopg.connect(url, application_name="long report")
+        self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        self.conn.execute("SELECT count(*) FROM warehouses")
+
+    def release(self) -> None:
+        self.conn.commit()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def invalid_indexes(url: str) -> list[tuple[Any, ...]]:
+    return query(url, "SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid")
+
+
+def test_a_concurrent_index_build_that_times_out_drops_its_invalid_index_before_the_retry(runs: Runs) -> None:
+    """The build's wait for older snapshots is a lock wait: lock_timeout cancels it after the INVALID index
+    exists. Left there, the retry failed on the name being taken."""
+    holder = OldSnapshot(runs.url)
+    timer = threading.Timer(1.0, holder.release)
+    timer.start()
+    try:
+        report = runs.run("CREATE INDEX CONCURRENTLY stock_qty ON stock (qty);", lock_timeout="300ms",
+                          lock_retries=5, allow_non_transactional=True)  # fmt: skip
+    finally:
+        timer.join()
+        holder.close()
+    assert report.exit_code == 0 and report.transaction is Transaction.COMMITTED, report.reasons
+    assert report.steps[0].attempts >= 2
+    assert any("the INVALID index public.stock_qty it left was dropped" in line for line in runs.said), runs.said
+    assert query(runs.url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'stock_qty'::regclass") == [(True,)]
+    results = [r["result"] for r in runs.records(report) if r["kind"] == "attempt"]
+    assert results[-1] == "committed" and set(results[:-1]) == {"lock timeout"}, results
+
+
+def test_a_failed_unique_index_build_leaves_no_invalid_index(runs: Runs) -> None:
+    before = content(runs.url)
+    report = runs.run("CREATE UNIQUE INDEX CONCURRENTLY stock_qty ON stock (qty);", allow_non_transactional=True)
+    assert_rolled_back_and_proved(report)
+    assert "could not create unique index" in report.reasons[0], report.reasons
+    assert report.reasons[0].endswith("; the INVALID index public.stock_qty it left was dropped")
+    assert invalid_indexes(runs.url) == [] and content(runs.url) == before
+    assert runs.outcome(report)["transaction"] == "rolled back"
 
 
 def test_a_failing_second_step_leaves_the_first_committed_and_the_restore_brings_it_back(runs: Runs) -> None:

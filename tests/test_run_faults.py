@@ -30,7 +30,7 @@ from dbguard.sandbox.pgtools import find_binary
 from tests.test_backup import cli
 from tests.test_backup_faults import tool_child, wait_for
 from tests.test_children import running
-from tests.test_run import content, execute, sql_invariant
+from tests.test_run import OldSnapshot, content, execute, invalid_indexes, query, sql_invariant
 
 ROOT = Path(__file__).parent.parent
 POLICY = """
@@ -71,18 +71,19 @@ class Target:
         return {**os.environ, "DBGUARD_BACKUP_DIR": str(self.store_dir), "DBGUARD_JOURNAL": str(self.journal),
                 **extra}  # fmt: skip
 
-    def args(self, sql: str, *options: str, invariants: str = "", name: str = "script.sql") -> list[str]:
+    def args(self, sql: str, *options: str, invariants: str = "", top: str = "", name: str = "script.sql") -> list[str]:
+        """`top`: the policy's top-level settings; `invariants`: its [[invariants]]."""
         script = self.tmp / name
         script.write_text(sql)
         policy = self.tmp / f"{name}.policy.toml"
-        policy.write_text(POLICY + invariants)
+        policy.write_text(top + POLICY + invariants)
         return ["run", str(script), "--db", self.url, "--yes", "--policy", str(policy), *options]
 
     @contextlib.contextmanager
-    def running(self, sql: str, *options: str, invariants: str = "", prefix: tuple[str, ...] = (),
+    def running(self, sql: str, *options: str, invariants: str = "", top: str = "", prefix: tuple[str, ...] = (),
                 **env: str) -> Iterator[subprocess.Popen[str]]:  # fmt: skip
         """`dbguard run` in a process of its own; killed and reaped at the end if still running."""
-        command = [*prefix, sys.executable, "-m", "dbguard", *self.args(sql, *options, invariants=invariants)]
+        command = [*prefix, sys.executable, "-m", "dbguard", *self.args(sql, *options, invariants=invariants, top=top)]
         process = subprocess.Popen(command, cwd=ROOT, env=self.env(**env), stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)  # fmt: skip
         try:
@@ -181,6 +182,29 @@ def test_sigkill_during_the_backup(target: Target) -> None:
     assert_crash_reported(target, before)
 
 
+def test_sigterm_during_the_backup_stops_pg_dump_and_journals_it(target: Target) -> None:
+    before = content(target.url)
+    holder = psycopg.connect(target.url, application_name="schema change")
+    try:
+        holder.execute("LOCK TABLE warehouses IN ACCESS EXCLUSIVE MODE")  # pg_dump waits for it, as above
+        with target.running(UPDATE, *FAST) as process:
+            target.backend("application_name = 'pg_dump' AND wait_event_type = 'Lock'", process, "pg_dump waiting")
+            pg_dump = tool_child(process.pid, "pg_dump", "--snapshot=")
+            assert pg_dump is not None
+            process.terminate()
+            stdout, stderr = process.communicate(timeout=60)
+    finally:
+        holder.close()
+    assert process.returncode == 143, stderr
+    assert not running(pg_dump)
+    assert stdout.startswith("NOT EXECUTED: run ") and "interrupted by SIGTERM" in stdout, stdout
+    assert not list(target.store_dir.iterdir())  # the partial dump removed, no manifest
+    assert content(target.url) == before
+    outcome = target.only_outcome()
+    assert outcome is not None and outcome["exit_code"] == 143 and outcome["transaction"] == "not executed"
+    assert [(a["result"], a["error"]) for a in target.attempts()] == [("rolled back", "interrupted by SIGTERM")]
+
+
 def test_sigkill_during_the_script(target: Target) -> None:
     before = content(target.url)
     with target.running(SLEEPING, *FAST) as process:
@@ -247,6 +271,31 @@ def test_a_signal_mid_statement_cancels_it_rolls_back_and_proves_it(target: Targ
     assert statements == [("UPDATE", 40, None), ("SELECT", None, f"interrupted by {name}")]
     assert [(a["result"], a["error"]) for a in target.attempts()] == [("rolled back", f"interrupted by {name}")]
     assert [o["exit_code"] for o in outcomes.values() if o] == [code]  # the refused run wrote no intent
+
+
+def test_sigterm_during_a_concurrent_index_build_drops_what_it_built(target: Target) -> None:
+    """Step 2 builds an index CONCURRENTLY, outside a transaction; it waits for an older snapshot after
+    making its INVALID index. SIGTERM: the build is cancelled and its index dropped; step 1 stays
+    committed, and the report gives the restore command."""
+    before = content(target.url)
+    holder = OldSnapshot(target.url)
+    try:
+        sql = UPDATE + "-- dbguard: step\nCREATE INDEX CONCURRENTLY stock_qty ON stock (qty);\n"
+        with target.running(sql, *FAST, top="allow_non_transactional = true\n") as process:
+            target.backend("application_name = 'dbguard' AND wait_event_type = 'Lock' AND query LIKE 'CREATE INDEX%'",
+                           process, "the index build waiting")  # fmt: skip
+            process.terminate()
+            stdout, stderr = process.communicate(timeout=60)
+    finally:
+        holder.close()
+    assert process.returncode == 143, stderr
+    assert stdout.startswith("PARTLY COMMITTED: run "), stdout
+    assert "interrupted by SIGTERM; the INVALID index public.stock_qty it left was dropped" in stdout
+    assert "Earlier steps stayed committed. To bring the data back:\n  dbguard restore " in stdout
+    assert invalid_indexes(target.url) == [] and not query(target.url, "SELECT to_regclass('stock_qty')")[0][0]
+    assert content(target.url)["public.stock"] != before["public.stock"]
+    outcome = target.only_outcome()
+    assert outcome is not None and outcome["exit_code"] == 143 and outcome["transaction"] == "partly committed"
 
 
 @pytest.fixture

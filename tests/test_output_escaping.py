@@ -16,7 +16,7 @@ import pytest
 
 from dbguard.check import check_text
 from dbguard.dialects import Dialect
-from dbguard.policy.policy import load_policy
+from dbguard.policy.policy import Timeouts, load_policy
 from dbguard.report import (
     dryrun_html,
     dryrun_json,
@@ -28,10 +28,13 @@ from dbguard.report import (
     render_markdown,
     render_sarif,
     render_text,
+    run_json,
+    run_text,
 )
 from dbguard.report.dryrun_model import DryRunReport
 from dbguard.report.model import CheckReport
 from dbguard.report.printable import printable, visible, without_surrogates
+from dbguard.run.model import PlannedStatement, RunPlan, RunReport
 from tests.test_dryrun_renderers import blocked_report
 
 ESC_SEQUENCES = ["\x1b[31m", "\x1b[2J", "\x1b]0;owned\x07", "\x1b[0m"]
@@ -164,6 +167,30 @@ def test_dry_run_json() -> None:
     output = dryrun_json.render(hostile_dry_run())
     json.loads(output)
     assert output.isascii()
+
+
+def hostile_run() -> RunReport:
+    planned = PlannedStatement(1, 2, 1, "DELETE", f'DELETE FROM "[/x]{HOSTILE}";', "ROW EXCLUSIVE", 3)
+    plan = RunPlan(target="sqlite:///w.db", statements=(planned,), steps=1, non_transactional_steps=(),
+                   tables_written=(f"[bold]t{HOSTILE}",), backup_tables=(f"[/]{HOSTILE}",), timeouts=Timeouts(),
+                   lock_retries=3, verification="restore test", dry_run=f"SAFE [/] {HOSTILE}")  # fmt: skip
+    return RunReport(run_id="r1", script=PATH, target="sqlite:///w.db", check=report(Dialect.SQLITE), plan=plan,
+                     verdict="BLOCKED", exit_code=1, reasons=[f"[/] {HOSTILE}"], notes=[HOSTILE])  # fmt: skip
+
+
+@pytest.mark.parametrize("color", [False, True])
+def test_run_text_takes_no_markup_or_escape_from_the_script(color: bool) -> None:
+    run = hostile_run()
+    assert run.plan is not None
+    for output in (run_text.render_plan(run.plan, color=color), run_text.render(run, color=color)):
+        assert_no_raw_controls(re.sub(r"\x1b\[[0-9;]*m", "", output.replace("\x1b[2J", "!")) if color else output)
+        assert "\x1b[2J" not in output
+    assert "[/]" in run_text.render(run) and "[bold]t" in run_text.render_plan(run.plan, width=200)
+
+
+def test_run_json() -> None:
+    output = run_json.render(hostile_run())
+    assert output.isascii() and json.loads(output)["reasons"] == [f"[/] {HOSTILE}"]
 
 
 @pytest.mark.parametrize(

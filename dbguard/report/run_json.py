@@ -33,6 +33,7 @@ from dbguard import __version__
 from dbguard.report import render_json
 from dbguard.report.dryrun_json import _check as gate_json
 from dbguard.report.dryrun_model import GateResult
+from dbguard.report.printable import printable, without_surrogates
 from dbguard.run.model import RunReport, StepResult
 
 SCHEMA_VERSION = 1
@@ -61,7 +62,7 @@ def render(report: RunReport) -> str:
         "timings": report.timings,
         "notes": report.notes,
     }
-    return json.dumps(body, indent=2, ensure_ascii=True) + "\n"
+    return json.dumps(printable(body, without_surrogates), indent=2, ensure_ascii=True) + "\n"
 
 
 def _step(step: StepResult) -> dict[str, Any]:

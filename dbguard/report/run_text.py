@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dbguard.report.dryrun_json import gate_status
+from dbguard.report.printable import printable
 from dbguard.run.model import RunPlan, RunReport, StepResult
 from dbguard.targets.model import CheckResult
 
@@ -21,11 +22,13 @@ _STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "SKIPPED": "yellow", "FAIL
 
 
 def _console(out: StringIO, color: bool, width: int) -> Console:
+    # markup=False: a name like "[/x]" from the script is text, not a style (or a MarkupError).
     return Console(file=out, width=width, force_terminal=color, no_color=not color, highlight=False, emoji=False,
-                   color_system="standard" if color else None)  # fmt: skip
+                   markup=False, color_system="standard" if color else None)  # fmt: skip
 
 
 def render_plan(plan: RunPlan, color: bool = False, width: int = 100) -> str:
+    plan = printable(plan)  # the script's control characters never reach the terminal
     out = StringIO()
     console = _console(out, color, width)
     console.print(Text(f"Plan for {plan.target}", style="bold"))
@@ -55,6 +58,7 @@ def render_plan(plan: RunPlan, color: bool = False, width: int = 100) -> str:
 
 
 def render(report: RunReport, color: bool = False, width: int = 100) -> str:
+    report = printable(report)  # the script's, the server's and the rows' control characters never reach the terminal
     out = StringIO()
     console = _console(out, color, width)
     console.print(Text(f"{report.verdict}: run {report.run_id} of {report.script} on {report.target}",

@@ -273,6 +273,23 @@ def test_a_signal_mid_statement_cancels_it_rolls_back_and_proves_it(target: Targ
     assert [o["exit_code"] for o in outcomes.values() if o] == [code]  # the refused run wrote no intent
 
 
+def test_sigterm_during_the_gate_rolls_back_and_proves_it(target: Target) -> None:
+    sleeping = sql_invariant("slow", "SELECT 1 FROM pg_sleep(30) AS s(v) WHERE v::text = 'never'")
+    before = content(target.url)
+    with target.running(UPDATE, *FAST, invariants=sleeping) as process:
+        target.backend(RUN_SLEEPING, process, "the gate's invariant")
+        process.terminate()
+        stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert not target.backends(RUN_SLEEPING)
+    assert stdout.startswith("ROLLED BACK: run ") and "interrupted by SIGTERM" in stdout, stdout
+    assert "PASS                rollback proved" in stdout
+    assert content(target.url) == before
+    outcome = target.only_outcome()
+    assert outcome is not None and outcome["exit_code"] == 143 and outcome["transaction"] == "rolled back"
+    assert [(s["kind"], s["rows"]) for s in outcome["statements"]] == [("UPDATE", 40)]
+
+
 def test_sigterm_during_a_concurrent_index_build_drops_what_it_built(target: Target) -> None:
     """Step 2 builds an index CONCURRENTLY, outside a transaction; it waits for an older snapshot after
     making its INVALID index. SIGTERM: the build is cancelled and its index dropped; step 1 stays

@@ -39,8 +39,8 @@ def render_plan(plan: RunPlan, color: bool = False, width: int = 100) -> str:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for name, justify in (("#", "right"), ("line", "right"), ("step", "right"), ("statement", "left"),
                           ("lock", "left"), ("dry-run rows", "right")):  # fmt: skip
-        table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis", min_width=len(name),
-                         max_width=50 if name == "statement" else None)  # type: ignore[arg-type]
+        table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis", min_width=len(name),  # type: ignore[arg-type]
+                         max_width=50 if name == "statement" else None)
     for s in plan.statements:
         rows = "" if s.expected_rows is None else str(s.expected_rows)
         table.add_row(str(s.index), str(s.line), str(s.step), s.text, s.lock or "", rows)

@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/check_speed.py
 	$(BIN)/python bench/dryrun_scale.py
 	$(BIN)/python bench/backup_speed.py
+	$(BIN)/python bench/run_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

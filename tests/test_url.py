@@ -74,3 +74,8 @@ def test_other_password_parameters_are_refused_without_showing_them() -> None:
 
 def test_mask_covers_a_password_with_a_space() -> None:
     assert "SEK RET" not in mask("not a database URL: 'postgresql://postgres:SEK RET@127.0.0.1:abc/db'")
+
+
+def test_a_printed_command_url_has_no_password_at_all() -> None:
+    url = DatabaseUrl.parse("postgresql://bob:S3cret@db.example:5433/warehouse?sslmode=require")
+    assert url.without_password() == "postgresql://bob@db.example:5433/warehouse?sslmode=require"

@@ -52,6 +52,7 @@ class StepResult:
     lock_waits: list[LockWait] = field(default_factory=list)
     error: str | None = None
     resolved_by: str | None = None  # how the outcome of a lost connection was learnt
+    txid: int | None = None  # the last attempt's transaction id (PostgreSQL)
 
     @property
     def blocking_gates(self) -> list[GateResult]:

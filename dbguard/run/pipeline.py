@@ -284,7 +284,9 @@ def _conclude(report: RunReport, ctx: StepContext, exit_code: int | None) -> Non
             report.reasons.append(f"step {step.number}: {step.error}")
     if committed and report.transaction is not Transaction.COMMITTED and report.backup_id and report.plan:
         tables = ",".join(report.plan.backup_tables)
-        report.restore_command = f"dbguard restore {report.backup_id} --db {report.target} --tables {tables}"
+        # the URL without its password, which libpq then takes from PGPASSWORD or ~/.pgpass
+        report.restore_command = (f"dbguard restore {report.backup_id} --db {ctx.target.url.without_password()} "
+                                  f"--tables {tables}")  # fmt: skip
 
 
 def _outcome(report: RunReport, subject: Subject, error: str | None) -> Outcome:
@@ -296,6 +298,7 @@ def _outcome(report: RunReport, subject: Subject, error: str | None) -> Outcome:
         retries=sum(max(step.attempts - 1, 0) for step in report.steps),
         lock_wait_seconds=round(sum(w.seconds for step in report.steps for w in step.lock_waits), 3),
         resolved_by="; ".join(step.resolved_by for step in report.steps if step.resolved_by) or None,
+        txid=report.steps[-1].txid if report.steps else None,
         timings=dict(report.timings), error=error or ("; ".join(report.reasons) or None),
     )  # fmt: skip
 

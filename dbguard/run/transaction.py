@@ -144,7 +144,7 @@ def _postgres_attempt(ctx: StepContext, step: Step, result: StepResult) -> Attem
             if ctx.backup_tables:
                 ctx.say(f"locking {len(ctx.backup_tables)} table(s) in EXCLUSIVE mode: readers go on, writers wait")
                 _lock(conn, ctx.backup_tables)
-        txid = int(conn.execute("SELECT txid_current()").fetchone()[0])  # type: ignore[index]
+        txid = result.txid = int(conn.execute("SELECT txid_current()").fetchone()[0])  # type: ignore[index]
         if step.number == 1:
             manifest = ctx.manifest = ctx.take_backup(target)
             pre_image = dict(manifest.tables)
@@ -197,6 +197,8 @@ def _postgres_attempt(ctx: StepContext, step: Step, result: StepResult) -> Attem
             if not started_runs[-1].executed:
                 started_runs[-1].error = result.error or why
             result.execution = ExecutionResult(started_runs, sum(run.seconds for run in started_runs))
+        if result.transaction is Transaction.COMMITTED:  # the signal was held back until COMMIT was done
+            raise
         # Until proved otherwise: a proof cut short must not leave the step claiming it never ran.
         result.transaction = Transaction.UNKNOWN if savepoint else Transaction.NOT_EXECUTED
         with signals_deferred():  # a second Ctrl-C must not cut the rollback's proof short
@@ -248,14 +250,15 @@ def _gate(ctx: StepContext, target: Target, execution: ExecutionResult, checks_b
 def _commit(ctx: StepContext, target: PostgresTarget, txid: int, pre_image: PreImage,
             result: StepResult) -> AttemptResult:  # fmt: skip
     ctx.say(f"step {result.number}: every check holds: COMMIT")
-    try:
-        target.conn.commit()
-    except psycopg.Error as error:
-        result.error = f"COMMIT failed: {error_text(error)}"
-        if target.conn.broken or target.conn.closed:
-            return _resolve_lost(ctx, target, txid, pre_image, result)
-        return _resolve_lost(ctx, target, txid, pre_image, result, same_connection=True)
-    result.transaction = Transaction.COMMITTED
+    with signals_deferred():  # Ctrl-C or SIGTERM during COMMIT takes effect once its outcome is known
+        try:
+            target.conn.commit()
+        except psycopg.Error as error:
+            result.error = f"COMMIT failed: {error_text(error)}"
+            if target.conn.broken or target.conn.closed:
+                return _resolve_lost(ctx, target, txid, pre_image, result)
+            return _resolve_lost(ctx, target, txid, pre_image, result, same_connection=True)
+        result.transaction = Transaction.COMMITTED
     return AttemptResult.COMMITTED
 
 
@@ -454,6 +457,6 @@ def _journal_attempt(ctx: StepContext, step: Step, attempt: int, outcome: Attemp
     ctx.journal.append(ctx.run_id, Attempt(
         step=step.number, attempt=attempt, result=outcome,
         statements=tuple(StatementEntry.from_run(run) for run in runs),
-        lock_waits=tuple(result.lock_waits), backup_id=ctx.manifest.id if ctx.manifest else None,
+        lock_waits=tuple(result.lock_waits), txid=result.txid, backup_id=ctx.manifest.id if ctx.manifest else None,
         error=error, seconds=round(time.monotonic() - started, 3),
     ))  # fmt: skip

@@ -155,6 +155,14 @@ class DatabaseUrl:
         same_host = self.host == other.host or (self.host in local and other.host in local)
         return same_host and self.port == other.port and self.database == other.database
 
+    def without_password(self) -> str:
+        """The URL with no password at all (not masked): a command that works as printed, with the password
+        from PGPASSWORD or ~/.pgpass."""
+        secret = [key for key in self.url.query if "password" in key.lower()]
+        # URL.set(password=None) would keep the password: None means "unchanged" there
+        bare = self.url.difference_update_query(secret).set(drivername=self.url.get_backend_name())
+        return bare._replace(password=None).render_as_string(hide_password=False)
+
     def __str__(self) -> str:
         hidden = {k: "***" for k in self.url.query if "password" in k.lower()}  # e.g. ?sslpassword=
         return self.url.update_query_dict(hidden).render_as_string(hide_password=True)

@@ -25,24 +25,31 @@ What it measures
   4. Then, on database B only, times `... --full` (copies every table's data, ledger included): one
      warm-up and --runs measured runs. It prints the ratio of medians full/scoped on B, which shows what
      the scoping saves.
-  5. Every run must have done the real work: exit status 0 (SAFE) or 1 (BLOCKED), and its JSON report
-     must hold a statements list whose UPDATE changed touched-rows / 10 rows. If the JSON renderer is
+  5. Partitions (issue 8): two more databases, C and P, hold the same stock with --partitioned-rows
+     rows (default 1,000,000): in C one table, in P a table partitioned by range of id into --partitions
+     partitions of equal size (default 12), with the same columns, primary key and index. The same
+     script on each, scoped, one warm-up and --runs measured runs, interleaved: the ratio of medians
+     P/C shows what partitions cost the dry-run (the copy of each partition, the gate on each); the
+     target is <= 1.2.
+  6. Every run must have done the real work: exit status 0 (SAFE) or 1 (BLOCKED), and its JSON report
+     must hold a statements list whose UPDATE changed a tenth of stock's rows. If the JSON renderer is
      not installed (dbguard/report/dryrun_json.py missing), the bench falls back to --format text and
      checks only the exit status and that the report is non-empty; it says so in its output.
-  6. Prints the database sizes (pg_database_size) of A and B, the medians (and min/max, and the median
-     of the reports' copy_seconds) and both ratios. Last, it warns if any sandbox database named in
+  7. Prints the database sizes (pg_database_size) of A, B, C and P, the medians (and min/max, and the
+     median of the reports' copy_seconds) and the three ratios. Last, it warns if any sandbox database named in
      dbguard's output still exists (dbguard must always remove its sandbox).
 
 How to run
     .venv/bin/python bench/dryrun_scale.py
-    .venv/bin/python bench/dryrun_scale.py --runs 5 --touched-rows 100000 --untouched-rows 2000000
+    .venv/bin/python bench/dryrun_scale.py --runs 5 --touched-rows 100000 --untouched-rows 2000000 \\
+        --partitioned-rows 1000000 --partitions 12
     .venv/bin/python bench/dryrun_scale.py --url postgresql://postgres@127.0.0.1:5432/postgres
 
 It needs a PostgreSQL server whose --url role may create databases, and pg_dump/pg_restore of a
-matching version (dbguard finds them). At the defaults it takes about 2-4 minutes on 2 cores, most of
-it the --full runs, which copy the 2M-row ledger each time. dbguard defaults to the one next to
-sys.executable (the venv's bin/), falling back to PATH; DBGUARD_* environment variables are dropped for
-the measured runs. The script and the last report of each case go to bench/out/ (git-ignored).
+matching version (dbguard finds them). At the defaults it takes about 4-6 minutes on 2 cores, most of
+it the --full runs, which copy the 2M-row ledger each time, and the 1M-row runs on C and P. dbguard
+defaults to the one next to sys.executable (the venv's bin/), falling back to PATH; DBGUARD_* environment
+variables are dropped for the measured runs. The script and the last report of each case go to bench/out/ (git-ignored).
 Exit status: 0 when the measurement is complete (whether or not the target is met), 2 when it is not.
 """
 
@@ -106,19 +113,28 @@ def drop_database(admin_url: str, name: str) -> None:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def load_stock(url: str, rows: int) -> None:
-    """The table the script touches: a primary key, a secondary index, a few columns."""
+STOCK = """CREATE TABLE stock (
+    id bigint PRIMARY KEY,
+    warehouse_id integer NOT NULL,
+    product_id integer NOT NULL,
+    qty integer NOT NULL,
+    reserved integer NOT NULL DEFAULT 0,
+    updated_at timestamptz NOT NULL
+)"""
+
+
+def load_stock(url: str, rows: int, partitions: int = 0) -> None:
+    """The table the script touches: a primary key, a secondary index, a few columns. With `partitions`, the
+    same table partitioned by range of id into that many partitions of equal size."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            """CREATE TABLE stock (
-                id bigint PRIMARY KEY,
-                warehouse_id integer NOT NULL,
-                product_id integer NOT NULL,
-                qty integer NOT NULL,
-                reserved integer NOT NULL DEFAULT 0,
-                updated_at timestamptz NOT NULL
-            )"""
-        )
+        conn.execute(STOCK + (" PARTITION BY RANGE (id)" if partitions else ""))
+        size = -(-rows // partitions) if partitions else 0
+        for i in range(partitions):
+            conn.execute(
+                sql.SQL("CREATE TABLE {} PARTITION OF stock FOR VALUES FROM ({}) TO ({})").format(
+                    sql.Identifier(f"stock_p{i + 1:02d}"), sql.Literal(1 + i * size), sql.Literal(1 + (i + 1) * size)
+                )
+            )
         conn.execute(
             """INSERT INTO stock (id, warehouse_id, product_id, qty, reserved, updated_at)
                SELECT g, g %% 50 + 1, g %% 5000 + 1, (g * 7) %% 1000, g %% 13,
@@ -289,6 +305,8 @@ def verify(run: Run, case: Case, fmt: str, expected_rows: int) -> str:
         said = rows or "none"
         raise BenchFailure(f"{case.label}: expected an UPDATE of {expected_rows} rows, the report says {said}")
     copied = report.get("tables_copied")
+    if isinstance(copied, list) and len(copied) > 3:  # a partitioned table: its partitions, counted
+        copied = [*copied[:2], f"... {len(copied)} tables in all"]
     extra = f", tables_copied {copied}" if isinstance(copied, list) else ""
     return (
         f"exit {run.exit_code}, verdict {report.get('verdict', '?')}, scoped {report.get('scoped')}, "
@@ -357,6 +375,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--untouched-rows", type=int, default=2_000_000, help="rows of ledger in database B (default 2,000,000)"
     )
+    parser.add_argument(
+        "--partitioned-rows", type=int, default=1_000_000, help="rows of stock in databases C and P (default 1,000,000)"
+    )
+    parser.add_argument("--partitions", type=int, default=12, help="partitions of stock in database P (default 12)")
     parser.add_argument("--url", default=DEFAULT_URL, help=f"admin URL of the server (default {DEFAULT_URL})")
     parser.add_argument("--dbguard", default=None, help="the dbguard executable (default: the venv's)")
     parser.add_argument(
@@ -366,8 +388,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds to wait for the JSON renderer to appear before falling back to text (default 0)",
     )
     args = parser.parse_args(argv)
-    if args.runs < 1 or args.touched_rows < 10 or args.untouched_rows < 1:
-        parser.error("--runs must be >= 1, --touched-rows >= 10, --untouched-rows >= 1")
+    if args.runs < 1 or min(args.touched_rows, args.partitioned_rows) < 10 or args.untouched_rows < 1:
+        parser.error("--runs must be >= 1, --touched-rows and --partitioned-rows >= 10, --untouched-rows >= 1")
+    if args.partitions < 2:
+        parser.error("--partitions must be >= 2")
     return args
 
 
@@ -379,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     expected_rows = args.touched_rows // 10
     env = clean_env()
     prefix = f"dbguard_bench_{secrets.token_hex(4)}"
-    small, large = f"{prefix}_a", f"{prefix}_b"
+    small, large, plain, partitioned = f"{prefix}_a", f"{prefix}_b", f"{prefix}_c", f"{prefix}_p"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"dryrun_scale  {date.today()}  {platform.node()}  {os.cpu_count()} CPUs  load average {load:.2f} at start")
     print(f"dbguard       {dbguard}")
@@ -392,13 +416,21 @@ def main(argv: list[str] | None = None) -> int:
             created.append(name)
             load_stock(with_database(args.url, name), args.touched_rows)
         load_ledger(with_database(args.url, large), args.untouched_rows)
-        print(f"setup         {time.perf_counter() - started:.1f} s (two databases, rows by generate_series)")
+        for name, partitions in ((plain, 0), (partitioned, args.partitions)):
+            create_database(args.url, name)
+            created.append(name)
+            load_stock(with_database(args.url, name), args.partitioned_rows, partitions)
+        print(f"setup         {time.perf_counter() - started:.1f} s (four databases, rows by generate_series)")
         size_a, size_b = database_size(args.url, small), database_size(args.url, large)
         print(f"A  {small:<28} stock {args.touched_rows:>11,} rows                          {mib(size_a):>12}")
         print(
             f"B  {large:<28} stock {args.touched_rows:>11,} rows + ledger {args.untouched_rows:>11,} rows "
             f"{mib(size_b):>12}  ({size_b / size_a:.1f}x A)"
         )
+        size_c, size_p = database_size(args.url, plain), database_size(args.url, partitioned)
+        print(f"C  {plain:<28} stock {args.partitioned_rows:>11,} rows                          {mib(size_c):>12}")
+        print(f"P  {partitioned:<28} stock {args.partitioned_rows:>11,} rows in {args.partitions} partitions "
+              f"{mib(size_p):>15}")  # fmt: skip
 
         case_a = Case("A scoped", small, with_database(args.url, small))
         case_b = Case("B scoped", large, with_database(args.url, large))
@@ -408,17 +440,27 @@ def main(argv: list[str] | None = None) -> int:
         checked = measure(dbguard, [case_a, case_b], args.runs, fmt, env, expected_rows)
         print(f"\nfull dry-run (--full) on B, --format {fmt}: 1 warm-up + {args.runs} runs", flush=True)
         checked |= measure(dbguard, [case_full], args.runs, fmt, env, expected_rows)
+        case_c = Case("C scoped", plain, with_database(args.url, plain))
+        case_p = Case("P scoped", partitioned, with_database(args.url, partitioned))
+        print(f"\nscoped dry-run, {args.partitioned_rows:,} rows unpartitioned (C) and in {args.partitions} partitions "
+              f"(P), --format {fmt}: 1 warm-up + {args.runs} runs per database, interleaved", flush=True)  # fmt: skip
+        checked |= measure(dbguard, [case_c, case_p], args.runs, fmt, env, args.partitioned_rows // 10)
 
         scale = case_b.median() / case_a.median()
         full_ratio = case_full.median() / case_b.median()
+        partition_ratio = case_p.median() / case_c.median()
         print("\nresults (wall time of the whole dbguard process)")
-        for case in (case_a, case_b, case_full):
+        for case in (case_a, case_b, case_full, case_c, case_p):
             print(f"  {case.label:<10} {case.summary()}")
             print(f"  {'':<10} checked: {checked[case.label]}")
-        print(f"  database size  A {mib(size_a)}   B {mib(size_b)}   B/A {size_b / size_a:.1f}x")
+        print(f"  database size  A {mib(size_a)}   B {mib(size_b)}   B/A {size_b / size_a:.1f}x   C {mib(size_c)}   "
+              f"P {mib(size_p)}")  # fmt: skip
         verdict = "met" if scale <= TARGET_RATIO else "not met"
         print(f"  ratio B/A scoped    {scale:.3f}   (target <= {TARGET_RATIO}: {verdict})")
         print(f"  ratio full/scoped   {full_ratio:.3f}   (on B)")
+        verdict = "met" if partition_ratio <= TARGET_RATIO else "not met"
+        print(f"  ratio P/C scoped    {partition_ratio:.3f}   ({args.partitions} partitions against none; target <= "
+              f"{TARGET_RATIO}: {verdict})")  # fmt: skip
         if fmt == "text":
             print("  NOTE: --format json was not available; runs were checked by exit status and a non-empty report")
         return 0

@@ -343,7 +343,7 @@ def test_a_failing_second_step_leaves_the_first_committed_and_the_restore_brings
         t: v for t, v in before.items() if t != "public.stock"}  # fmt: skip
     assert report.restore_command is not None
     text = run_text.render(report, width=200)
-    assert text.startswith("PARTLY COMMITTED: run ") and "Step 1 (line 1): committed" in text
+    assert text.startswith("PARTLY COMMITTED: ") and "Step 1 (line 1): committed" in text
     assert "Step 2 (line 3): rolled back" in text and "Step 3" not in text
     assert f"Earlier steps stayed committed. To bring the data back:\n  {report.restore_command}\n" in text
     outcome = runs.outcome(report)

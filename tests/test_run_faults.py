@@ -197,7 +197,7 @@ def test_sigterm_during_the_backup_stops_pg_dump_and_journals_it(target: Target)
         holder.close()
     assert process.returncode == 143, stderr
     assert not running(pg_dump)
-    assert stdout.startswith("NOT EXECUTED: run ") and "interrupted by SIGTERM" in stdout, stdout
+    assert stdout.startswith("NOT EXECUTED: ") and "interrupted by SIGTERM" in stdout, stdout
     assert not list(target.store_dir.iterdir())  # the partial dump removed, no manifest
     assert content(target.url) == before
     outcome = target.only_outcome()
@@ -261,7 +261,7 @@ def test_a_signal_mid_statement_cancels_it_rolls_back_and_proves_it(target: Targ
     assert time.monotonic() - signalled < 10  # not the 30 s of pg_sleep: the statement was cancelled
     assert not target.backends(RUN_SLEEPING)
     assert "step 1: ROLLBACK, then proving it" in stderr
-    assert stdout.startswith("ROLLED BACK: run ") and f"interrupted by {name}" in stdout, stdout
+    assert stdout.startswith("ROLLED BACK: ") and f"interrupted by {name}" in stdout, stdout
     assert "PASS                rollback proved" in stdout
     assert content(target.url) == before
     outcomes = target.outcomes()
@@ -282,7 +282,7 @@ def test_sigterm_during_the_gate_rolls_back_and_proves_it(target: Target) -> Non
         stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 143, stderr
     assert not target.backends(RUN_SLEEPING)
-    assert stdout.startswith("ROLLED BACK: run ") and "interrupted by SIGTERM" in stdout, stdout
+    assert stdout.startswith("ROLLED BACK: ") and "interrupted by SIGTERM" in stdout, stdout
     assert "PASS                rollback proved" in stdout
     assert content(target.url) == before
     outcome = target.only_outcome()
@@ -306,7 +306,7 @@ def test_sigterm_during_a_concurrent_index_build_drops_what_it_built(target: Tar
     finally:
         holder.close()
     assert process.returncode == 143, stderr
-    assert stdout.startswith("PARTLY COMMITTED: run "), stdout
+    assert stdout.startswith("PARTLY COMMITTED: "), stdout
     assert "interrupted by SIGTERM; the INVALID index public.stock_qty it left was dropped" in stdout
     assert "Earlier steps stayed committed. To bring the data back:\n  dbguard restore " in stdout
     assert invalid_indexes(target.url) == [] and not query(target.url, "SELECT to_regclass('stock_qty')")[0][0]

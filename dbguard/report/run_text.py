@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from dbguard.report import render_text
 from dbguard.report.dryrun_json import gate_status
+from dbguard.report.dryrun_text import plural, rows_text, sample_heading, sample_lines, server_said
 from dbguard.report.printable import printable
 from dbguard.run.model import RunPlan, RunReport, StepResult
 from dbguard.targets.model import CheckResult
@@ -61,48 +63,55 @@ def render(report: RunReport, color: bool = False, width: int = 100) -> str:
     report = printable(report)  # the script's, the server's and the rows' control characters never reach the terminal
     out = StringIO()
     console = _console(out, color, width)
-    console.print(Text(f"{report.verdict}: run {report.run_id} of {report.script} on {report.target}",
-                       style=_VERDICT_STYLE.get(report.verdict, "bold")))  # fmt: skip
+    console.print(Text(f"{report.verdict}: {report.script} on {report.target}",
+                       style=_VERDICT_STYLE.get(report.verdict, "bold")), soft_wrap=True)  # fmt: skip
     for reason in report.reasons:
-        console.print(f"  - {reason}")
+        _say(console, f"- {reason}", "  ")
+    console.print(f"Run        {report.run_id} (dbguard journal show {report.run_id[:8]})", soft_wrap=True)
     if report.backup_id:
-        console.print(f"Backup     {report.backup_id} (verified: {report.backup_verification})")
+        console.print(f"Backup     {report.backup_id}", soft_wrap=True)
+        _say(console, f"verified: {report.backup_verification}", " " * 11)
     for step in report.steps:
         _step(console, step)
     if report.restore_command:
         console.print(Text("Earlier steps stayed committed. To bring the data back:", style="bold"))
-        console.print(f"  {report.restore_command}")
+        console.print(f"  {report.restore_command}", soft_wrap=True)
     if report.notes:
         console.print(Text("Notes", style="bold"))
         for note in report.notes:
-            console.print(f"  - {note}")
+            _say(console, f"- {note}", "  ")
     if report.timings:
-        console.print("Timings    " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in report.timings.items()))
+        _say(console, "Timings    " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in report.timings.items()),
+             "")  # fmt: skip
     return out.getvalue()
 
 
 def _step(console: Console, step: StepResult) -> None:
     kind = "" if step.transactional else ", outside a transaction"
     console.print(Text(f"Step {step.number} (line {step.first_line}{kind}): {step.transaction}, "
-                       f"{step.attempts} attempt(s)", style="bold"))  # fmt: skip
+                       f"{plural(step.attempts, 'attempt')}", style="bold"))  # fmt: skip
     if step.execution is not None:
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
         for name, justify in (("#", "right"), ("line", "right"), ("statement", "left"), ("rows", "right"),
                               ("ms", "right")):  # fmt: skip
             table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis")  # type: ignore[arg-type]
         for run in step.execution.runs:
-            rows = "FAILED" if run.error else ("not run" if not run.executed else str(run.rows or 0))
-            table.add_row(str(run.index), str(run.line), run.text, rows, f"{run.seconds * 1000:.1f}")
+            table.add_row(str(run.index), str(run.line), run.text, rows_text(run), f"{run.seconds * 1000:.1f}")
         console.print(table)
+        for run in step.execution.runs:
+            if run.error:
+                _say(console, f"#{run.index} line {run.error_line or run.line} error: {run.error}", "  ")
+                for line in server_said(run):
+                    _say(console, line, "    ")
     for wait in step.lock_waits:
-        console.print(f"  waited {wait.seconds:.1f} s for a lock at statement {wait.statement}, held by pid(s) "
-                      f"{', '.join(map(str, wait.blocking_pids))}")  # fmt: skip
+        _say(console, f"waited {wait.seconds:.1f} s for a lock at statement {wait.statement}, held by pid(s) "
+                      f"{', '.join(map(str, wait.blocking_pids))}", "  ")  # fmt: skip
     for gate in step.gates:
         _check(console, gate_status(gate), gate.result)
     if step.proof is not None:
         _check(console, "PASS" if step.proof.passed else "FAIL", step.proof)
     if step.resolved_by:
-        console.print(f"  outcome learnt from the server: {step.resolved_by}")
+        _say(console, f"outcome learnt from the server: {step.resolved_by}", "  ")
 
 
 def _check(console: Console, status: str, result: CheckResult) -> None:
@@ -111,4 +120,13 @@ def _check(console: Console, status: str, result: CheckResult) -> None:
     line.append(result.name)
     console.print(line)
     if result.detail:
-        console.print(Text(f"                        {result.detail}"), overflow="ellipsis", no_wrap=True)
+        _say(console, result.detail, " " * 24)
+    if not result.passed and result.sample:
+        console.print(Text(" " * 24 + sample_heading(result.sample)))
+        for row in sample_lines(result):
+            render_text.print_cut(console, Text(" " * 26 + row))
+
+
+def _say(console: Console, text: str, indent: str) -> None:
+    """Wrapped at spaces, continuation lines indented; a word too long for a line is cut with "…"."""
+    render_text.print_cut(console, render_text.wrapped(text, indent, console.width - 1, ""))

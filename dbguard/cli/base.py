@@ -31,7 +31,9 @@ class Guarded(TyperGroup):
         try:
             return super().invoke(ctx)
         except DbguardError as error:
-            stderr.print(Text.assemble(("dbguard: error: ", "bold red"), str(error)), soft_wrap=True)
+            from dbguard.report.printable import visible  # a file name may hold escape sequences
+
+            stderr.print(Text.assemble(("dbguard: error: ", "bold red"), visible(str(error))), soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             stderr.print("dbguard: interrupted")
@@ -44,7 +46,9 @@ class Guarded(TyperGroup):
             from dbguard.targets.url import mask
 
             message = f"internal error ({type(error).__name__}: {mask(str(error))}); DBGUARD_DEBUG=1 shows where"
-            stderr.print(Text.assemble(("dbguard: ", "bold red"), message), soft_wrap=True)
+            from dbguard.report.printable import visible
+
+            stderr.print(Text.assemble(("dbguard: ", "bold red"), visible(message)), soft_wrap=True)
             raise typer.Exit(EXIT_INTERNAL) from None
 
 

@@ -28,7 +28,8 @@ What it measures
   5. Partitions (issue 8): two more databases, C and P, hold the same stock with --partitioned-rows
      rows (default 1,000,000): in C one table, in P a table partitioned by range of id into --partitions
      partitions of equal size (default 12), with the same columns, primary key and index. The same
-     script on each, scoped, one warm-up and --runs measured runs, interleaved: the ratio of medians
+     script on each, scoped, with a policy (bench/out/dryrun_scale_policy.toml) that lets one statement
+     change its 100,000 rows; one warm-up and --runs measured runs, interleaved: the ratio of medians
      P/C shows what partitions cost the dry-run (the copy of each partition, the gate on each); the
      target is <= 1.2.
   6. Every run must have done the real work: exit status 0 (SAFE) or 1 (BLOCKED), and its JSON report
@@ -84,6 +85,9 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET_RATIO = 1.2
 SCRIPT = "SET lock_timeout = '2s';\nUPDATE stock SET qty = qty + 1 WHERE id % 10 = 0;\n"
 MISSING_JSON_RENDERER = "dbguard.report.dryrun_json"
+# C and P: the same script changes 100,000 rows, which the default policy's max_rows_affected (10,000) blocks.
+POLICY_PATH = OUT_DIR / "dryrun_scale_policy.toml"
+POLICY = 'name = "dryrun-scale"\n[thresholds]\nmax_rows_affected = 100000000\n'
 SANDBOX_NAME = re.compile(r"dbguard_sandbox_[0-9a-f]+")
 SANDBOXES_SEEN: set[str] = set()  # the scratch databases our own dbguard runs named in their output
 
@@ -202,6 +206,7 @@ class Case:
     database: str
     url: str
     full: bool = False
+    policy: Path | None = None
     runs: list[Run] = field(default_factory=list)
 
     def median(self) -> float:
@@ -238,6 +243,8 @@ def run_dry_run(dbguard: str, case: Case, fmt: str, env: dict[str, str]) -> Run:
     argv = [dbguard, "dry-run", str(SCRIPT_PATH.relative_to(REPO_ROOT)), "--db", case.url, "--format", fmt]
     if case.full:
         argv.append("--full")
+    if case.policy:
+        argv += ["--policy", str(case.policy.relative_to(REPO_ROOT))]
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
@@ -400,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     dbguard = find_dbguard(args.dbguard)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     SCRIPT_PATH.write_text(SCRIPT)
+    POLICY_PATH.write_text(POLICY)
     expected_rows = args.touched_rows // 10
     env = clean_env()
     prefix = f"dbguard_bench_{secrets.token_hex(4)}"
@@ -440,8 +448,8 @@ def main(argv: list[str] | None = None) -> int:
         checked = measure(dbguard, [case_a, case_b], args.runs, fmt, env, expected_rows)
         print(f"\nfull dry-run (--full) on B, --format {fmt}: 1 warm-up + {args.runs} runs", flush=True)
         checked |= measure(dbguard, [case_full], args.runs, fmt, env, expected_rows)
-        case_c = Case("C scoped", plain, with_database(args.url, plain))
-        case_p = Case("P scoped", partitioned, with_database(args.url, partitioned))
+        case_c = Case("C scoped", plain, with_database(args.url, plain), policy=POLICY_PATH)
+        case_p = Case("P scoped", partitioned, with_database(args.url, partitioned), policy=POLICY_PATH)
         print(f"\nscoped dry-run, {args.partitioned_rows:,} rows unpartitioned (C) and in {args.partitions} partitions "
               f"(P), --format {fmt}: 1 warm-up + {args.runs} runs per database, interleaved", flush=True)  # fmt: skip
         checked |= measure(dbguard, [case_c, case_p], args.runs, fmt, env, args.partitioned_rows // 10)

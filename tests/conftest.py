@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from dbguard.check import check_text
 from dbguard.dialects import Dialect
+from dbguard.pipeline.check import check_text
 from dbguard.policy.policy import Policy, load_policy
-from dbguard.report.model import Finding
+from dbguard.report.check.model import Finding
 from tests.warehouse import load_warehouse, make_sqlite_warehouse, scratch_database
 
 

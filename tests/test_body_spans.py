@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from dbguard.check import check_text
 from dbguard.dialects import Dialect
+from dbguard.pipeline.check import check_text
 from dbguard.policy.policy import load_policy
-from dbguard.report import render_text
-from dbguard.report.model import CheckReport
+from dbguard.report.check import text as render_text
+from dbguard.report.check.model import CheckReport
 from dbguard.sql.parse import parse_script
 from tests.conftest import findings_for
 

@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 import pytest
 
-from dbguard.check import check_text
 from dbguard.dialects import Dialect
+from dbguard.pipeline.check import check_text
 from dbguard.policy.policy import load_policy
-from dbguard.report.model import FileReport
+from dbguard.report.check.model import FileReport
 from dbguard.sql.parse import MAX_BODY_DEPTH
 
 GUARD_SECONDS = 30

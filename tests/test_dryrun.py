@@ -15,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from dbguard.cli import app
-from dbguard.dryrun import DryRunOptions, dry_run
 from dbguard.inputs import Source
+from dbguard.pipeline.dryrun import DryRunOptions, dry_run
 from dbguard.policy.policy import Invariant, Policy, load_policy
-from dbguard.report.dryrun_model import DryRunReport
+from dbguard.report.dryrun.model import DryRunReport
 from dbguard.targets import open_target
 from dbguard.targets.url import DatabaseUrl
 from tests.warehouse import ADMIN_URL

@@ -15,14 +15,18 @@ from html.parser import HTMLParser
 
 import pytest
 
-from dbguard.check import check_text
 from dbguard.dialects import Dialect
-from dbguard.execute import ExecutionResult, LockHeld, SequenceMove, SequenceState, StatementRun, TableActivity
+from dbguard.guard.execute import ExecutionResult, LockHeld, SequenceMove, SequenceState, StatementRun, TableActivity
+from dbguard.pipeline.check import check_text
 from dbguard.policy.policy import load_policy
 from dbguard.registry import Severity
-from dbguard.report import dryrun_html, dryrun_json, dryrun_markdown, dryrun_text, render_json
-from dbguard.report.dryrun_model import DryRunReport, Estimate, GateResult, TableDelta
-from dbguard.report.model import CheckReport, Finding
+from dbguard.report.check import json as render_json
+from dbguard.report.check.model import CheckReport, Finding
+from dbguard.report.dryrun import html as dryrun_html
+from dbguard.report.dryrun import json as dryrun_json
+from dbguard.report.dryrun import markdown as dryrun_markdown
+from dbguard.report.dryrun import text as dryrun_text
+from dbguard.report.dryrun.model import DryRunReport, Estimate, GateResult, TableDelta
 from dbguard.targets.model import CheckResult, SchemaChange
 from tests.test_renderers import TOOL_VERSION, assert_snapshot
 

@@ -24,12 +24,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dbguard.check import check_text
 from dbguard.cli import app
 from dbguard.dialects import Dialect
+from dbguard.pipeline.check import check_text
 from dbguard.policy.policy import load_policy
-from dbguard.report import render_github, render_json, render_junit, render_markdown, render_sarif, render_text
-from dbguard.report.model import CheckReport
+from dbguard.report.check import github as render_github
+from dbguard.report.check import json as render_json
+from dbguard.report.check import junit as render_junit
+from dbguard.report.check import markdown as render_markdown
+from dbguard.report.check import sarif as render_sarif
+from dbguard.report.check import text as render_text
+from dbguard.report.check.model import CheckReport
 
 SEED = 20261129
 MUTANTS = 300  # each one checked in all three dialects

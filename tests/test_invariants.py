@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from dbguard.dialects import Dialect
-from dbguard.invariants import evaluate, quote_identifier, quote_table, sql_literal
+from dbguard.guard.invariants import evaluate, quote_identifier, quote_table, sql_literal
 from dbguard.policy.policy import Invariant, parse_policy
 from dbguard.targets import postgres, sqlite
 from dbguard.targets.model import CheckResult, Target

@@ -19,7 +19,6 @@ import pytest
 from typer.testing import CliRunner
 
 from dbguard.cli import app
-from dbguard.dryrun import dry_run
 from dbguard.errors import JournalFailure, UsageError
 from dbguard.inputs import Source
 from dbguard.journal import (
@@ -43,6 +42,7 @@ from dbguard.journal import (
     unfinished_runs,
 )
 from dbguard.journal.record import canonical_json
+from dbguard.pipeline.dryrun import dry_run
 from dbguard.policy.policy import load_policy
 from dbguard.targets.url import DatabaseUrl
 

@@ -14,27 +14,25 @@ from dataclasses import replace
 
 import pytest
 
-from dbguard.check import check_text
 from dbguard.dialects import Dialect
+from dbguard.pipeline.check import check_text
 from dbguard.policy.policy import Timeouts, load_policy
-from dbguard.report import (
-    dryrun_html,
-    dryrun_json,
-    dryrun_markdown,
-    dryrun_text,
-    render_github,
-    render_json,
-    render_junit,
-    render_markdown,
-    render_sarif,
-    render_text,
-    run_json,
-    run_text,
-)
-from dbguard.report.dryrun_model import DryRunReport
-from dbguard.report.model import CheckReport
+from dbguard.report.check import github as render_github
+from dbguard.report.check import json as render_json
+from dbguard.report.check import junit as render_junit
+from dbguard.report.check import markdown as render_markdown
+from dbguard.report.check import sarif as render_sarif
+from dbguard.report.check import text as render_text
+from dbguard.report.check.model import CheckReport
+from dbguard.report.dryrun import html as dryrun_html
+from dbguard.report.dryrun import json as dryrun_json
+from dbguard.report.dryrun import markdown as dryrun_markdown
+from dbguard.report.dryrun import text as dryrun_text
+from dbguard.report.dryrun.model import DryRunReport
 from dbguard.report.printable import printable, visible, without_surrogates
-from dbguard.run.model import PlannedStatement, RunPlan, RunReport
+from dbguard.report.run import json as run_json
+from dbguard.report.run import text as run_text
+from dbguard.report.run.model import PlannedStatement, RunPlan, RunReport
 from tests.test_dryrun_renderers import blocked_report
 
 ESC_SEQUENCES = ["\x1b[31m", "\x1b[2J", "\x1b]0;owned\x07", "\x1b[0m"]

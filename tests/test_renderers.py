@@ -8,6 +8,7 @@ comparing, and the diff of `tests/snapshots/` is then reviewed like code.
 from __future__ import annotations
 
 import difflib
+import importlib
 import json
 import os
 import xml.etree.ElementTree as ET
@@ -18,11 +19,14 @@ from types import ModuleType
 
 import pytest
 
-from dbguard.check import check_text
 from dbguard.dialects import Dialect
+from dbguard.pipeline.check import check_text
 from dbguard.policy.policy import Policy, load_policy, parse_policy
-from dbguard.report import render_github, render_junit, render_markdown, render_sarif
-from dbguard.report.model import CheckReport, FileReport
+from dbguard.report.check import github as render_github
+from dbguard.report.check import junit as render_junit
+from dbguard.report.check import markdown as render_markdown
+from dbguard.report.check import sarif as render_sarif
+from dbguard.report.check.model import CheckReport, FileReport
 from dbguard.rules import RULES, Severity
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -75,8 +79,7 @@ def lenient_report() -> CheckReport:
 
 
 def renderer(name: str) -> ModuleType:
-    # text and json are written alongside these four; skip them only while they do not exist yet.
-    return pytest.importorskip(f"dbguard.report.render_{name}")
+    return importlib.import_module(f"dbguard.report.check.{name}")
 
 
 def assert_snapshot(file_name: str, actual: str) -> None:

@@ -17,8 +17,11 @@ import pytest
 
 from dbguard.errors import ConnectionFailure
 from dbguard.policy.policy import Invariant, Policy
-from dbguard.report import dryrun_html, dryrun_json, dryrun_markdown, dryrun_text
-from dbguard.report.dryrun_model import DryRunReport
+from dbguard.report.dryrun import html as dryrun_html
+from dbguard.report.dryrun import json as dryrun_json
+from dbguard.report.dryrun import markdown as dryrun_markdown
+from dbguard.report.dryrun import text as dryrun_text
+from dbguard.report.dryrun.model import DryRunReport
 from dbguard.sandbox.pgtools import find_binary, run_tool
 from dbguard.targets import open_target
 from dbguard.targets.url import DatabaseUrl, scrub_libpq_environment

@@ -25,10 +25,10 @@ from dbguard.backup.store import BackupStore
 from dbguard.errors import ConnectionFailure
 from dbguard.inputs import Source
 from dbguard.journal import Journal, Transaction, group_runs
+from dbguard.pipeline.run import RunOptions, run_script
 from dbguard.policy.policy import load_policy
-from dbguard.report import run_text
-from dbguard.run.model import RunPlan, RunReport
-from dbguard.run.pipeline import RunOptions, run_script
+from dbguard.report.run import text as run_text
+from dbguard.report.run.model import RunPlan, RunReport
 from dbguard.targets import open_target
 from dbguard.targets.url import DatabaseUrl
 from tests.realschema import load_real_schema

@@ -12,11 +12,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dbguard.dryrun import DryRunOptions, dry_run
 from dbguard.inputs import Source
+from dbguard.pipeline.dryrun import DryRunOptions, dry_run
 from dbguard.policy.policy import load_policy
-from dbguard.report import dryrun_html, dryrun_json, dryrun_markdown, dryrun_text
-from dbguard.report.dryrun_model import DryRunReport
+from dbguard.report.dryrun import html as dryrun_html
+from dbguard.report.dryrun import json as dryrun_json
+from dbguard.report.dryrun import markdown as dryrun_markdown
+from dbguard.report.dryrun import text as dryrun_text
+from dbguard.report.dryrun.model import DryRunReport
 from dbguard.targets import open_target
 from dbguard.targets.url import DatabaseUrl
 from tests.realschema import PARTITIONS, load_real_schema

@@ -26,15 +26,16 @@ from typing import Any, NamedTuple
 import psycopg
 from psycopg.sql import SQL, Identifier
 
+from dbguard.backup.restore_checks import compare_tables, refuse_failed_checks
 from dbguard.backup.restore_privileges import OwnersAndPrivileges, restore_owners_and_privileges
 from dbguard.backup.store import FAILED, UNVERIFIED, BackupStore, Manifest
-from dbguard.backup.verify import check_file, compare, manifest_facts, pg_restore_into, restore_list, source_url
+from dbguard.backup.verify import check_file, manifest_facts, pg_restore_into, restore_list, source_url
 from dbguard.dialects import Dialect
 from dbguard.errors import BackupFailure, OutcomeUnknown, UsageError
 from dbguard.sandbox.base import empty_postgres
 from dbguard.sandbox.marker import scratch_directory
 from dbguard.sandbox.pgtools import find_binary
-from dbguard.targets.model import CheckResult, TableStats, row_text
+from dbguard.targets.model import TableStats
 from dbguard.targets.postgres import PostgresTarget, error_text, table_identifier
 from dbguard.targets.url import DatabaseUrl
 
@@ -215,22 +216,6 @@ def _result(manifest: Manifest, url: DatabaseUrl, stats: dict[str, TableStats], 
     return RestoreResult(manifest.id, str(url), tables, time.monotonic() - started, notes)
 
 
-def _compare_tables(manifest: Manifest, stats: dict[str, TableStats]) -> None:
-    compare(replace(manifest, tables={t: manifest.tables[t] for t in stats}), stats)
-
-
-def _failed_checks(checks: list[CheckResult]) -> None:
-    failed = [check for check in checks if not check.passed and not check.skipped]
-    if failed:
-        first = failed[0]
-        shown = first.sample and "e.g." not in first.detail
-        sample = f" (e.g. {'; '.join(row_text(first.columns, row) for row in first.sample[:3])})" if shown else ""
-        hint = ("; restore the referencing tables too, or use a newer backup" if first.name == "foreign keys hold"
-                else "")  # fmt: skip
-        raise BackupFailure(f"the restore would break '{first.name}': {first.detail}{sample}{hint}; "
-                            "rolled back, the target is unchanged")  # fmt: skip
-
-
 # -- PostgreSQL --
 
 
@@ -264,7 +249,7 @@ def _restore_postgres_tables(
                                                 "table restore needs the same columns; restore --into a new "
                                                 "database and copy what you need")  # fmt: skip
                     say("checking the backup's rows in the sandbox")
-                    _compare_tables(manifest, sandbox.table_stats(tables))
+                    compare_tables(manifest, sandbox.table_stats(tables))
                     return _replace_rows(target, sandbox.conn, tables, columns, manifest, say, notes)
 
 
@@ -307,9 +292,9 @@ def _replace_rows(
             conn.execute("SET LOCAL session_replication_role = origin")
         say("comparing the restored tables with the backup")
         stats = target.table_stats(tables)
-        _compare_tables(manifest, stats)
+        compare_tables(manifest, stats)
         say("checking constraints and foreign keys")
-        _failed_checks(target.integrity_checks(tables))
+        refuse_failed_checks(target.integrity_checks(tables))
     except psycopg.errors.ForeignKeyViolation as error:
         _rollback(conn)
         raise BackupFailure(f"{error_text(error)}: restoring {current} alone would leave rows that reference "
@@ -425,7 +410,7 @@ def _restore_postgres_into(dump: Path, manifest: Manifest, into_url: DatabaseUrl
         with closing(postgres.connect(into_url, autocommit=True)) as into:
             say("comparing the restored tables with the backup")
             stats = into.table_stats(list(manifest.tables))
-        _compare_tables(manifest, stats)
+        compare_tables(manifest, stats)
         say("restoring owners and privileges")
         return stats, restore_owners_and_privileges(pg_restore, dump, listing, into_url, manifest.id)
 

@@ -4,17 +4,19 @@ chosen tables' rows are replaced with foreign keys off, then every key is checke
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from dbguard.backup.restore import Progress, _compare_tables, _failed_checks
+from dbguard.backup.restore_checks import compare_tables, refuse_failed_checks
 from dbguard.backup.store import Manifest, staged
 from dbguard.errors import BackupFailure, UsageError
 from dbguard.targets.model import TableStats
 from dbguard.targets.sqlite import SqliteTarget
 from dbguard.targets.url import DatabaseUrl
 
+Progress = Callable[[str], None]
 _BACKUP_SCHEMA = "dbguard_backup"
 
 
@@ -66,8 +68,8 @@ def _replace_sqlite_rows(
             conn.execute(f"INSERT INTO main.{quoted(table)} ({names}) "
                          f"SELECT {names} FROM {_BACKUP_SCHEMA}.{quoted(table)}")  # fmt: skip
         stats = target.table_stats(tables)
-        _compare_tables(manifest, stats)
-        _failed_checks(target.integrity_checks(tables))
+        compare_tables(manifest, stats)
+        refuse_failed_checks(target.integrity_checks(tables))
     except BackupFailure:
         conn.execute("ROLLBACK")
         raise
@@ -113,6 +115,6 @@ def restore_sqlite_into(dump: Path, manifest: Manifest, into_url: DatabaseUrl, s
     with closing(sqlite.connect(into_url)) as into:
         say("comparing the restored tables with the backup")
         stats = into.table_stats(list(manifest.tables))
-        _failed_checks(into.integrity_checks(into.all_tables()))
-    _compare_tables(manifest, stats)
+        refuse_failed_checks(into.integrity_checks(into.all_tables()))
+    compare_tables(manifest, stats)
     return stats

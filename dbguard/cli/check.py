@@ -19,7 +19,7 @@ from dbguard.inputs import read_sources
 from dbguard.registry import Severity
 
 if TYPE_CHECKING:
-    from dbguard.report.model import CheckReport
+    from dbguard.report.check.model import CheckReport
 
 
 class Format(StrEnum):
@@ -72,8 +72,8 @@ def check(
         dbguard check scripts/ --format sarif --output results.sarif
         cat x.sql | dbguard check - --dialect sqlite
     """
-    from dbguard.check import check_sources  # the parsers load here, not for every command
-    from dbguard.report.model import CheckReport
+    from dbguard.pipeline.check import check_sources  # the parsers load here, not for every command
+    from dbguard.report.check.model import CheckReport
 
     config = discover()
     chosen = dialect or config.dialect
@@ -114,7 +114,7 @@ def _fail_on(option: FailOn | None, config: Config) -> Severity | None:
 
 
 def _render(report: CheckReport, output_format: Format, output: Path | None) -> str:
-    module = importlib.import_module(f"dbguard.report.render_{output_format.value}")
+    module = importlib.import_module(f"dbguard.report.check.{output_format.value}")
     if output_format is Format.TEXT:
         color = output is None and sys.stdout.isatty()
         return str(module.render(report, color=color))

@@ -63,7 +63,7 @@ def dry_run_command(
         dbguard dry-run x.sql --db $URL --sandbox local
     """
     from dbguard.cli.cleanup import mention_stale_leftovers
-    from dbguard.dryrun import DryRunOptions, dry_run
+    from dbguard.pipeline.dryrun import DryRunOptions, dry_run
     from dbguard.sandbox.signals import install_sigterm_handler
     from dbguard.targets.url import DatabaseUrl
 
@@ -87,7 +87,7 @@ def dry_run_command(
             progress=lambda message: status.update(message),
             on_statement=lambda run: status.update(f"statement {run.index} (line {run.line}): {run.text[:60]}"),
         )  # fmt: skip
-    module = importlib.import_module(f"dbguard.report.dryrun_{output_format.value}")
+    module = importlib.import_module(f"dbguard.report.dryrun.{output_format.value}")
     color = output is None and sys.stdout.isatty() and output_format is DryRunFormat.TEXT
     text = module.render(report, color=color) if output_format is DryRunFormat.TEXT else module.render(report)
     emit(str(text), output)

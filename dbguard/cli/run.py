@@ -75,8 +75,9 @@ def run_command(
     """
     from dbguard.backup.store import BackupStore
     from dbguard.journal import Journal, journal_path
-    from dbguard.report import run_json, run_text
-    from dbguard.run.pipeline import RunOptions, run_script
+    from dbguard.pipeline.run import RunOptions, run_script
+    from dbguard.report.run import json as run_json
+    from dbguard.report.run import text as run_text
     from dbguard.sandbox.signals import install_sigterm_handler
     from dbguard.targets.url import DatabaseUrl
 

@@ -22,11 +22,11 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from dbguard import __version__
-from dbguard.execute import StatementRun
+from dbguard.guard.execute import StatementRun
 from dbguard.journal.record import Kind
 from dbguard.registry import Severity
-from dbguard.report.dryrun_model import DryRunReport
-from dbguard.report.model import Finding
+from dbguard.report.check.model import Finding
+from dbguard.report.dryrun.model import DryRunReport
 from dbguard.targets.url import DatabaseUrl, mask
 
 

@@ -30,11 +30,11 @@ from dataclasses import asdict
 from typing import Any
 
 from dbguard import __version__
-from dbguard.report import render_json
-from dbguard.report.dryrun_json import _check as gate_json
-from dbguard.report.dryrun_model import GateResult
+from dbguard.report.check import json as render_json
+from dbguard.report.dryrun.json import _check as gate_json
+from dbguard.report.dryrun.model import GateResult
 from dbguard.report.printable import printable, without_surrogates
-from dbguard.run.model import RunReport, StepResult
+from dbguard.report.run.model import RunReport, StepResult
 
 SCHEMA_VERSION = 1
 

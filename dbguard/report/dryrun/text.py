@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dbguard.execute import StatementRun, TableActivity
-from dbguard.report import render_text
-from dbguard.report.dryrun_json import LockSpan, caveats, gate_status, lock_spans, script_path, statement_ran
-from dbguard.report.dryrun_model import DryRunReport, TableDelta
+from dbguard.guard.execute import StatementRun, TableActivity
+from dbguard.report.check import text as render_text
+from dbguard.report.dryrun.json import LockSpan, caveats, gate_status, lock_spans, script_path, statement_ran
+from dbguard.report.dryrun.model import DryRunReport, TableDelta
 from dbguard.report.printable import printable
 from dbguard.targets.model import CheckResult, row_text
 

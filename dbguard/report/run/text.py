@@ -10,11 +10,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dbguard.report import render_text
-from dbguard.report.dryrun_json import gate_status
-from dbguard.report.dryrun_text import plural, rows_text, sample_heading, sample_lines, server_said
+from dbguard.report.check import text as render_text
+from dbguard.report.dryrun.json import gate_status
+from dbguard.report.dryrun.text import plural, rows_text, sample_heading, sample_lines, server_said
 from dbguard.report.printable import printable
-from dbguard.run.model import RunPlan, RunReport, StepResult
+from dbguard.report.run.model import RunPlan, RunReport, StepResult
 from dbguard.targets.model import CheckResult
 
 _VERDICT_STYLE = {"COMMITTED": "bold green", "BLOCKED": "bold red", "ROLLED BACK": "bold yellow",

@@ -49,9 +49,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dbguard.execute import SequenceMove, StatementRun
-from dbguard.report import render_json
-from dbguard.report.dryrun_model import DryRunReport, GateResult
+from dbguard.guard.execute import SequenceMove, StatementRun
+from dbguard.report.check import json as render_json
+from dbguard.report.dryrun.model import DryRunReport, GateResult
 from dbguard.report.printable import printable, without_surrogates
 
 _JSON_STATUS = {"PASS": "pass", "FAIL": "fail", "SKIPPED": "skipped", "FAIL (pre-existing)": "pre-existing"}

@@ -7,7 +7,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from dbguard.report.model import CheckReport, Finding
+from dbguard.report.check.model import CheckReport, Finding
 from dbguard.report.printable import printable, without_surrogates
 from dbguard.rules import RULES, Rule, Severity
 

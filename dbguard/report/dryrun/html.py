@@ -11,11 +11,11 @@ from html import escape
 
 from rich.text import Text
 
-from dbguard.execute import StatementRun
-from dbguard.report import dryrun_text as words
-from dbguard.report import render_text
-from dbguard.report.dryrun_json import caveats, gate_status, lock_spans, script_path, statement_ran
-from dbguard.report.dryrun_model import DryRunReport
+from dbguard.guard.execute import StatementRun
+from dbguard.report.check import text as render_text
+from dbguard.report.dryrun import text as words
+from dbguard.report.dryrun.json import caveats, gate_status, lock_spans, script_path, statement_ran
+from dbguard.report.dryrun.model import DryRunReport
 from dbguard.report.printable import printable
 
 _CSS = """

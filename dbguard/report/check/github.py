@@ -6,7 +6,7 @@ A blocking finding is an `error`; one that does not block is a `warning` (an `er
 
 from __future__ import annotations
 
-from dbguard.report.model import CheckReport, Finding
+from dbguard.report.check.model import CheckReport, Finding
 from dbguard.report.printable import visible
 from dbguard.rules import Severity
 

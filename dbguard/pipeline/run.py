@@ -5,7 +5,7 @@
 3. dry-run in a sandbox (`--skip-dry-run` only where the policy allows it; journaled);
 4. the plan, and a confirmation;
 5. the journal's intent record, before the first write;
-6. each step in its transaction (dbguard/run/transaction.py: backup in step 1, script, gate, COMMIT or
+6. each step in its transaction (dbguard/run/commit_or_rollback.py: backup in step 1, script, gate, COMMIT or
    ROLLBACK with its proof), stopping at the first that does not commit;
 7. the journal's outcome record, and the report.
 
@@ -31,10 +31,9 @@ from dbguard.backup import postgres as pg_backup
 from dbguard.backup import sqlite as sqlite_backup
 from dbguard.backup.store import VERIFIED, BackupStore, Manifest, Verification, utc_now
 from dbguard.backup.verify import VerificationUnfinished, check_file, restore_list, verify_backup
-from dbguard.check import check_text
 from dbguard.dialects import Dialect
 from dbguard.errors import EXIT_FINDINGS, BackupFailure, DbguardError, OutcomeUnknown, UsageError
-from dbguard.execute import StatementRun
+from dbguard.guard.execute import StatementRun
 from dbguard.inputs import Source
 from dbguard.journal import (
     DryRunSummary,
@@ -49,13 +48,14 @@ from dbguard.journal import (
     new_run_id,
     unfinished_runs,
 )
+from dbguard.pipeline.check import check_text
 from dbguard.policy.policy import BUILTIN_POLICIES, Policy
-from dbguard.report.dryrun_model import DryRunReport
-from dbguard.report.model import CheckReport
+from dbguard.report.check.model import CheckReport
+from dbguard.report.dryrun.model import DryRunReport
+from dbguard.report.run.model import PlannedStatement, RunPlan, RunReport, StepResult
+from dbguard.run.commit_or_rollback import StepContext, run_step
 from dbguard.run.exclusive import postgres_run_lock, sqlite_run_lock
-from dbguard.run.model import PlannedStatement, RunPlan, RunReport, StepResult
 from dbguard.run.steps import Step, split_steps
-from dbguard.run.transaction import StepContext, run_step
 from dbguard.sandbox.marker import scratch_directory
 from dbguard.sandbox.pgtools import find_binary
 from dbguard.sandbox.signals import SIGTERM_EXIT_CODE, interruption, signals_deferred
@@ -114,7 +114,7 @@ def run_script(
             say(report.notes[-1])
         if not options.skip_dry_run:
             say("dry-run in a sandbox")
-            from dbguard.dryrun import DryRunOptions, dry_run
+            from dbguard.pipeline.dryrun import DryRunOptions, dry_run
 
             dry = DryRunOptions(provider=options.provider, sandbox_url=options.sandbox_url, pg_bin=options.pg_bin)
             report.dry_run = dry_run(source, target_url, policy, dry, say, on_statement)

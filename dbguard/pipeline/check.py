@@ -10,7 +10,7 @@ from dbguard.dialects import Dialect
 from dbguard.inputs import Source
 from dbguard.policy.policy import Policy
 from dbguard.policy.waivers import Waiver, find_waivers
-from dbguard.report.model import CheckReport, FileReport, Finding
+from dbguard.report.check.model import CheckReport, FileReport, Finding
 from dbguard.rules import RULES, RuleContext, Severity
 from dbguard.sql.model import Script
 from dbguard.sql.parse import parse_script

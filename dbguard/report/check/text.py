@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from dbguard.registry import Severity
-from dbguard.report.model import CheckReport, FileReport, Finding
+from dbguard.report.check.model import CheckReport, FileReport, Finding
 from dbguard.report.printable import printable
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}

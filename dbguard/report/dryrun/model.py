@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dbguard.execute import ExecutionResult
-from dbguard.report.model import CheckReport, Finding
+from dbguard.guard.execute import ExecutionResult
+from dbguard.report.check.model import CheckReport, Finding
 from dbguard.targets.model import CheckResult, SchemaChange
 
 

@@ -12,13 +12,13 @@ import re
 
 from rich.text import Text
 
-from dbguard.report import dryrun_text as words
-from dbguard.report import render_text
-from dbguard.report.dryrun_json import caveats, gate_status, lock_spans, script_path, statement_ran
-from dbguard.report.dryrun_model import DryRunReport
-from dbguard.report.model import FileReport
+from dbguard.report.check import text as render_text
+from dbguard.report.check.markdown import _code, _file_section, _inline, _longest_backtick_run, _row
+from dbguard.report.check.model import FileReport
+from dbguard.report.dryrun import text as words
+from dbguard.report.dryrun.json import caveats, gate_status, lock_spans, script_path, statement_ran
+from dbguard.report.dryrun.model import DryRunReport
 from dbguard.report.printable import printable
-from dbguard.report.render_markdown import _code, _file_section, _inline, _longest_backtick_run, _row
 
 _TABLE_RULE = {"left": "---", "right": "---:"}
 

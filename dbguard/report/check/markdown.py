@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from dbguard.registry import Severity
-from dbguard.report.model import CheckReport, FileReport, Finding
+from dbguard.report.check.model import CheckReport, FileReport, Finding
 from dbguard.report.printable import printable
 from dbguard.sql.model import Statement
 

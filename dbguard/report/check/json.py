@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dbguard.report.model import REPORT_SCHEMA_VERSION, CheckReport, FileReport, Finding
+from dbguard.report.check.model import REPORT_SCHEMA_VERSION, CheckReport, FileReport, Finding
 from dbguard.report.printable import printable, without_surrogates
 from dbguard.sql.model import Statement
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from dbguard.dialects import Dialect
-from dbguard.invariants import evaluate
+from dbguard.guard.invariants import evaluate
 from dbguard.policy.policy import Invariant
-from dbguard.report.dryrun_model import GateResult
+from dbguard.report.dryrun.model import GateResult
 from dbguard.targets.model import CheckResult, TableStats, Target
 
 

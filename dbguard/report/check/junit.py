@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from dbguard.report.model import CheckReport, FileReport, Finding
+from dbguard.report.check.model import CheckReport, FileReport, Finding
 from dbguard.report.printable import printable
 from dbguard.rules import Severity
 from dbguard.sql.model import Statement

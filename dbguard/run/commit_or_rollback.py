@@ -6,7 +6,7 @@ PostgreSQL, per attempt (`run_step`):
 2. step 1: the zero-gap backup in this very transaction (`pg_export_snapshot`, `pg_dump --snapshot`,
    counts and hashes), verified; later steps: the written tables' counts and hashes (their pre-image);
 3. SAVEPOINT, then the script's statements, with `statement_timeout`;
-4. the integrity gate (dbguard/gate.py) with drift and coverage;
+4. the integrity gate (dbguard/guard/gate.py) with drift and coverage;
 5. COMMIT when every check holds. Otherwise ROLLBACK TO SAVEPOINT, hash the written tables again in the
    same snapshot and under the same locks (they must equal the pre-image), ROLLBACK, and ask the server
    (`txid_status`) that the transaction aborted: that is the proof.
@@ -31,13 +31,13 @@ from psycopg import sql
 
 from dbguard.backup.store import BackupStore, Manifest, TableImage
 from dbguard.errors import DbguardError
-from dbguard.execute import ExecutionResult, StatementRun, execute_script
-from dbguard.gate import coverage_check, drift_check, integrity, integrity_gate, invariant_stats
+from dbguard.guard.execute import ExecutionResult, StatementRun, execute_script
+from dbguard.guard.gate import coverage_check, drift_check, integrity, integrity_gate, invariant_stats
 from dbguard.journal import Attempt, AttemptResult, Journal, StatementEntry, Transaction
 from dbguard.policy.policy import Policy
-from dbguard.report.dryrun_model import GateResult
+from dbguard.report.dryrun.model import GateResult
+from dbguard.report.run.model import StepResult
 from dbguard.run.blockers import BlockerWatch, lock_holders
-from dbguard.run.model import StepResult
 from dbguard.run.steps import Step
 from dbguard.sandbox.signals import interruption, signals_deferred
 from dbguard.targets import postgres

@@ -1,14 +1,14 @@
-"""What `run` plans, does and reports: plain data, rendered by dbguard/report/run_text.py and run_json.py."""
+"""What `run` plans, does and reports: plain data, rendered by dbguard/report/run/text.py and json.py."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dbguard.execute import ExecutionResult
+from dbguard.guard.execute import ExecutionResult
 from dbguard.journal.entries import LockWait, Transaction
 from dbguard.policy.policy import Timeouts
-from dbguard.report.dryrun_model import DryRunReport, GateResult
-from dbguard.report.model import CheckReport
+from dbguard.report.check.model import CheckReport
+from dbguard.report.dryrun.model import DryRunReport, GateResult
 from dbguard.targets.model import CheckResult
 
 

@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from dbguard.check import check_text
 from dbguard.dialects import Dialect
 from dbguard.errors import ConnectionFailure
-from dbguard.execute import ExecutionResult, StatementRun, execute_script, server_error
-from dbguard.gate import integrity, integrity_gate, invariant_stats
+from dbguard.guard.execute import ExecutionResult, StatementRun, execute_script, server_error
+from dbguard.guard.gate import integrity, integrity_gate, invariant_stats
 from dbguard.inputs import Source
+from dbguard.pipeline.check import check_text
 from dbguard.policy.policy import Policy
-from dbguard.report.dryrun_model import DryRunReport, Estimate, GateResult, TableDelta
-from dbguard.report.model import CheckReport, Finding
+from dbguard.report.check.model import CheckReport, Finding
+from dbguard.report.dryrun.model import DryRunReport, Estimate, GateResult, TableDelta
 from dbguard.sandbox import open_sandbox, provider_for
 from dbguard.sql.model import Script, Statement
 from dbguard.targets import lost_connection_is, open_target

@@ -1,0 +1,1 @@
+"""The `run` report: its model (the plan, each step, the outcome) and its renderers (text, json)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import sqlite3
 import threading
 from collections.abc import Callable
 from contextlib import closing
@@ -397,3 +398,23 @@ def test_sqlite_a_failing_invariant_rolls_back_and_a_second_run_refuses(warehous
     assert refused and refused[0].startswith(f"another dbguard run is running on {warehouse_sqlite} (pid ")
     assert runs.outcome(report)["transaction"] == "rolled back"
     assert json.loads((tmp_path / "journal.jsonl").read_text().splitlines()[0])["kind"] == "intent"
+
+
+def test_sqlite_vacuum_runs_as_its_own_step_after_the_backup(warehouse_sqlite: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{warehouse_sqlite}"
+    sql = ("-- dbguard: dialect=sqlite\nDELETE FROM reservations WHERE order_id = 3;\n-- dbguard: allow "
+           'ban-non-transactional-statement, ban-vacuum-full reason="reclaim space"\nVACUUM;\n')  # fmt: skip
+    report = Runs(url, tmp_path).run(sql, allow_non_transactional=True)
+    assert report.exit_code == 0 and report.transaction is Transaction.COMMITTED, report.reasons
+    assert [(s.number, s.transactional, s.transaction) for s in report.steps] == [
+        (1, True, Transaction.COMMITTED), (2, False, Transaction.COMMITTED)]  # fmt: skip
+    assert report.backup_id is not None
+    with closing(sqlite3.connect(warehouse_sqlite)) as conn:
+        assert conn.execute("SELECT count(*) FROM reservations WHERE order_id = 3").fetchone() == (0,)
+
+
+def test_a_blocked_run_names_its_findings_and_is_not_journaled(runs: Runs) -> None:
+    report = runs.run("DELETE FROM reservations;\n")
+    assert report.verdict == "BLOCKED" and report.exit_code == 1 and not report.journaled
+    assert any("ban-delete-without-where" in reason for reason in report.reasons), report.reasons
+    assert "journal show" not in run_text.render(report)

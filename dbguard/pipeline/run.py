@@ -99,7 +99,10 @@ def run_script(
                        check=CheckReport(policy=policy, files=(file_report,)))  # fmt: skip
     report.timings["check"] = round(time.monotonic() - started, 3)
     if report.check.blocking:
-        return _stopped(report, f"{len(report.check.blocking)} blocking finding(s) from the policy check")
+        for finding in report.check.blocking[:10]:
+            report.reasons.append(f"{finding.path}:{finding.line} {finding.rule_id}: {finding.message}")
+        more = len(report.check.blocking) - 10
+        return _stopped(report, f"... and {more} more blocking finding(s)" if more > 0 else None)
     steps = split_steps(file_report.script)
     refused = [s for s in steps if not s.transactional and not policy.allow_non_transactional]
     if refused:
@@ -138,9 +141,10 @@ def _refuse_what_the_policy_forbids(options: RunOptions, policy: Policy) -> None
                          "allow_quick_verify = true)")  # fmt: skip
 
 
-def _stopped(report: RunReport, reason: str) -> RunReport:
+def _stopped(report: RunReport, reason: str | None) -> RunReport:
     report.verdict, report.exit_code = "BLOCKED", EXIT_FINDINGS
-    report.reasons.append(reason)
+    if reason:
+        report.reasons.append(reason)
     return report
 
 
@@ -195,6 +199,7 @@ def _execute(report: RunReport, target: Target, steps: list[Step], policy: Polic
     assert plan is not None
     subject = Subject.for_run(target.url, source.name, hashlib.sha256(source.text.encode()).hexdigest(), policy.name,
                               policy_sha256(policy))  # fmt: skip
+    report.journaled = True
     journal.append(report.run_id, Intent(
         subject=subject, dialect=target.dialect.value,
         findings=tuple(FindingEntry.from_finding(f, report.check.threshold) for f in report.check.findings),

@@ -117,7 +117,7 @@ def run_step(ctx: StepContext, step: Step, result: StepResult) -> None:
 
 def _attempt(ctx: StepContext, step: Step, result: StepResult) -> AttemptResult:
     if ctx.target.dialect.value == "sqlite":
-        return _sqlite_attempt(ctx, step, result)
+        return _sqlite_attempt(ctx, step, result) if step.transactional else _sqlite_autocommit(ctx, step, result)
     if not step.transactional:
         return _autocommit_attempt(ctx, step, result)
     return _postgres_attempt(ctx, step, result)
@@ -367,6 +367,27 @@ def _autocommit_attempt(ctx: StepContext, step: Step, result: StepResult) -> Att
     if failed.sqlstate in RETRYABLE_SQLSTATES:
         raise _Retry(f"statement {failed.index} (line {failed.line}): {failed.error}{dropped}")
     result.error = f"statement {failed.index} (line {failed.line}) failed: {failed.error}{dropped}"
+    _undone(result)
+    return AttemptResult.ROLLED_BACK
+
+
+def _sqlite_autocommit(ctx: StepContext, step: Step, result: StepResult) -> AttemptResult:
+    """VACUUM and the like (allowed by the policy) outside a transaction; the backup first when it is the
+    run's first step (taken under BEGIN IMMEDIATE, then released)."""
+    target = ctx.target
+    conn = target.conn
+    if ctx.manifest is None:
+        ctx.manifest = ctx.take_backup(target)
+        conn.execute("COMMIT")
+    execution = execute_script(conn, step.script, ctx.policy.timeouts, ctx.on_statement)
+    if conn.in_transaction:  # the executor opens the next transaction after a separate step
+        conn.execute("COMMIT")
+    result.execution = execution
+    if execution.failed is None:
+        result.transaction = Transaction.COMMITTED
+        return AttemptResult.COMMITTED
+    failed = execution.failed
+    result.error = f"statement {failed.index} (line {failed.line}) failed: {failed.error}"
     _undone(result)
     return AttemptResult.ROLLED_BACK
 

@@ -77,3 +77,4 @@ class RunReport:
     restore_command: str | None = None  # when some step committed and a later one did not
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    journaled: bool = False  # an intent record was written: the run is in the journal under run_id

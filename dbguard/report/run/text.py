@@ -34,7 +34,7 @@ def render_plan(plan: RunPlan, color: bool = False, width: int = 100) -> str:
     out = StringIO()
     console = _console(out, color, width)
     console.print(Text(f"Plan for {plan.target}", style="bold"))
-    console.print(f"  dry-run      {plan.dry_run}")
+    console.print(f"  dry-run      {plan.dry_run}", soft_wrap=True)
     manual = f" (step {', '.join(map(str, plan.non_transactional_steps))} outside a transaction)" if (
         plan.non_transactional_steps) else ""  # fmt: skip
     console.print(f"  steps        {plan.steps}, each one transaction with its own gate{manual}")
@@ -47,12 +47,13 @@ def render_plan(plan: RunPlan, color: bool = False, width: int = 100) -> str:
         rows = "" if s.expected_rows is None else str(s.expected_rows)
         table.add_row(str(s.index), str(s.line), str(s.step), s.text, s.lock or "", rows)
     console.print(table)
-    console.print(f"  writes       {', '.join(plan.tables_written) or 'no existing table'}")
+    console.print(f"  writes       {', '.join(plan.tables_written) or 'no existing table'}", soft_wrap=True)
     if plan.target.startswith("sqlite"):
         console.print("  backup       the whole database file; writers wait (BEGIN IMMEDIATE) until COMMIT")
     else:
         scope = ", ".join(plan.backup_tables) if plan.backup_tables else "the whole database"
-        console.print(f"  backup       {scope}; locked EXCLUSIVE (writers wait) from the backup to COMMIT")
+        console.print(f"  backup       {scope}; locked EXCLUSIVE (writers wait) from the backup to COMMIT",
+                      soft_wrap=True)
     console.print(f"  verification {plan.verification}")
     console.print(f"  timeouts     lock_timeout {plan.timeouts.lock_timeout}, statement_timeout "
                   f"{plan.timeouts.statement_timeout}, {plan.lock_retries} retries on a lock timeout")  # fmt: skip
@@ -67,7 +68,8 @@ def render(report: RunReport, color: bool = False, width: int = 100) -> str:
                        style=_VERDICT_STYLE.get(report.verdict, "bold")), soft_wrap=True)  # fmt: skip
     for reason in report.reasons:
         _say(console, f"- {reason}", "  ")
-    console.print(f"Run        {report.run_id} (dbguard journal show {report.run_id[:8]})", soft_wrap=True)
+    if report.journaled:
+        console.print(f"Run        {report.run_id} (dbguard journal show {report.run_id[:8]})", soft_wrap=True)
     if report.backup_id:
         console.print(f"Backup     {report.backup_id}", soft_wrap=True)
         _say(console, f"verified: {report.backup_verification}", " " * 11)

@@ -71,19 +71,21 @@ class Target:
         return {**os.environ, "DBGUARD_BACKUP_DIR": str(self.store_dir), "DBGUARD_JOURNAL": str(self.journal),
                 **extra}  # fmt: skip
 
-    def args(self, sql: str, *options: str, invariants: str = "", top: str = "", name: str = "script.sql") -> list[str]:
+    def args(self, sql: str, *options: str, invariants: str = "", top: str = "", name: str = "script.sql",
+             lock_timeout: str = "2s") -> list[str]:  # fmt: skip
         """`top`: the policy's top-level settings; `invariants`: its [[invariants]]."""
         script = self.tmp / name
         script.write_text(sql)
         policy = self.tmp / f"{name}.policy.toml"
-        policy.write_text(top + POLICY + invariants)
+        policy.write_text(top + POLICY.replace('lock_timeout = "2s"', f'lock_timeout = "{lock_timeout}"') + invariants)
         return ["run", str(script), "--db", self.url, "--yes", "--policy", str(policy), *options]
 
     @contextlib.contextmanager
     def running(self, sql: str, *options: str, invariants: str = "", top: str = "", prefix: tuple[str, ...] = (),
-                **env: str) -> Iterator[subprocess.Popen[str]]:  # fmt: skip
+                lock_timeout: str = "2s", **env: str) -> Iterator[subprocess.Popen[str]]:  # fmt: skip
         """`dbguard run` in a process of its own; killed and reaped at the end if still running."""
-        command = [*prefix, sys.executable, "-m", "dbguard", *self.args(sql, *options, invariants=invariants, top=top)]
+        command = [*prefix, sys.executable, "-m", "dbguard",
+                   *self.args(sql, *options, invariants=invariants, top=top, lock_timeout=lock_timeout)]  # fmt: skip
         process = subprocess.Popen(command, cwd=ROOT, env=self.env(**env), stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)  # fmt: skip
         try:
@@ -164,7 +166,7 @@ def test_sigkill_during_the_backup(target: Target) -> None:
     pg_dump: int | None = None
     try:
         holder.execute("LOCK TABLE warehouses IN ACCESS EXCLUSIVE MODE")
-        with target.running(UPDATE, *FAST) as process:
+        with target.running(UPDATE, *FAST, lock_timeout="60s") as process:
             target.backend("application_name = 'pg_dump' AND wait_event_type = 'Lock'", process, "pg_dump waiting")
             pg_dump = tool_child(process.pid, "pg_dump", "--snapshot=")
             assert pg_dump is not None
@@ -187,7 +189,7 @@ def test_sigterm_during_the_backup_stops_pg_dump_and_journals_it(target: Target)
     holder = psycopg.connect(target.url, application_name="schema change")
     try:
         holder.execute("LOCK TABLE warehouses IN ACCESS EXCLUSIVE MODE")  # pg_dump waits for it, as above
-        with target.running(UPDATE, *FAST) as process:
+        with target.running(UPDATE, *FAST, lock_timeout="60s") as process:
             target.backend("application_name = 'pg_dump' AND wait_event_type = 'Lock'", process, "pg_dump waiting")
             pg_dump = tool_child(process.pid, "pg_dump", "--snapshot=")
             assert pg_dump is not None
@@ -369,3 +371,20 @@ def test_a_corrupt_backup_stops_the_run_before_the_script(target: Target, tmp_pa
     assert json.loads(manifest.read_text())["verification"]["status"] == "FAILED"
     outcome = target.only_outcome()
     assert outcome is not None and outcome["exit_code"] == 5 and outcome["transaction"] == "not executed"
+
+
+def test_pg_dump_waits_no_longer_than_the_lock_timeout_while_the_tables_are_locked(target: Target) -> None:
+    """pg_dump describes every table, so a session holding an unrelated table would make it wait for ever,
+    and the run's writers with it: past lock_timeout the attempt ends, nothing run, and is journaled."""
+    before = content(target.url)
+    holder = psycopg.connect(target.url, application_name="schema change")
+    try:
+        holder.execute("LOCK TABLE warehouses IN ACCESS EXCLUSIVE MODE")
+        result = target.run(UPDATE, *FAST)
+    finally:
+        holder.close()
+    assert result.returncode == 6, result.stderr
+    assert "pg_dump waited longer than the lock timeout" in result.stdout, result.stdout
+    assert content(target.url) == before
+    assert [a["result"] for a in target.attempts()] == ["lock timeout"]
+    assert not [p for p in target.store_dir.iterdir() if not p.name.startswith(".")]

@@ -42,6 +42,11 @@ DUMP_SUFFIX = ".dump"
 DEFAULT_COMPRESSION = 1
 
 
+class DumpLockTimeout(BackupFailure):
+    """pg_dump gave up waiting for a table's lock (--lock-wait-timeout): another session holds one; worth
+    another attempt later. No backup was written."""
+
+
 def begin_snapshot_transaction(target: PostgresTarget) -> None:
     """Make the target's next transaction REPEATABLE READ (call before its first query)."""
     if target.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
@@ -60,10 +65,15 @@ def snapshot_backup(
     pg_bin: Path | None = None,
     progress: Progress | None = None,
     compress: int = DEFAULT_COMPRESSION,
+    lock_wait_timeout: str | None = None,
 ) -> Manifest:
     """Dump `tables` (canonical "schema.table" names; None: the whole database) from one snapshot taken in
     the caller's open REPEATABLE READ transaction, with their row counts and content hashes from that
     same snapshot. Nothing is committed or rolled back here. The manifest is written UNVERIFIED.
+
+    `lock_wait_timeout` (a PostgreSQL duration): how long pg_dump waits for the ACCESS SHARE locks it takes
+    on every table it dumps or describes; past it, DumpLockTimeout. Under `run`, the written tables stay
+    locked for writers while pg_dump waits, so it must not wait without end for an unrelated session.
 
     Raises BackupFailure when any step fails, the loss of the caller's session included (even once pg_dump
     has its snapshot: the caller cannot go on in that transaction); nothing is left in the store then."""
@@ -98,7 +108,7 @@ def snapshot_backup(
             with staged(final) as partial:
                 # pg_dump reads the exported snapshot on its own connection while this one counts and hashes
                 # in the same snapshot: the two overlap instead of adding up.
-                with _dumping(pg_dump, target, snapshot, others, partial, compress) as process:
+                with _dumping(pg_dump, target, snapshot, others, partial, compress, lock_wait_timeout) as process:
                     say(f"counting and hashing {len(every)} table(s) in snapshot {snapshot}, pg_dump running")
                     stats = target.table_stats(every)
                     _wait_for_dump(process, partial, say)
@@ -145,12 +155,14 @@ def session_lost_is_backup_failure(target: PostgresTarget) -> Iterator[None]:
 
 @contextmanager
 def _dumping(pg_dump: Path, target: PostgresTarget, snapshot: str, others: Sequence[str], out: Path,
-             compress: int) -> Iterator[subprocess.Popen[bytes]]:  # fmt: skip
+             compress: int, lock_wait_timeout: str | None) -> Iterator[subprocess.Popen[bytes]]:  # fmt: skip
     """pg_dump of the snapshot into `out`, started; stopped if the block ends before `_wait_for_dump` has
     seen it finish. `others`: the tables whose rows are left out (a scoped backup keeps the whole schema:
     the types, schemas and sequences its tables need to be restored)."""
     args: list[str | Path] = [pg_dump, "--format=custom", f"--compress={compress}", f"--snapshot={snapshot}",
                               f"--file={out}"]  # fmt: skip
+    if lock_wait_timeout:
+        args.append(f"--lock-wait-timeout={lock_wait_timeout}")
     for other in others:
         schema, _, name = other.partition(".")
         args.append(f"--exclude-table-data={quote_pattern(schema, name)}")
@@ -173,7 +185,11 @@ def _wait_for_dump(process: subprocess.Popen[bytes], out: Path, say: Progress) -
         why = " (the file size limit was reached)" if signal_name == "SIGXFSZ" else ""
         raise BackupFailure(f"pg_dump was killed by {signal_name}{why}; no backup was written")
     if process.returncode != 0:
-        detail = tool_error(errors.decode(errors="replace") if errors else "", "pg_dump")
+        text = errors.decode(errors="replace") if errors else ""
+        detail = tool_error(text, "pg_dump")
+        # --lock-wait-timeout runs pg_dump's LOCK TABLE under a statement_timeout
+        if "LOCK TABLE" in text and ("statement timeout" in text or "lock timeout" in text):
+            raise DumpLockTimeout(f"pg_dump waited longer than the lock timeout for a table's lock: {detail}")
         raise BackupFailure(f"pg_dump failed: {detail}; no backup was written")
 
 

@@ -209,7 +209,8 @@ def _execute(report: RunReport, target: Target, steps: list[Step], policy: Polic
     ctx = StepContext(target=target, policy=policy, journal=journal, run_id=report.run_id, store=store,
                       backup_tables=list(plan.backup_tables),
                       expected_rows={s.index: s.expected_rows for s in plan.statements},
-                      take_backup=_backup_taker(store, plan.backup_tables, options, say), say=say,
+                      take_backup=_backup_taker(store, plan.backup_tables, options, policy.timeouts.lock_timeout,
+                                                say), say=say,
                       on_statement=on_statement)  # fmt: skip
     steps_started = time.monotonic()
     try:
@@ -308,7 +309,7 @@ def _outcome(report: RunReport, subject: Subject, error: str | None) -> Outcome:
     )  # fmt: skip
 
 
-def _backup_taker(store: BackupStore, tables: tuple[str, ...], options: RunOptions,
+def _backup_taker(store: BackupStore, tables: tuple[str, ...], options: RunOptions, lock_timeout: str,
                   say: Progress) -> Callable[[Target], Manifest]:  # fmt: skip
     """The backup inside the run's open transaction, verified; BackupFailure (exit 5) unless VERIFIED."""
 
@@ -319,7 +320,8 @@ def _backup_taker(store: BackupStore, tables: tuple[str, ...], options: RunOptio
         else:
             assert isinstance(target, PostgresTarget)
             chosen = list(tables) or None  # no table written: the whole database
-            manifest = pg_backup.snapshot_backup(target, store, chosen, pg_bin=options.pg_bin, progress=say)
+            manifest = pg_backup.snapshot_backup(target, store, chosen, pg_bin=options.pg_bin, progress=say,
+                                                 lock_wait_timeout=lock_timeout)  # fmt: skip
         say(f"verifying backup {manifest.id}")
         try:
             if options.quick_verify and manifest.dialect == Dialect.POSTGRES.value:

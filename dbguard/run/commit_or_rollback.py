@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from dbguard.backup.postgres import DumpLockTimeout
 from dbguard.backup.store import BackupStore, Manifest, TableImage
 from dbguard.errors import DbguardError
 from dbguard.guard.execute import ExecutionResult, StatementRun, execute_script
@@ -183,6 +184,9 @@ def _postgres_attempt(ctx: StepContext, step: Step, result: StepResult) -> Attem
         conn.rollback()
         raise _Retry(f"the tables to back up are locked by {holders or 'another session'} ({error_text(error)})"
                      ) from None  # fmt: skip
+    except DumpLockTimeout as error:  # pg_dump waited for an unrelated session's lock: nothing ran yet
+        conn.rollback()
+        raise _Retry(str(error)) from None
     except _Retry:
         raise
     except BaseException as error:  # a lost connection, Ctrl-C, SIGTERM, a failed backup: roll back and prove

@@ -84,10 +84,10 @@ SCRIPT_PATH = OUT_DIR / "dryrun_scale.sql"
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET_RATIO = 1.2
 SCRIPT = "SET lock_timeout = '2s';\nUPDATE stock SET qty = qty + 1 WHERE id % 10 = 0;\n"
-MISSING_JSON_RENDERER = "dbguard.report.dryrun_json"
 # C and P: the same script changes 100,000 rows, which the default policy's max_rows_affected (10,000) blocks.
 POLICY_PATH = OUT_DIR / "dryrun_scale_policy.toml"
 POLICY = 'name = "dryrun-scale"\n[thresholds]\nmax_rows_affected = 100000000\n'
+MISSING_JSON_RENDERER = "dbguard.report.dryrun.json"
 SANDBOX_NAME = re.compile(r"dbguard_sandbox_[0-9a-f]+")
 SANDBOXES_SEEN: set[str] = set()  # the scratch databases our own dbguard runs named in their output
 

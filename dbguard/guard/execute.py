@@ -391,9 +391,18 @@ class _PostgresRunner:
         return self.conn.broken or self.conn.closed
 
 
+def _no_attached_files(action: int, file: str | None, *_: str | None) -> int:
+    if action == sqlite3.SQLITE_ATTACH and file not in ("", ":memory:"):
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
 class _SqliteRunner:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        # ATTACH (and VACUUM INTO) reach any file by its path, the target's own included: a dry-run's script
+        # would write the real database from the sandbox. Only VACUUM's own nameless temporary one may attach.
+        conn.set_authorizer(_no_attached_files)
 
     def begin(self, timeouts: Timeouts, in_transaction: bool) -> None:
         if not in_transaction:

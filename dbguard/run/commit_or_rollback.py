@@ -23,6 +23,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ from dbguard.sandbox.signals import interruption, signals_deferred
 from dbguard.targets import postgres
 from dbguard.targets.model import CheckResult, TableStats, Target
 from dbguard.targets.postgres import PostgresTarget, error_text, table_identifier
+from dbguard.targets.postgres_objects import USER_SCHEMA
 
 Progress = Callable[[str], None]
 SAVEPOINT = "dbguard_before_script"
@@ -54,6 +56,12 @@ BACKOFF_SECONDS = 0.5
 # SIGKILLed run would hold its EXCLUSIVE locks and open transaction until the statement ends (up to
 # statement_timeout). This has the server check the socket (PostgreSQL 14+).
 CLIENT_CHECK_INTERVAL = "1s"
+# Each user table's storage. TRUNCATE, a rewrite (ALTER ... TYPE, CLUSTER) and DROP change a table's rows
+# without moving the row counters that coverage reads: they give it a new relfilenode, or remove it.
+_STORAGE_SQL = sql.SQL("""
+SELECT c.oid, n.nspname || '.' || c.relname, c.relfilenode
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND {user_schema}""").format(user_schema=USER_SCHEMA)
 
 
 PreImage = Mapping[str, TableImage | TableStats]  # table -> rows and content hash before the step
@@ -153,6 +161,7 @@ def _postgres_attempt(ctx: StepContext, step: Step, result: StepResult) -> Attem
             pre_image = dict(target.table_stats(ctx.backup_tables))
         checks_before = integrity(target, ctx.backup_tables)
         invariants_before = invariant_stats(target, ctx.policy.invariants)
+        storage_before = _storage(conn)
         conn.execute(sql.SQL("SAVEPOINT {}").format(sql.Identifier(SAVEPOINT)))
         savepoint = True
         ctx.say(f"step {step.number}: running {len(step.statements)} statement(s)")
@@ -170,7 +179,8 @@ def _postgres_attempt(ctx: StepContext, step: Step, result: StepResult) -> Attem
         result.execution = execution
         failed = execution.failed
         if failed is None:
-            result.gates = _gate(ctx, target, execution, checks_before, invariants_before, pre_image)
+            rewritten = _rewritten(storage_before, _storage(conn))
+            result.gates = _gate(ctx, target, execution, checks_before, invariants_before, pre_image, rewritten)
         if failed is None and not [gate for gate in result.gates if gate.blocks]:
             return _commit(ctx, target, txid, pre_image, result)
         result.error = _failure(failed, result.gates)
@@ -229,9 +239,21 @@ def _lock(conn: psycopg.Connection[tuple[object, ...]], tables: Sequence[str]) -
     conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(names))
 
 
+def _storage(conn: psycopg.Connection[tuple[object, ...]]) -> dict[object, tuple[str, object]]:
+    """Each user table's oid -> (name, relfilenode), as this transaction sees them."""
+    return {oid: (str(name), node) for oid, name, node in conn.execute(_STORAGE_SQL).fetchall()}
+
+
+def _rewritten(before: Mapping[object, tuple[str, object]], after: Mapping[object, tuple[str, object]]) -> set[str]:
+    """Tables that existed before the script and were truncated, rewritten or dropped by it (names as before)."""
+    return {name for oid, (name, node) in before.items() if oid not in after or after[oid][1] != node}
+
+
 def _gate(ctx: StepContext, target: Target, execution: ExecutionResult, checks_before: list[CheckResult],
-          invariants_before: dict[str, TableStats], pre_image: PreImage) -> list[GateResult]:
-    """The same gate as the dry-run's, on the written tables, plus drift and coverage."""
+          invariants_before: dict[str, TableStats], pre_image: PreImage,
+          rewritten: AbstractSet[str] = frozenset()) -> list[GateResult]:  # fmt: skip
+    """The same gate as the dry-run's, on the written tables, plus drift and coverage (`rewritten`: tables
+    the script truncated, rewrote or dropped, which no row counter shows)."""
     if target.dialect.value == "postgres":
         target.conn.execute("SET LOCAL statement_timeout = 0")  # the gate must not time out quietly
         target.conn.execute("SET LOCAL lock_timeout = 0")
@@ -247,7 +269,7 @@ def _gate(ctx: StepContext, target: Target, execution: ExecutionResult, checks_b
                                         settings.max_row_drift_rows)))  # fmt: skip
     backed_up = set(ctx.manifest.tables) if ctx.manifest else set()
     whole = ctx.manifest is not None and ctx.manifest.scope == "full"
-    gates.append(GateResult(coverage_check(execution.tables_written, backed_up, whole)))
+    gates.append(GateResult(coverage_check(execution.tables_written | rewritten, backed_up, whole)))
     return gates
 
 

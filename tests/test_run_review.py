@@ -1,0 +1,99 @@
+"""Fail-open paths found by review, each on the real server or a real SQLite file: a way `run` could commit
+what it should have rolled back, report a verdict that is not true, or a dry-run could write the target.
+
+Each test shows the database unchanged (or the verdict right) where the bug left it changed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from dbguard.inputs import Source
+from dbguard.journal import Transaction
+from dbguard.pipeline.dryrun import dry_run
+from dbguard.pipeline.run import RunOptions
+from dbguard.policy.policy import load_policy
+from dbguard.report.run.model import RunPlan
+from dbguard.targets.url import DatabaseUrl
+from tests.test_run import FAST, Runs, blocking, content, execute, query
+
+PERMISSIVE = """
+name = "review"
+allow_non_transactional = true
+[thresholds]
+max_rows_affected = 1000000
+max_delete_percent = 100.0
+"""
+
+# A statement trigger on stock that empties another table: TRUNCATE moves no row counter.
+TRUNCATING_TRIGGER = """
+CREATE TABLE scratchpad (x int);
+CREATE FUNCTION empty_scratchpad() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN TRUNCATE scratchpad; RETURN NULL; END $$;
+CREATE TRIGGER stock_empties_scratchpad AFTER UPDATE ON stock FOR EACH STATEMENT EXECUTE FUNCTION empty_scratchpad();
+"""
+
+
+@pytest.fixture
+def runs(warehouse_pg: str, tmp_path: Path) -> Runs:
+    return Runs(warehouse_pg, tmp_path)
+
+
+def sqlite_rows(path: Path, table: str) -> int:
+    with closing(sqlite3.connect(path)) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def test_a_dry_run_cannot_attach_and_write_the_real_sqlite_file(warehouse_sqlite: Path, tmp_path: Path) -> None:
+    """The sandbox is a copy of the file, but ATTACH reaches any path: the script attached the target itself and
+    deleted its rows from the dry-run (the dry-run rehearses even a script with blocking findings)."""
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text(PERMISSIVE)
+    before = sqlite_rows(warehouse_sqlite, "reservations")
+    assert before > 0
+    sql = f"ATTACH DATABASE '{warehouse_sqlite}' AS real;\nDELETE FROM real.reservations;\n"
+    report = dry_run(Source("attach.sql", sql), DatabaseUrl.parse(f"sqlite:///{warehouse_sqlite}"),
+                     load_policy(policy_file))  # fmt: skip
+    assert report.verdict == "BLOCKED"
+    assert report.execution.failed is not None and report.execution.failed.index == 1
+    assert sqlite_rows(warehouse_sqlite, "reservations") == before
+
+
+def test_a_truncate_outside_the_backup_through_a_trigger_rolls_back(runs: Runs) -> None:
+    """The dry-run saw the trigger's TRUNCATE empty an empty table, so the plan left it out of the backup; rows
+    arrive before the run. TRUNCATE moves no row counter, and coverage said every written table was in the
+    backup: it committed, and the rows were gone with no backup of them."""
+    execute(runs.url, TRUNCATING_TRIGGER)
+
+    def rows_arrive(plan: RunPlan) -> bool:
+        assert "public.scratchpad" not in plan.backup_tables
+        execute(runs.url, "INSERT INTO scratchpad SELECT generate_series(1, 5)")
+        before.update(content(runs.url))
+        return True
+
+    before: dict[str, tuple[int, str]] = {}
+    report = runs.run("UPDATE stock SET qty = qty + 1 WHERE warehouse_id = 1 AND product_id = 1;", rows_arrive,
+                      RunOptions(quick_verify=True))  # fmt: skip
+    assert report.dry_run is not None and report.dry_run.verdict == "SAFE", report.reasons
+    assert report.exit_code == 6 and report.transaction is Transaction.ROLLED_BACK, report.reasons
+    assert "public.scratchpad" in blocking(report)["backup coverage"]
+    assert content(runs.url) == before
+    assert query(runs.url, "SELECT count(*) FROM scratchpad") == [(5,)]
+
+
+def test_a_truncate_cascade_without_a_dry_run_needs_its_children_in_the_backup(runs: Runs) -> None:
+    """TRUNCATE ... CASCADE empties order_lines and reservations, which the script never names: with the
+    dry-run skipped they were not in the backup, and coverage saw no counter move."""
+    before = content(runs.url)
+    sql = (
+        '-- dbguard: allow ban-truncate, ban-cascade, require-lock-timeout reason="review test"\n'
+        "TRUNCATE orders CASCADE;\n"
+    )
+    report = runs.run(sql, options=FAST)
+    assert report.exit_code == 6 and report.transaction is Transaction.ROLLED_BACK, report.reasons
+    assert "public.order_lines" in blocking(report)["backup coverage"]
+    assert content(runs.url) == before

@@ -97,3 +97,23 @@ def test_a_truncate_cascade_without_a_dry_run_needs_its_children_in_the_backup(r
     assert report.exit_code == 6 and report.transaction is Transaction.ROLLED_BACK, report.reasons
     assert "public.order_lines" in blocking(report)["backup coverage"]
     assert content(runs.url) == before
+
+
+def test_data_that_moved_under_a_do_block_is_drift(runs: Runs) -> None:
+    """A DO block has no row count: the drift check skipped it, and a DO that changed 9 rows in the dry-run
+    committed 40 changes after the data moved. The server's counters give its rows."""
+    sql = "DO $$ BEGIN UPDATE stock SET qty = qty + 1 WHERE warehouse_id = 1 AND qty < 20; END $$;"
+    expected = query(runs.url, "SELECT count(*) FROM stock WHERE warehouse_id = 1 AND qty < 20")[0][0]
+
+    def move_the_data(plan: RunPlan) -> bool:
+        execute(runs.url, "UPDATE stock SET qty = 15 WHERE warehouse_id = 1")
+        before.update(content(runs.url))
+        return True
+
+    before: dict[str, tuple[int, str]] = {}
+    report = runs.run(sql, move_the_data, RunOptions(quick_verify=True))
+    assert report.dry_run is not None and report.dry_run.verdict == "SAFE", report.reasons
+    assert report.exit_code == 6 and report.transaction is Transaction.ROLLED_BACK, report.reasons
+    assert f"statement 1: {expected} rows written (server counters) in the dry-run, 40 now" in blocking(report)[
+        "row drift"]  # fmt: skip
+    assert content(runs.url) == before

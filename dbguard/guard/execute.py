@@ -109,6 +109,12 @@ class StatementRun:
     sql: str = ""  # the whole statement; `text` is its first line
 
     @property
+    def rows_written(self) -> int:
+        """Rows inserted, updated and deleted in every table while it ran, whoever wrote them (PostgreSQL's
+        counters; 0 on SQLite, which has none). A DO block or a function call has no row count of its own."""
+        return sum(a.inserted + a.updated + a.deleted for a in self.activity)
+
+    @property
     def strongest_lock(self) -> str | None:
         if not self.locks:
             return None

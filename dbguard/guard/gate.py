@@ -55,7 +55,7 @@ def integrity_gate(
 
 
 def drift_check(expected: Mapping[int, int | None], actual: Mapping[int, int | None], percent: float,
-                minimum_rows: int) -> CheckResult:  # fmt: skip
+                minimum_rows: int, measure: str = "rows") -> CheckResult:  # fmt: skip
     """Rows per statement now against the dry-run's (statement index -> rows): a statement that differs by
     more than `percent` of the dry-run's count, and by more than `minimum_rows`, means the data moved
     between the dry-run and the run."""
@@ -70,7 +70,7 @@ def drift_check(expected: Mapping[int, int | None], actual: Mapping[int, int | N
     if not drifted:
         return CheckResult("row drift", True, f"every statement within {percent:g}% (and {minimum_rows} rows) of "
                                               "the dry-run")  # fmt: skip
-    detail = "; ".join(f"{name}: {planned} rows in the dry-run, {rows} now" for name, planned, rows in drifted)
+    detail = "; ".join(f"{name}: {planned} {measure} in the dry-run, {rows} now" for name, planned, rows in drifted)
     return CheckResult("row drift", False, f"the data moved since the dry-run: {detail}", tuple(drifted),
                        columns=("statement", "dry-run rows", "rows now"))  # fmt: skip
 

@@ -209,6 +209,7 @@ def _execute(report: RunReport, target: Target, steps: list[Step], policy: Polic
     ctx = StepContext(target=target, policy=policy, journal=journal, run_id=report.run_id, store=store,
                       backup_tables=list(plan.backup_tables),
                       expected_rows={s.index: s.expected_rows for s in plan.statements},
+                      expected_writes=_expected_writes(report.dry_run, target),
                       take_backup=_backup_taker(store, plan.backup_tables, options, policy.timeouts.lock_timeout,
                                                 say), say=say,
                       on_statement=on_statement)  # fmt: skip
@@ -235,6 +236,13 @@ def _execute(report: RunReport, target: Target, steps: list[Step], policy: Polic
         report.timings["steps"] = round(time.monotonic() - steps_started, 3)
     _conclude(report, ctx, None)
     _journal_outcome(report, journal, subject, None)
+
+
+def _expected_writes(dry_run: DryRunReport | None, target: Target) -> dict[int, int | None]:
+    """Statement index -> rows the dry-run's statement wrote in every table (PostgreSQL's counters)."""
+    if dry_run is None or not isinstance(target, PostgresTarget):
+        return {}
+    return {run.index: run.rows_written for run in dry_run.execution.runs if run.executed}
 
 
 def _lost(target: Target) -> bool:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
@@ -90,6 +90,7 @@ class StepContext:
     say: Progress
     on_statement: Callable[[StatementRun], None] | None = None
     manifest: Manifest | None = None  # set by step 1
+    expected_writes: Mapping[int, int | None] = field(default_factory=dict)  # index -> rows written, all tables
 
 
 def run_step(ctx: StepContext, step: Step, result: StepResult) -> None:
@@ -265,8 +266,12 @@ def _gate(ctx: StepContext, target: Target, execution: ExecutionResult, checks_b
                            invariant_stats(target, ctx.policy.invariants))  # fmt: skip
     settings = ctx.policy.run
     actual = {run.index: run.rows for run in execution.runs if run.executed}
-    gates.append(GateResult(drift_check(ctx.expected_rows, actual, settings.max_row_drift_percent,
-                                        settings.max_row_drift_rows)))  # fmt: skip
+    rows = drift_check(ctx.expected_rows, actual, settings.max_row_drift_percent, settings.max_row_drift_rows)
+    # A DO block or a function call has no row count (or that of its SELECT): the server's counters have its rows.
+    writes_now = {run.index: run.rows_written for run in execution.runs if run.executed}
+    writes = drift_check(ctx.expected_writes, writes_now, settings.max_row_drift_percent, settings.max_row_drift_rows,
+                         "rows written (server counters)")  # fmt: skip
+    gates.append(GateResult(writes if rows.passed else rows))
     backed_up = set(ctx.manifest.tables) if ctx.manifest else set()
     whole = ctx.manifest is not None and ctx.manifest.scope == "full"
     gates.append(GateResult(coverage_check(execution.tables_written | rewritten, backed_up, whole)))

@@ -117,3 +117,17 @@ def test_data_that_moved_under_a_do_block_is_drift(runs: Runs) -> None:
     assert f"statement 1: {expected} rows written (server counters) in the dry-run, 40 now" in blocking(report)[
         "row drift"]  # fmt: skip
     assert content(runs.url) == before
+
+
+def test_writes_to_tables_the_script_creates_need_no_backup(runs: Runs) -> None:
+    """Coverage blocked every script that filled a temporary or new table (pg_temp_N.x "not in the backup"),
+    while what a backup must hold is the tables that existed before."""
+    sql = ("CREATE TEMP TABLE low AS SELECT warehouse_id, product_id FROM stock WHERE qty < 15;\n"
+           "CREATE TABLE stock_note (warehouse_id bigint, product_id bigint);\n"
+           "INSERT INTO stock_note SELECT * FROM low;\n"
+           "UPDATE stock SET qty = qty + 1 FROM low WHERE stock.warehouse_id = low.warehouse_id "
+           "AND stock.product_id = low.product_id;\n")  # fmt: skip
+    low = query(runs.url, "SELECT count(*) FROM stock WHERE qty < 15")[0][0]
+    report = runs.run(sql, options=FAST)
+    assert report.exit_code == 0 and report.transaction is Transaction.COMMITTED, report.reasons
+    assert query(runs.url, "SELECT count(*) FROM stock_note") == [(low,)]

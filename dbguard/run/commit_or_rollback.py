@@ -180,8 +180,12 @@ def _postgres_attempt(ctx: StepContext, step: Step, result: StepResult) -> Attem
         result.execution = execution
         failed = execution.failed
         if failed is None:
-            rewritten = _rewritten(storage_before, _storage(conn))
-            result.gates = _gate(ctx, target, execution, checks_before, invariants_before, pre_image, rewritten)
+            storage_after = _storage(conn)
+            rewritten = _rewritten(storage_before, storage_after)
+            # Tables this transaction created hold nothing a backup could bring back; temporary ones die with it.
+            created = {name for oid, (name, _) in storage_after.items() if oid not in storage_before}
+            result.gates = _gate(ctx, target, execution, checks_before, invariants_before, pre_image, rewritten,
+                                 created)  # fmt: skip
         if failed is None and not [gate for gate in result.gates if gate.blocks]:
             return _commit(ctx, target, txid, pre_image, result)
         result.error = _failure(failed, result.gates)
@@ -252,9 +256,11 @@ def _rewritten(before: Mapping[object, tuple[str, object]], after: Mapping[objec
 
 def _gate(ctx: StepContext, target: Target, execution: ExecutionResult, checks_before: list[CheckResult],
           invariants_before: dict[str, TableStats], pre_image: PreImage,
-          rewritten: AbstractSet[str] = frozenset()) -> list[GateResult]:  # fmt: skip
+          rewritten: AbstractSet[str] = frozenset(),
+          created: AbstractSet[str] = frozenset()) -> list[GateResult]:  # fmt: skip
     """The same gate as the dry-run's, on the written tables, plus drift and coverage (`rewritten`: tables
-    the script truncated, rewrote or dropped, which no row counter shows)."""
+    the script truncated, rewrote or dropped, which no row counter shows; `created`: tables it created, which
+    need no backup)."""
     if target.dialect.value == "postgres":
         target.conn.execute("SET LOCAL statement_timeout = 0")  # the gate must not time out quietly
         target.conn.execute("SET LOCAL lock_timeout = 0")
@@ -274,7 +280,8 @@ def _gate(ctx: StepContext, target: Target, execution: ExecutionResult, checks_b
     gates.append(GateResult(writes if rows.passed else rows))
     backed_up = set(ctx.manifest.tables) if ctx.manifest else set()
     whole = ctx.manifest is not None and ctx.manifest.scope == "full"
-    gates.append(GateResult(coverage_check(execution.tables_written | rewritten, backed_up, whole)))
+    needed = {t for t in execution.tables_written - created if not t.startswith("pg_temp_")} | rewritten
+    gates.append(GateResult(coverage_check(needed, backed_up, whole)))
     return gates
 
 

@@ -131,3 +131,20 @@ def test_writes_to_tables_the_script_creates_need_no_backup(runs: Runs) -> None:
     report = runs.run(sql, options=FAST)
     assert report.exit_code == 0 and report.transaction is Transaction.COMMITTED, report.reasons
     assert query(runs.url, "SELECT count(*) FROM stock_note") == [(low,)]
+
+
+def test_a_search_path_set_by_the_script_cannot_fool_the_gate(warehouse_pg: str) -> None:
+    """An `=` that is always true, found first on a search_path the script sets, would hide a broken key
+    from the gate's orphan query: the gate runs with the configured search_path."""
+    execute(warehouse_pg, """
+        CREATE SCHEMA lenient;
+        CREATE FUNCTION lenient.always(bigint, bigint) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT true';
+        CREATE OPERATOR lenient.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = lenient.always);
+    """)  # fmt: skip
+    sql = ('-- dbguard: allow ban-disabling-integrity reason="test"\nSET session_replication_role = replica;\n'
+           "SET search_path = lenient, pg_catalog, public;\nSET lock_timeout = '2s';\n"
+           "UPDATE stock SET warehouse_id = 999 WHERE warehouse_id = 1 AND product_id = 1;\n")  # fmt: skip
+    report = dry_run(Source("x.sql", sql), DatabaseUrl.parse(warehouse_pg), load_policy(None))
+    (fk,) = [g for g in report.checks if g.result.name == "foreign keys hold"]
+    assert fk.blocks and "999" in fk.result.detail, fk
+    assert report.verdict == "BLOCKED"

@@ -21,6 +21,16 @@ from dbguard.report.dryrun.model import GateResult
 from dbguard.targets.model import CheckResult, TableStats, Target
 
 
+def settle_gate_session(target: Target) -> None:
+    """Settings for the gate's queries, for the rest of the transaction only (SET LOCAL): no statement or
+    lock timeout inherited from the script (a check must not time out quietly), and the configured
+    search_path, not one the script set (its own functions must not stand in for the ones the checks
+    call)."""
+    if target.dialect is Dialect.POSTGRES:
+        for setting in ("statement_timeout = 0", "lock_timeout = 0", "search_path TO DEFAULT"):
+            target.conn.execute(f"SET LOCAL {setting}")
+
+
 def integrity(target: Target, tables: Sequence[str]) -> list[CheckResult]:
     """The target's integrity checks on `tables` (PostgreSQL installs amcheck where it may)."""
     if target.dialect is Dialect.POSTGRES:

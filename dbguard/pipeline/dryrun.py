@@ -17,7 +17,7 @@ from pathlib import Path
 from dbguard.dialects import Dialect
 from dbguard.errors import ConnectionFailure
 from dbguard.guard.execute import ExecutionResult, StatementRun, execute_script, server_error
-from dbguard.guard.gate import integrity, integrity_gate, invariant_stats
+from dbguard.guard.gate import integrity, integrity_gate, invariant_stats, settle_gate_session
 from dbguard.inputs import Source
 from dbguard.pipeline.check import check_text
 from dbguard.policy.policy import Policy
@@ -179,9 +179,7 @@ def _rehearse(
     if execution.failed:
         copy.conn.rollback()
         return _Rehearsal(execution, before, before, [], [], sizes)
-    if copy.dialect is Dialect.POSTGRES:  # the gate must not inherit the script's timeouts and time out quietly
-        copy.conn.execute("SET LOCAL statement_timeout = 0")
-        copy.conn.execute("SET LOCAL lock_timeout = 0")
+    settle_gate_session(copy)
     # dropped ones gone, new ones in; a partitioned table by its partitions, so that no row counts twice
     existing = copy.leaf_tables(sorted(set(copy.resolve([*touched, *_names(script)]).values())))
     after = copy.table_stats(existing)

@@ -34,7 +34,14 @@ from dbguard.backup.postgres import DumpLockTimeout
 from dbguard.backup.store import BackupStore, Manifest, TableImage
 from dbguard.errors import DbguardError
 from dbguard.guard.execute import ExecutionResult, StatementRun, execute_script
-from dbguard.guard.gate import coverage_check, drift_check, integrity, integrity_gate, invariant_stats
+from dbguard.guard.gate import (
+    coverage_check,
+    drift_check,
+    integrity,
+    integrity_gate,
+    invariant_stats,
+    settle_gate_session,
+)
 from dbguard.journal import Attempt, AttemptResult, Journal, StatementEntry, Transaction
 from dbguard.policy.policy import Policy
 from dbguard.report.dryrun.model import GateResult
@@ -261,9 +268,7 @@ def _gate(ctx: StepContext, target: Target, execution: ExecutionResult, checks_b
     """The same gate as the dry-run's, on the written tables, plus drift and coverage (`rewritten`: tables
     the script truncated, rewrote or dropped, which no row counter shows; `created`: tables it created, which
     need no backup)."""
-    if target.dialect.value == "postgres":
-        target.conn.execute("SET LOCAL statement_timeout = 0")  # the gate must not time out quietly
-        target.conn.execute("SET LOCAL lock_timeout = 0")
+    settle_gate_session(target)
     written = sorted(set(ctx.backup_tables) | execution.tables_written)
     before = {table: TableStats(table, image.rows, image.hash) for table, image in pre_image.items()}
     # After the script only the invariants' tables are counted: hashing every written table again would

@@ -418,3 +418,16 @@ def test_a_blocked_run_names_its_findings_and_is_not_journaled(runs: Runs) -> No
     assert report.verdict == "BLOCKED" and report.exit_code == 1 and not report.journaled
     assert any("ban-delete-without-where" in reason for reason in report.reasons), report.reasons
     assert "journal show" not in run_text.render(report)
+
+
+def test_a_constraint_added_not_valid_then_validated_in_a_later_step_commits(runs: Runs) -> None:
+    """The safe pattern the rules recommend: step 1 adds the CHECK NOT VALID (new rows checked at once),
+    step 2 fixes the rows and validates it."""
+    sql = ("SET lock_timeout = '2s';\nALTER TABLE stock ADD CONSTRAINT stock_qty_small CHECK (qty < 55) NOT VALID;\n"
+           "-- dbguard: step\nSET lock_timeout = '2s';\nUPDATE stock SET qty = 54 WHERE qty >= 55;\n"
+           "ALTER TABLE stock VALIDATE CONSTRAINT stock_qty_small;\n")  # fmt: skip
+    report = runs.run(sql, options=RunOptions())
+    assert report.exit_code == 0 and report.transaction is Transaction.COMMITTED, report.reasons
+    (first_gate,) = [g for g in report.steps[0].gates if g.result.name == "constraints valid"]
+    assert first_gate.result.passed and "added by the script" in first_gate.result.detail
+    assert query(runs.url, "SELECT convalidated FROM pg_constraint WHERE conname = 'stock_qty_small'") == [(True,)]

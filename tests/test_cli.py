@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -228,3 +230,28 @@ def test_fail_on_info(tmp_path: Path) -> None:
     script = tmp_path / "x.sql"
     script.write_text("SELECT 1;\n")
     assert run("check", str(script), "--fail-on", "info")[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [(["check", "x.sql", "--fail-on", "sometimes"], "Invalid value for '--fail-on'"),
+     (["check", "x.sql", "--polcy", "strict"], "No such option: --polcy"),
+     (["run", "x.sql"], "Missing option '--db'"),
+     (["nosuch"], "No such command 'nosuch'")],
+)  # fmt: skip
+def test_a_usage_error_is_one_line_with_exit_2(args: list[str], said: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "dbguard", *args], capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("dbguard: error: ") and said in line and "Value error" not in line
+
+
+def test_a_reader_that_goes_away_is_not_an_error() -> None:
+    """`dbguard ... | head`: the pipe closes before dbguard writes; it ends quietly with 0, not 70."""
+    journal = Path(__file__).parent / "fixtures" / "journal" / "sample.jsonl"
+    process = subprocess.Popen([sys.executable, "-m", "dbguard", "journal", "list", "--journal", str(journal)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert process.stdout is not None
+    process.stdout.close()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0 and "internal error" not in stderr, stderr

@@ -22,6 +22,10 @@ from dbguard.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DbguardError, UsageE
 from dbguard.policy.policy import Policy, load_policy
 
 stderr = Console(stderr=True, highlight=False)
+try:  # typer vendors click from 0.20 on
+    from typer._click.exceptions import UsageError as CommandLineError
+except ImportError:  # pragma: no cover - older typer, with click beside it
+    from click.exceptions import UsageError as CommandLineError  # type: ignore[no-redef]
 
 
 class Guarded(TyperGroup):
@@ -38,6 +42,17 @@ class Guarded(TyperGroup):
         except KeyboardInterrupt:
             stderr.print("dbguard: interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:  # the reader went away (`| head`): it has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+            raise typer.Exit(0) from None
+        except CommandLineError as error:  # one line, like every other error (help is printed whole, as asked)
+            if type(error).__name__ == "NoArgsIsHelpError":
+                raise
+            command = error.ctx.command_path if error.ctx else "dbguard"
+            message = " ".join(error.format_message().replace("Value error, ", "").split())
+            stderr.print(Text.assemble(("dbguard: error: ", "bold red"), message, f" (see {command} --help)"),
+                         soft_wrap=True)  # fmt: skip
+            raise typer.Exit(error.exit_code) from None
         except (typer.Exit, typer.Abort, typer.TyperException, SystemExit):  # click handles its own
             raise
         except Exception as error:  # a bug: still one line, never a traceback (it could show a password)

@@ -431,3 +431,20 @@ def test_a_constraint_added_not_valid_then_validated_in_a_later_step_commits(run
     (first_gate,) = [g for g in report.steps[0].gates if g.result.name == "constraints valid"]
     assert first_gate.result.passed and "added by the script" in first_gate.result.detail
     assert query(runs.url, "SELECT convalidated FROM pg_constraint WHERE conname = 'stock_qty_small'") == [(True,)]
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_long_statements_give_way_to_the_numbers_in_the_plan(width: int) -> None:
+    from dbguard.policy.policy import Timeouts
+    from dbguard.report.run.model import PlannedStatement
+
+    long = "UPDATE customers SET email = lower(email) WHERE email <> lower(email) AND id > 100000 AND id < 900000"
+    statements = tuple(PlannedStatement(i, i * 10, 1, "UPDATE", long, "SHARE UPDATE EXCLUSIVE", 500000 + i)
+                       for i in range(1, 4))  # fmt: skip
+    plan = RunPlan("postgresql://u@h/db", statements, 1, (), ("public.customers",), ("public.customers",),
+                   Timeouts(), 3, "restore", "SAFE")  # fmt: skip
+    text = run_text.render_plan(plan, width=width)
+    rows = [line for line in text.splitlines() if "UPDATE customers" in line]
+    assert len(rows) == 3 and all(len(line) <= width for line in rows)
+    assert [line.split()[0] for line in rows] == ["1", "2", "3"]
+    assert [line.split()[-1] for line in rows] == ["500001", "500002", "500003"]

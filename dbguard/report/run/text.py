@@ -20,6 +20,7 @@ from dbguard.targets.model import CheckResult
 _VERDICT_STYLE = {"COMMITTED": "bold green", "BLOCKED": "bold red", "ROLLED BACK": "bold yellow",
                   "PARTLY COMMITTED": "bold red", "OUTCOME UNKNOWN": "bold red",
                   "NOT EXECUTED": "bold yellow"}  # fmt: skip
+_MAX_WIDTH = {"lock": 22}  # the widest a column may be; the statement takes what the others leave
 _STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "SKIPPED": "yellow", "FAIL (pre-existing)": "yellow"}
 
 
@@ -41,8 +42,9 @@ def render_plan(plan: RunPlan, color: bool = False, width: int = 100) -> str:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for name, justify in (("#", "right"), ("line", "right"), ("step", "right"), ("statement", "left"),
                           ("lock", "left"), ("dry-run rows", "right")):  # fmt: skip
-        table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis", min_width=len(name),  # type: ignore[arg-type]
-                         max_width=50 if name == "statement" else None)
+        table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis",  # type: ignore[arg-type]
+                         min_width=len(name) if name != "statement" else 20,
+                         max_width=max(20, width - 62) if name == "statement" else _MAX_WIDTH.get(name))
     for s in plan.statements:
         rows = "" if s.expected_rows is None else str(s.expected_rows)
         table.add_row(str(s.index), str(s.line), str(s.step), s.text, s.lock or "", rows)
@@ -96,7 +98,10 @@ def _step(console: Console, step: StepResult) -> None:
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
         for name, justify in (("#", "right"), ("line", "right"), ("statement", "left"), ("rows", "right"),
                               ("ms", "right")):  # fmt: skip
-            table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis")  # type: ignore[arg-type]
+            # the statement gives way, never the numbers
+            table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis",  # type: ignore[arg-type]
+                             min_width=len(name) if name != "statement" else 20,
+                             max_width=max(20, console.width - 44) if name == "statement" else None)
         for run in step.execution.runs:
             table.add_row(str(run.index), str(run.line), run.text, rows_text(run), f"{run.seconds * 1000:.1f}")
         console.print(table)

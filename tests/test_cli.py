@@ -35,7 +35,7 @@ def test_blocking_findings_exit_1_and_name_the_location() -> None:
     assert "rogue_cleanup.sql:" in out and "ban-delete-without-where" in out and "BLOCKED" in out
 
 
-@pytest.mark.parametrize(("fail_on", "expected"), [("error", 1), ("warning", 1), ("never", 0)])
+@pytest.mark.parametrize(("fail_on", "expected"), [("error", 1), ("warning", 1), ("never", 0), ("off", 0)])
 def test_fail_on(tmp_path: Path, fail_on: str, expected: int) -> None:
     script = tmp_path / "x.sql"
     script.write_text("DELETE FROM stock;\n")

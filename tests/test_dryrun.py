@@ -121,7 +121,8 @@ def test_invariant_failure_is_caught_with_sample_rows(warehouse_pg: str) -> None
     (gate,) = [g for g in report.checks if g.result.name == "stock never below 5"]
     assert gate.blocks
     assert sorted(gate.result.sample) == [(2, 1, 1), (2, 2, 1)]
-    assert report.verdict == "BLOCKED" and "check failed: stock never below 5" in report.blocking_reasons
+    reason = "check failed: stock never below 5: 2 row(s) returned by the invariant's query"
+    assert report.verdict == "BLOCKED" and reason in report.blocking_reasons
 
 
 def test_broken_foreign_key_is_caught_even_with_triggers_disabled(warehouse_pg: str) -> None:

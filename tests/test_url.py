@@ -79,3 +79,8 @@ def test_mask_covers_a_password_with_a_space() -> None:
 def test_a_printed_command_url_has_no_password_at_all() -> None:
     url = DatabaseUrl.parse("postgresql://bob:S3cret@db.example:5433/warehouse?sslmode=require")
     assert url.without_password() == "postgresql://bob@db.example:5433/warehouse?sslmode=require"
+
+
+def test_the_short_postgres_scheme_is_accepted() -> None:
+    url = DatabaseUrl.parse("postgres://bob@db.example:5433/warehouse")
+    assert url.connect_params()["dbname"] == "warehouse" and url.without_password().startswith("postgresql://")

@@ -90,7 +90,7 @@ def resolve_tables(manifest: Manifest, names: Sequence[str]) -> list[str]:
             if table not in chosen:
                 chosen.append(table)
     if unknown or not chosen:
-        available = ", ".join(manifest.tables) or "none"
+        available = ", ".join(sorted({*manifest.tables, *manifest.partitions})) or "none"
         missing = f"not in backup {manifest.id}: {', '.join(unknown)}; " if unknown else "no table given; "
         raise UsageError(f"{missing}--tables takes the backup's tables: {available}")
     return chosen

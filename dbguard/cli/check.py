@@ -36,6 +36,7 @@ class FailOn(StrEnum):
     WARNING = "warning"
     INFO = "info"
     NEVER = "never"
+    OFF = "off"  # the policy's own word for never
 
 
 @app.command()

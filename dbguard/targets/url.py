@@ -57,6 +57,8 @@ class DatabaseUrl:
 
     @classmethod
     def parse(cls, raw: str) -> DatabaseUrl:
+        if raw.startswith("postgres://"):  # libpq's and psql's short scheme, which SQLAlchemy does not take
+            raw = "postgresql://" + raw.removeprefix("postgres://")
         try:
             url = make_url(raw)
             url.port  # noqa: B018 - a port that is not a number fails here, not later

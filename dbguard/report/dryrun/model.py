@@ -76,7 +76,8 @@ class DryRunReport:
             reasons.append(f"statement {failed.index} (line {failed.error_line or failed.line}) failed: {failed.error}")
         for gate in self.checks:
             if gate.blocks:
-                reasons.append(f"check failed: {gate.result.name}")
+                cause = gate.result.detail if len(gate.result.detail) <= 160 else gate.result.detail[:159] + "…"
+                reasons.append(f"check failed: {gate.result.name}" + (f": {cause}" if cause else ""))
         for finding in self.findings:
             if finding.blocks(self.check.threshold):
                 reasons.append(f"{finding.rule_id}: {finding.message}")

@@ -554,9 +554,10 @@ def test_cli_repair(journal: Journal) -> None:
 def test_cli_without_a_journal(tmp_path: Path) -> None:
     missing = str(tmp_path / "none.jsonl")
     assert cli("journal", "list", "--journal", missing) == (0, f"no journal at {missing}\n", "")
-    assert cli("journal", "verify", "--journal", missing) == (0, f"journal OK: no records in {missing}\n", "")
+    code, out, err = cli("journal", "verify", "--journal", missing)  # "OK" would vouch for a typo'd path
+    assert code == 3 and f"no journal at {missing}" in err and not out
     assert cli("journal", "show", "ab", "--journal", missing)[0] == 2
-    assert cli("journal", "verify", "--journal", missing, "--expect-head", "f" * 64)[0] == 1
+    assert cli("journal", "verify", "--journal", missing, "--expect-head", "f" * 64)[0] == 3
     code, _, err = cli("journal", "verify", "--journal", missing, "--expect-head", "f" * 12)
     assert code == 2 and "64 hex digits" in err
 

@@ -12,7 +12,7 @@ import typer
 
 from dbguard.cli.base import Guarded, app, stderr
 from dbguard.config import discover
-from dbguard.errors import EXIT_FINDINGS, UsageError
+from dbguard.errors import EXIT_FINDINGS, InputError, UsageError
 from dbguard.journal import DEFAULT_JOURNAL_PATH, Journal, Record, Verification, journal_path
 from dbguard.journal.entries import display_orders
 from dbguard.journal.runs import find_run, group_runs
@@ -114,7 +114,7 @@ def journal_verify(
 ) -> None:
     """Check the whole hash chain: each record against its own sha256, the seq numbers, and each record's
     link to the one before. Names every record that was edited, deleted, inserted or reordered, and a
-    torn last line. Exits 0 when the journal is intact, 1 when it is not.
+    torn last line. Exits 0 when the journal is intact, 1 when it is not, 3 when there is no journal file.
 
     A chain cannot show that its last records were deleted: keep the printed head sha256 elsewhere and
     pass it back with --expect-head.
@@ -128,6 +128,8 @@ def journal_verify(
     if expect_head is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", expect_head):
         raise UsageError(f"--expect-head takes a whole sha256 (64 hex digits), as verify prints it: {expect_head!r}")
     chosen = _journal(journal)
+    if not chosen.path.exists():  # "OK" for a path with a typo in it would vouch for nothing
+        raise InputError(f"no journal at {chosen.path}: nothing has been run there, or --journal names another file")
     verification = chosen.verify(expect_head.lower() if expect_head else None)
     if verification.ok:
         head = verification.head

@@ -32,7 +32,8 @@ What it measures
      CREATE DATABASE from template0; pg_restore with dbguard's flags; count + hash on the restored
      copy; DROP DATABASE. The dump restored is one dbguard wrote with --no-verify. The remainder
      against median (b) is connections, version checks, manifest writes and dbguard's 0.2 s polling of
-     pg_dump's progress.
+     pg_dump's progress, less what dbguard saves: it dumps at gzip level 1, and it counts and hashes
+     while pg_dump runs (the two stages overlap).
   5. Memory as the table grows: adds a second table, bench_rows_small, of --small-rows rows (default
      250,000), and runs (c) and (b) on it --small-runs times (default 3). Hashes are computed on the
      server and the dump is streamed by pg_dump, so dbguard's peak RSS must be the same at both sizes.
@@ -293,7 +294,8 @@ def print_breakdown(stages: dict[str, float], median_b: float, median_c: float) 
         total = sum(stages[key] for key, _, where in STAGES if case in where.split())
         print(f"  sum of the stages of ({case}) {total:.3f} s; median ({case}) {median:.3f} s; "
               f"remainder {median - total:+.3f} s")  # fmt: skip
-    print("  (remainder: connections, version checks, the manifest, dbguard's 0.2 s polling of pg_dump)")
+    print("  (remainder: connections, version checks, the manifest, dbguard's 0.2 s polling of pg_dump; it is")
+    print("  negative because dbguard dumps at gzip level 1 (see a1) and counts and hashes while pg_dump runs)")
 
 
 # --------------------------------------------------------------------------------------------------

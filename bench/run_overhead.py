@@ -141,6 +141,7 @@ class Case:
     label: str
     argv: Callable[[Setup, str, str], list[str]]  # (setup, copy's URL, copy's name) -> argv
     method: str = ""  # words of the verification method dbguard's manifest must name ("" for the baselines)
+    shown: str = ""  # how the header shows the command (default: its argv)
     runs: list[Run] = field(default_factory=list)
     reports: list[dict[str, Any]] = field(default_factory=list)
 
@@ -180,10 +181,17 @@ QUICK = "quick: no restore test"
 RESTORED = "restore into"
 
 
+SHOWN_A = ("sh -c 'pg_dump -Fc -t pgbench_accounts -f bench/out/run_overhead/baseline.dump <copy>; "
+           "psql -X -q -v ON_ERROR_STOP=1 -1 -f bench/out/run_overhead/update_10pct.sql <copy>'")  # fmt: skip
+SHOWN_AR = ("sh -c '(a); psql -c \"CREATE DATABASE <copy>_restore TEMPLATE template0\"; pg_restore --no-owner "
+            "--no-privileges --exit-on-error -d <copy>_restore bench/out/run_overhead/baseline.dump; "
+            "psql -c \"DROP DATABASE <copy>_restore\"'")  # fmt: skip
+
+
 def make_cases() -> list[Case]:
     return [
-        Case("a", "pg_dump -Fc -t, psql -1 -f", baseline(restore=False)),
-        Case("ar", "(a) + pg_restore of the dump", baseline(restore=True)),
+        Case("a", "pg_dump -Fc -t, psql -1 -f", baseline(restore=False), shown=SHOWN_A),
+        Case("ar", "(a) + pg_restore of the dump", baseline(restore=True), shown=SHOWN_AR),
         Case("q", "dbguard run --skip-dry-run --quick-verify", dbguard_run("--skip-dry-run", "--quick-verify"), QUICK),
         Case("f", "dbguard run --skip-dry-run", dbguard_run("--skip-dry-run"), RESTORED),
         Case("d", "dbguard run (with its dry-run)", dbguard_run(), RESTORED),
@@ -371,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if floor is not None:
                 print(f"peak RSS      per process tree (os.wait4 via check_speed's launcher); floor {mib(floor)} MiB")
             for case in cases:
-                shown = " ".join(case.argv(setup, "<copy>", "<copy>")).replace(str(REPO_ROOT) + "/", "")
+                shown = case.shown or " ".join(case.argv(setup, "<copy>", "<copy>")).replace(str(REPO_ROOT) + "/", "")
                 print(f"  ({case.key}) {shown}")
 
             print(f"\n1 warm-up round + {args.runs} measured rounds, interleaved (the first case rotates)", flush=True)

@@ -195,11 +195,13 @@ def execute_script(
     on_statement: Callable[[StatementRun], None] | None = None,
     *,
     in_transaction: bool = False,
+    refuse: Callable[[Statement], str | None] | None = None,
 ) -> ExecutionResult:
     """Run the script's top-level statements on `conn` (psycopg or sqlite3), leaving the last transaction open.
 
     `in_transaction`: the caller has begun the transaction already (`run`, whose backup is in it); the
-    script must then hold no statement that runs as a separate step."""
+    script must then hold no statement that runs as a separate step. `refuse`: why a top-level statement
+    must not run here (None: it may); a refused statement stops the script like a failed one."""
     runner: _Runner = _PostgresRunner(conn) if script.dialect is Dialect.POSTGRES else _SqliteRunner(conn)
     runner.begin(timeouts, in_transaction)
     sequences_before = runner.sequences()
@@ -210,7 +212,7 @@ def execute_script(
     for run, statement in zip(runs, (s for s in script.statements if s.parent is None), strict=True):
         if on_statement:
             on_statement(run)
-        refusal = _refusal(statement)
+        refusal = _refusal(statement) or (refuse(statement) if refuse else None)
         if refusal:
             run.error = refusal
             break

@@ -25,6 +25,7 @@ from dbguard.report.check.model import CheckReport, Finding
 from dbguard.report.dryrun.model import DryRunReport, Estimate, GateResult, TableDelta
 from dbguard.sandbox import open_sandbox, provider_for
 from dbguard.sql.model import Script, Statement
+from dbguard.sql.reach import beyond_the_database
 from dbguard.targets import lost_connection_is, open_target
 from dbguard.targets.model import CheckResult, SchemaChange, SequenceColumn, TableStats, Target
 from dbguard.targets.url import DatabaseUrl
@@ -175,7 +176,7 @@ def _rehearse(
     invariants_before = invariant_stats(copy, policy.invariants)
     checks_before = integrity(copy, touched)
     copy.conn.commit()  # the before-state's reads must not count as the script's locks
-    execution = execute_script(copy.conn, script, policy.timeouts, on_statement)
+    execution = execute_script(copy.conn, script, policy.timeouts, on_statement, refuse=_beyond_the_sandbox(script))
     if execution.failed:
         copy.conn.rollback()
         return _Rehearsal(execution, before, before, [], [], sizes)
@@ -193,6 +194,24 @@ def _rehearse(
     except Exception as error:  # deferred constraints fire at COMMIT: that is a gate too
         gates.append(GateResult(CheckResult("commit", passed=False, detail=server_error(error).one_line())))
     return _Rehearsal(execution, before, after, gates, schema_changes, sizes, sequence_columns)
+
+
+def _beyond_the_sandbox(script: Script) -> Callable[[Statement], str | None]:
+    """Why a top-level statement must not run in the sandbox: it, or SQL inside it, reaches beyond the
+    sandbox's database (dbguard.sql.reach) -- on the "server" provider, to the target on the same server."""
+    parents = {s.index: s.parent for s in script.statements}
+    reasons: dict[int, str] = {}
+    for statement in script.statements:
+        why = beyond_the_database(statement)
+        if why is None:
+            continue
+        top = statement.index
+        while parents.get(top):
+            top = parents[top]  # type: ignore[assignment]
+        inside = "" if top == statement.index else f" (statement {statement.index}, line {statement.span.line}, inside)"
+        reasons.setdefault(top, f"not rehearsed: it {why}{inside}, beyond the sandbox's database: on the target's "
+                                "server that can be the target itself, so a dry-run never runs it")  # fmt: skip
+    return lambda statement: reasons.get(statement.index)
 
 
 def _names(script: Script) -> list[str]:

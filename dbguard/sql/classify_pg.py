@@ -333,7 +333,8 @@ def _same(left: ast.Node, right: ast.Node, size: dict[int, int]) -> bool:
 DANGEROUS_FUNCTIONS = frozenset({
     "pg_terminate_backend", "pg_cancel_backend", "lo_unlink", "pg_drop_replication_slot", "dblink_exec",
     "dblink", "pg_reload_conf", "pg_rotate_logfile", "pg_promote", "pg_switch_wal", "pg_replication_origin_drop",
-    "pg_file_unlink", "pg_file_write", "pg_truncate_visibility_map",
+    "pg_file_unlink", "pg_file_write", "pg_truncate_visibility_map", "lo_export", "lo_import", "dblink_connect",
+    "dblink_connect_u", "dblink_send_query", "dblink_open", "pg_file_rename",
 })  # fmt: skip
 
 

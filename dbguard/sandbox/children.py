@@ -51,13 +51,16 @@ def _resolve_prctl() -> Callable[..., int] | None:
 _prctl = _resolve_prctl()
 
 
-def _die_with(parent: int) -> Callable[[], None] | None:
-    """The preexec hook: SIGKILL this child when `parent` (dbguard's thread that forked it) exits."""
-    if _prctl is None:
-        return None
+def _die_with(parent: int) -> Callable[[], None]:
+    """The preexec hook, run in the child between fork and exec: let SIGINT and SIGTERM through again
+    (Popen runs with them held back in dbguard, and exec keeps the mask), and have the kernel SIGKILL this
+    child when `parent` (dbguard's thread that forked it) exits."""
     prctl = _prctl
 
     def hook() -> None:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+        if prctl is None:
+            return
         if prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
         if os.getppid() != parent:  # dbguard died before the request took effect
@@ -84,19 +87,22 @@ def started(
     argv = [str(arg) for arg in args]
     process: subprocess.Popen[bytes] | None = None
     try:
+        # Held back during Popen: a SIGTERM handled inside fork() runs its handler in an at-fork callback,
+        # whose exception Python ignores, and the signal was lost (the child then ran to its end).
         try:
-            process = subprocess.Popen(
-                argv,
-                env={**scrub_libpq_environment(), **(env or {})},  # no inherited PG* variable steers it
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-                cwd=cwd,
-                user=user,
-                group=_primary_group(user),
-                extra_groups=[] if user else None,
-                preexec_fn=_die_with(os.getpid()),
-            )
+            with signals_deferred():
+                process = subprocess.Popen(
+                    argv,
+                    env={**scrub_libpq_environment(), **(env or {})},  # no inherited PG* variable steers it
+                    stdin=subprocess.DEVNULL,
+                    stdout=stdout,
+                    stderr=stderr,
+                    cwd=cwd,
+                    user=user,
+                    group=_primary_group(user),
+                    extra_groups=[] if user else None,
+                    preexec_fn=_die_with(os.getpid()),
+                )
         except OSError as error:
             raise ConnectionFailure(f"cannot run {argv[0]}: {error.strerror or error}") from None
         yield process

@@ -21,7 +21,7 @@ from dbguard.targets.url import DatabaseUrl
 
 _KEY = "SELECT hashtextextended('dbguard run ' || current_database(), 0)"
 _HOLDER = """
-SELECT a.pid, a.application_name, now() - a.backend_start
+SELECT a.pid, a.application_name, extract(epoch FROM now() - a.backend_start)::int
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database
                                                              WHERE datname = current_database())
@@ -41,7 +41,7 @@ def postgres_run_lock(target: PostgresTarget) -> Iterator[None]:
         holder = conn.execute(_HOLDER, {"key": key}).fetchone()
         if not conn.autocommit:
             conn.rollback()
-        who = f" (backend pid {holder[0]}, {holder[1] or 'no application name'}, for {holder[2]})" if holder else ""
+        who = f" (backend pid {holder[0]}, {holder[1] or 'no application name'}, for {holder[2]} s)" if holder else ""
         raise ConnectionFailure(f"another dbguard run is running on {target.url.database}{who}: wait for it to end")
     try:
         yield

@@ -74,7 +74,8 @@ def backup(
 ) -> None:
     """Back up a database from one consistent snapshot, with row counts and content hashes taken in that
     same snapshot, then prove the backup by restoring it into a sandbox and comparing. Exits 0 when the
-    backup is VERIFIED, 5 when it is not.
+    backup is VERIFIED, 2 on a usage error, 4 when the database cannot be reached, 5 when the backup or
+    its verification fails.
 
     Examples:
 
@@ -238,7 +239,9 @@ def restore_command(
 ) -> None:
     """Put back the exact content of chosen tables in one transaction (--db with --tables), or restore the
     whole backup into another, empty database (--into). Counts and hashes must equal the backup's, and
-    foreign keys must hold, before anything is committed. Exits 0 when restored, 5 when not (nothing changed).
+    foreign keys must hold, before anything is committed. Exits 0 when restored, 1 when not confirmed, 2
+    on a usage error (an unknown or ambiguous id), 4 when the database cannot be reached, 5 when the
+    restore fails (nothing changed).
     --into on PostgreSQL also restores owners and privileges, and lists each one the destination cannot
     take (a missing role, a right the restoring user lacks) as "skipped:", with the reason.
 

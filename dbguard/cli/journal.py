@@ -18,7 +18,11 @@ from dbguard.journal.entries import display_orders
 from dbguard.journal.runs import find_run, group_runs
 
 journal_app = typer.Typer(
-    cls=Guarded, no_args_is_help=True, help="Read and verify the audit journal that `run` writes (list, show, verify)."
+    cls=Guarded,
+    no_args_is_help=True,
+    help="Read and verify the audit journal that `run` writes (list, show, verify, repair). Exits 0 when the "
+    "journal verifies, 1 when it does not, 2 on a usage error (an unknown or ambiguous run id), 3 when there is "
+    "no journal where `verify` looks, 5 when it cannot be read or written.",
 )
 app.add_typer(journal_app, name="journal")
 

@@ -9,7 +9,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -99,6 +99,20 @@ def _root(
       3  unreadable input                7  a person is needed
        70  internal error (a bug)      130  interrupted (Ctrl-C); 143 on SIGTERM
     """
+
+
+# Options that dry-run and run share, spelled and explained once.
+TargetOption = Annotated[str, typer.Option(
+    "--db", envvar="DBGUARD_DB", help="Target URL: postgresql://user@host:5432/db or sqlite:///file.db.")]
+PolicyOption = Annotated[str | None, typer.Option(
+    "--policy", "-p", envvar="DBGUARD_POLICY", help="Policy TOML file, or a built-in one: default, strict.")]
+SandboxUrlOption = Annotated[str | None, typer.Option(
+    "--sandbox-url", envvar="DBGUARD_SANDBOX_URL",
+    help="Server for the scratch databases, e.g. postgresql://postgres@staging:5432/postgres.")]
+PgBinOption = Annotated[Path | None, typer.Option(
+    "--pg-bin", envvar="DBGUARD_PG_BIN", help="Directory of pg_dump, pg_restore, initdb and pg_ctl.")]
+OutputOption = Annotated[Path | None, typer.Option(
+    "--output", "-o", help="Write the report to this file, not stdout.")]  # fmt: skip
 
 
 class SandboxKind(StrEnum):

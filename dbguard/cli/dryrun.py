@@ -5,11 +5,22 @@ from __future__ import annotations
 import importlib
 import sys
 from enum import StrEnum
-from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from dbguard.cli.base import SandboxKind, app, emit, policy_from, stderr
+from dbguard.cli.base import (
+    OutputOption,
+    PgBinOption,
+    PolicyOption,
+    SandboxKind,
+    SandboxUrlOption,
+    TargetOption,
+    app,
+    emit,
+    policy_from,
+    stderr,
+)
 from dbguard.config import discover
 from dbguard.errors import EXIT_FINDINGS, UsageError
 from dbguard.inputs import read_sources
@@ -24,10 +35,8 @@ class DryRunFormat(StrEnum):
 
 @app.command("dry-run")
 def dry_run_command(
-    script: str = typer.Argument(..., help="The SQL script; - reads stdin."),
-    db: str = typer.Option(
-        ..., "--db", envvar="DBGUARD_DB", help="Target URL: postgresql://user@host:5432/db or sqlite:///file.db."
-    ),
+    script: Annotated[str, typer.Argument(help="The SQL script; - reads stdin.")],
+    db: TargetOption,
     sandbox: SandboxKind = typer.Option(
         SandboxKind.SERVER,
         "--sandbox",
@@ -35,21 +44,14 @@ def dry_run_command(
         help="Where the copy lives: server (a scratch database on the target's server, or on --sandbox-url), "
         "local (a throwaway initdb cluster) or container (testcontainers; needs Docker).",
     ),
-    sandbox_url: str | None = typer.Option(
-        None,
-        "--sandbox-url",
-        envvar="DBGUARD_SANDBOX_URL",
-        help="Server for the scratch database, e.g. postgresql://postgres@staging:5432/postgres.",
-    ),
+    sandbox_url: SandboxUrlOption = None,
     full: bool = typer.Option(False, "--full", help="Copy every table's data, not only what the script touches."),
-    pg_bin: Path | None = typer.Option(
-        None, "--pg-bin", envvar="DBGUARD_PG_BIN", help="Directory of pg_dump, pg_restore, initdb and pg_ctl."
-    ),
-    policy: str | None = typer.Option(None, "--policy", "-p", envvar="DBGUARD_POLICY", help="Policy TOML file."),
+    pg_bin: PgBinOption = None,
+    policy: PolicyOption = None,
     output_format: DryRunFormat = typer.Option(
         DryRunFormat.TEXT, "--format", "-f", case_sensitive=False, help="Report format."
     ),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file, not stdout."),
+    output: OutputOption = None,
 ) -> None:
     """Run the script on a scoped copy of the real data in a sandbox, and report what it did: rows and
     locks per statement, data and schema differences, integrity checks. The target is only read.

@@ -5,12 +5,24 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from dbguard.cli.backup import DEFAULT_BACKUP_DIR, ManifestKeyOption
-from dbguard.cli.base import SandboxKind, app, emit, policy_from, stderr
+from dbguard.cli.base import (
+    OutputOption,
+    PgBinOption,
+    PolicyOption,
+    SandboxKind,
+    SandboxUrlOption,
+    TargetOption,
+    app,
+    emit,
+    policy_from,
+    stderr,
+)
 from dbguard.config import discover
 from dbguard.errors import UsageError
 from dbguard.inputs import read_sources
@@ -23,12 +35,10 @@ class RunFormat(StrEnum):
 
 @app.command("run")
 def run_command(
-    script: str = typer.Argument(..., help="The SQL script; - reads stdin (then --yes is needed)."),
-    db: str = typer.Option(
-        ..., "--db", envvar="DBGUARD_DB", help="Target URL: postgresql://user@host:5432/db or sqlite:///file.db."
-    ),
+    script: Annotated[str, typer.Argument(help="The SQL script; - reads stdin (then --yes is needed).")],
+    db: TargetOption,
     yes: bool = typer.Option(False, "--yes", "-y", help="Run without asking (CI); without a terminal it is required."),
-    policy: str | None = typer.Option(None, "--policy", "-p", envvar="DBGUARD_POLICY", help="Policy TOML file."),
+    policy: PolicyOption = None,
     skip_dry_run: bool = typer.Option(
         False, "--skip-dry-run", help="No dry-run first; only where the policy allows it ([run] allow_skip_dry_run)."
     ),
@@ -41,12 +51,8 @@ def run_command(
         SandboxKind.SERVER, "--sandbox", case_sensitive=False,
         help="Where the dry-run and the backup's restore test happen: server, local or container.",
     ),
-    sandbox_url: str | None = typer.Option(
-        None, "--sandbox-url", envvar="DBGUARD_SANDBOX_URL", help="Server for the scratch databases."
-    ),
-    pg_bin: Path | None = typer.Option(
-        None, "--pg-bin", envvar="DBGUARD_PG_BIN", help="Directory of pg_dump, pg_restore, initdb and pg_ctl."
-    ),
+    sandbox_url: SandboxUrlOption = None,
+    pg_bin: PgBinOption = None,
     backup_dir: Path | None = typer.Option(None, "--backup-dir", envvar="DBGUARD_BACKUP_DIR", help="Backup store."),
     manifest_key: ManifestKeyOption = None,
     journal: Path | None = typer.Option(
@@ -55,7 +61,7 @@ def run_command(
     output_format: RunFormat = typer.Option(
         RunFormat.TEXT, "--format", "-f", case_sensitive=False, help="Report format."
     ),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file, not stdout."),
+    output: OutputOption = None,
 ) -> None:
     """Run the script on the database, guarded: check, dry-run in a sandbox, show the plan and ask, take a
     verified backup inside the run's own transaction, run the script, check integrity, then COMMIT, or

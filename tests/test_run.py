@@ -23,7 +23,7 @@ import psycopg
 import pytest
 
 from dbguard.backup.store import BackupStore
-from dbguard.errors import ConnectionFailure
+from dbguard.errors import ConnectionFailure, JournalFailure
 from dbguard.inputs import Source
 from dbguard.journal import Journal, Transaction, group_runs
 from dbguard.pipeline.run import RunOptions, run_script
@@ -448,3 +448,14 @@ def test_long_statements_give_way_to_the_numbers_in_the_plan(width: int) -> None
     assert len(rows) == 3 and all(len(line) <= width for line in rows)
     assert [line.split()[0] for line in rows] == ["1", "2", "3"]
     assert [line.split()[-1] for line in rows] == ["500001", "500002", "500003"]
+
+
+def test_a_journal_that_cannot_be_written_stops_the_run_before_anything(runs: Runs, tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the journal's folder would go\n")
+    before = content(runs.url)
+    with pytest.raises(JournalFailure, match="journal"):
+        run_script(Source("x.sql", "UPDATE stock SET qty = qty + 1 WHERE warehouse_id = 1;"),
+                   DatabaseUrl.parse(runs.url), load_policy(None), BackupStore(runs.store_dir),
+                   Journal(blocked / "journal.jsonl"), lambda _plan: True)  # fmt: skip
+    assert content(runs.url) == before and not runs.said

@@ -59,6 +59,17 @@ class Journal:
         with self._locked(fcntl.LOCK_EX) as fd:
             return self._append_locked(fd, run_id, entry.kind, fields)
 
+    def ensure_writable(self) -> None:
+        """JournalFailure now, before anything runs, when a record could not be appended later: its folder
+        cannot be made, or it or the file is not writable."""
+        try:
+            _make_directories(self.path.parent)
+        except OSError as error:
+            raise JournalFailure(f"cannot create the journal's folder {self.path.parent}: {error.strerror}") from None
+        target = self.path if self.path.exists() else self.path.parent
+        if not os.access(target, os.W_OK):
+            raise JournalFailure(f"cannot write the journal {self.path}: permission denied")
+
     def verify(self, expect_head: str | None = None) -> Verification:
         """Every record and every problem (see `verify_lines`). A missing journal is an empty one."""
         return verify_lines(self._lines(), expect_head)

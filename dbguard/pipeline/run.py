@@ -94,6 +94,7 @@ def run_script(
     say = progress or (lambda _message: None)
     started = time.monotonic()
     _refuse_what_the_policy_forbids(options, policy)
+    journal.ensure_writable()  # a run that could not journal its outcome must not start
     file_report = check_text(source.text, target_url.dialect, policy, source.name)
     report = RunReport(run_id=new_run_id(), script=source.name, target=str(target_url),
                        check=CheckReport(policy=policy, files=(file_report,)))  # fmt: skip

@@ -136,11 +136,9 @@ WHERE p.relkind = 'p'"""
 _WITH_PARTITIONS = """
 SELECT o FROM unnest(%s::oid[]) AS o
 UNION SELECT t.relid FROM unnest(%s::oid[]) AS o, pg_partition_tree(o) AS t"""
-_LEAVES = """
+_LEAVES = f"""
 SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.oid IN (SELECT o FROM unnest(%s::oid[]) AS o
-                UNION SELECT t.relid FROM unnest(%s::oid[]) AS o, pg_partition_tree(o) AS t)
-  AND c.relkind = 'r'
+WHERE c.oid IN ({_WITH_PARTITIONS}) AND c.relkind = 'r'
 ORDER BY 1"""
 # Each partitioned table among the given ones, with its leaf partitions at any depth.
 _PARTITION_LEAVES = """

@@ -103,11 +103,3 @@ def scratch_directory() -> Iterator[Path]:
     finally:
         shutil.rmtree(path, ignore_errors=True)
 
-
-def read_marker_file(directory: Path) -> SandboxMarker | None:
-    """The marker in `directory`'s MARKER_FILE; None when there is none, or it is unreadable or damaged."""
-    try:
-        text = (directory / MARKER_FILE).read_text("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    return SandboxMarker.parse(text.strip())

@@ -193,9 +193,9 @@ def _postgres_attempt(ctx: StepContext, step: Step, result: StepResult) -> Attem
             created = {name for oid, (name, _) in storage_after.items() if oid not in storage_before}
             result.gates = _gate(ctx, target, execution, checks_before, invariants_before, pre_image, rewritten,
                                  created)  # fmt: skip
-        if failed is None and not [gate for gate in result.gates if gate.blocks]:
+        if failed is None and not result.blocking_gates:
             return _commit(ctx, target, txid, pre_image, result)
-        result.error = _failure(failed, result.gates)
+        result.error = _failure(failed, result.blocking_gates)
         outcome = _rollback_and_prove(ctx, target, txid, pre_image, result)
         if failed is not None and failed.sqlstate in RETRYABLE_SQLSTATES:
             raise _Retry(f"statement {failed.index} (line {failed.line}): {failed.error}")
@@ -240,10 +240,10 @@ def _postgres_attempt(ctx: StepContext, step: Step, result: StepResult) -> Attem
         raise
 
 
-def _failure(failed: StatementRun | None, gates: Sequence[GateResult]) -> str:
+def _failure(failed: StatementRun | None, blocking: Sequence[GateResult]) -> str:
     if failed is not None:
         return f"statement {failed.index} (line {failed.error_line or failed.line}) failed: {failed.error}"
-    return "the integrity gate failed: " + ", ".join(gate.result.name for gate in gates if gate.blocks)
+    return "the integrity gate failed: " + ", ".join(gate.result.name for gate in blocking)
 
 
 def _lock(conn: psycopg.Connection[tuple[object, ...]], tables: Sequence[str]) -> None:
@@ -483,11 +483,11 @@ def _sqlite_attempt(ctx: StepContext, step: Step, result: StepResult) -> Attempt
         failed = execution.failed
         if failed is None:
             result.gates = _gate(ctx, target, execution, checks_before, invariants_before, pre_image)
-        if failed is None and not [gate for gate in result.gates if gate.blocks]:
+        if failed is None and not result.blocking_gates:
             conn.execute("COMMIT")
             result.transaction = Transaction.COMMITTED
             return AttemptResult.COMMITTED
-        result.error = _failure(failed, result.gates)
+        result.error = _failure(failed, result.blocking_gates)
     except BaseException as error:
         signal_name = interruption(error)
         if signal_name:

@@ -58,7 +58,7 @@ def render(report: RunReport) -> str:
         "backup": {"id": report.backup_id, "verification": report.backup_verification} if report.backup_id else None,
         "steps": [_step(step) for step in report.steps],
         "restore_command": report.restore_command,
-        "findings": json.loads(render_json.render(report.check))["files"][0]["findings"] if report.check.files else [],
+        "findings": render_json.to_dict(report.check)["files"][0]["findings"] if report.check.files else [],
         "timings": report.timings,
         "notes": report.notes,
     }

@@ -84,6 +84,7 @@ def run_command(
     from dbguard.pipeline.run import RunOptions, run_script
     from dbguard.report.run import json as run_json
     from dbguard.report.run import text as run_text
+    from dbguard.report.run.model import RunPlan
     from dbguard.sandbox.signals import install_sigterm_handler
     from dbguard.targets.url import DatabaseUrl
 
@@ -102,19 +103,16 @@ def run_command(
                          sandbox_url=DatabaseUrl.parse(sandbox_url) if sandbox_url else None,
                          pg_bin=pg_bin)  # fmt: skip
 
-    def confirm(plan: object) -> bool:
-        stderr.print(run_text.render_plan(plan, color=stderr.is_terminal), end="", soft_wrap=True)  # type: ignore[arg-type]
-        return yes or typer.confirm("Run it?", default=False, err=True)
-
     with stderr.status("run") as status:
         def say(message: str) -> None:
             status.update(message)
             stderr.print(f"[dim]dbguard:[/dim] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
 
-        def ask(plan: object) -> bool:
-            status.stop()
+        def ask(plan: RunPlan) -> bool:
+            status.stop()  # the spinner would draw over the plan and the question
             try:
-                return confirm(plan)
+                stderr.print(run_text.render_plan(plan, color=stderr.is_terminal), end="", soft_wrap=True)
+                return yes or typer.confirm("Run it?", default=False, err=True)
             finally:
                 status.start()
 

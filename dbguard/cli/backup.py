@@ -38,10 +38,11 @@ def _store(backup_dir: Path | None, manifest_key: Path | None) -> BackupStore:
 
     config = discover()
     key = manifest_key or (Path(config.manifest_key) if config.manifest_key else None)
-    return BackupStore(_backup_dir(backup_dir, config), key)
+    return BackupStore(backup_directory(backup_dir, config), key)
 
 
-def _backup_dir(option: Path | None, config: Config) -> Path:
+def backup_directory(option: Path | None, config: Config) -> Path:
+    """The store's directory: `option` (--backup-dir or DBGUARD_BACKUP_DIR), else the config's, else the default."""
     return option or Path(config.backup_dir or DEFAULT_BACKUP_DIR)
 
 

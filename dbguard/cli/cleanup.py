@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from dbguard.cli.backup import DEFAULT_BACKUP_DIR, _backup_dir
+from dbguard.cli.backup import DEFAULT_BACKUP_DIR, backup_directory
 from dbguard.cli.base import app, stderr
 from dbguard.config import discover
 from dbguard.errors import ConnectionFailure, UsageError
@@ -48,7 +48,7 @@ def cleanup_command(
 
     age = parse_duration(older_than)
     server = DatabaseUrl.parse(db) if db else None
-    store = _backup_dir(backup_dir, discover())
+    store = backup_directory(backup_dir, discover())
     found = find_leftovers(server, store, age)
     stale = [leftover for leftover in found if leftover.stale]
     if not found:

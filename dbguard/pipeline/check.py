@@ -87,12 +87,9 @@ def _apply_waivers(findings: list[Finding], waivers: list[Waiver], script: Scrip
         if waiver.statement is not None and waiver.reason:
             for rule_id in waiver.rule_ids:
                 by_statement.setdefault(waiver.statement, {})[rule_id] = waiver.reason
-    top_of: dict[int, int] = {}
-    for statement in script.statements:  # parents come before their children: one pass reaches the top
-        top_of[statement.index] = top_of[statement.parent] if statement.parent else statement.index
     out = []
     for finding in findings:
-        reason = by_statement.get(top_of.get(finding.statement_index or 0, 0), {}).get(finding.rule_id)
+        reason = by_statement.get(script.top_of.get(finding.statement_index or 0, 0), {}).get(finding.rule_id)
         out.append(replace(finding, waived_reason=reason) if reason else finding)
     return out
 

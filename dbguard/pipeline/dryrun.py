@@ -199,15 +199,12 @@ def _rehearse(
 def _beyond_the_sandbox(script: Script) -> Callable[[Statement], str | None]:
     """Why a top-level statement must not run in the sandbox: it, or SQL inside it, reaches beyond the
     sandbox's database (dbguard.sql.reach) -- on the "server" provider, to the target on the same server."""
-    parents = {s.index: s.parent for s in script.statements}
     reasons: dict[int, str] = {}
     for statement in script.statements:
         why = beyond_the_database(statement)
         if why is None:
             continue
-        top = statement.index
-        while parents.get(top):
-            top = parents[top]  # type: ignore[assignment]
+        top = script.top_of[statement.index]
         inside = "" if top == statement.index else f" (statement {statement.index}, line {statement.span.line}, inside)"
         reasons.setdefault(top, f"not rehearsed: it {why}{inside}, beyond the sandbox's database: on the target's "
                                 "server that can be the target itself, so a dry-run never runs it")  # fmt: skip
@@ -326,10 +323,8 @@ def _first_writer(script: Script, resolved: dict[str, str], table: str) -> State
 
 def _top_level(script: Script, statement: Statement) -> Statement:
     """The top-level statement that holds `statement` (in a DO block or a function body), or itself."""
-    by_index = {s.index: s for s in script.statements}
-    while statement.parent is not None:
-        statement = by_index[statement.parent]
-    return statement
+    top = script.top_of[statement.index]
+    return next(s for s in script.statements if s.index == top)
 
 
 def _finding(policy: Policy, rule_id: str, statement: Statement, path: str, message: str, help_text: str) -> Finding:

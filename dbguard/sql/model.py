@@ -41,6 +41,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import cached_property
 from typing import Any
 
 from dbguard.dialects import Dialect
@@ -164,3 +165,12 @@ class Script:
     dialect: Dialect
     statements: tuple[Statement, ...]
     comments: tuple[tuple[int, int], ...]  # character ranges
+
+    @cached_property
+    def top_of(self) -> dict[int, int]:
+        """Statement index -> the index of the top-level statement holding it (nested SQL, such as a DO
+        block's or a function's body, belongs to its parent), or its own for a top-level statement."""
+        top: dict[int, int] = {}
+        for statement in self.statements:  # parents come before their children: one pass reaches the top
+            top[statement.index] = top[statement.parent] if statement.parent is not None else statement.index
+        return top

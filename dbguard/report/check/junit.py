@@ -32,10 +32,10 @@ def render(report: CheckReport) -> str:
 
 
 def _suite(file: FileReport, threshold: Severity) -> ET.Element:
-    statements = {s.index: s for s in file.script.statements}
     by_case: dict[int | None, list[Finding]] = {}
     for finding in file.findings:
-        by_case.setdefault(_top_level(finding.statement_index, statements), []).append(finding)
+        index = finding.statement_index
+        by_case.setdefault(None if index is None else file.script.top_of.get(index), []).append(finding)
     cases = [_case(file.path, _case_name(s), by_case.get(s.index, []), threshold)
              for s in file.script.statements if s.parent is None]  # fmt: skip
     if None in by_case:
@@ -45,14 +45,6 @@ def _suite(file: FileReport, threshold: Severity) -> ET.Element:
                        errors="0", skipped="0")  # fmt: skip
     suite.extend(cases)
     return suite
-
-
-def _top_level(index: int | None, statements: dict[int, Statement]) -> int | None:
-    """The top-level statement holding this one; nested SQL (a DO block's body) reports on its parent."""
-    statement = statements.get(index) if index is not None else None
-    while statement is not None and statement.parent is not None:
-        statement = statements.get(statement.parent)
-    return statement.index if statement is not None else None
 
 
 def _case_name(statement: Statement) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dbguard.errors import UsageError
+from dbguard.policy.policy import BUILTIN_POLICIES
 
 KEYS = ("policy", "dialect", "format", "fail_on", "backup_dir", "journal_path", "manifest_key")
 
@@ -55,6 +56,6 @@ def _load(path: Path, data: dict[str, Any]) -> Config:
         raise UsageError(f"config {path}: unknown key {unknown[0]!r} (allowed: {', '.join(KEYS)})")
     values = {key: str(data[key]) for key in KEYS if key in data}
     for key in ("policy", "backup_dir", "journal_path", "manifest_key"):
-        if key in values and values[key] not in ("default", "strict"):
+        if key in values and not (key == "policy" and values[key] in BUILTIN_POLICIES):
             values[key] = str((path.parent / values[key]).resolve())  # relative to the config file
     return Config(source=str(path), **values)

@@ -255,3 +255,12 @@ def test_a_reader_that_goes_away_is_not_an_error() -> None:
     process.stdout.close()
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0 and "internal error" not in stderr, stderr
+
+
+def test_only_the_policy_key_names_a_built_in_one(tmp_path: Path) -> None:
+    """A folder called "default" under backup_dir is a path like any other, relative to the config file."""
+    from dbguard.config import discover
+
+    (tmp_path / "dbguard.toml").write_text('policy = "strict"\nbackup_dir = "default"\n')
+    config = discover(tmp_path)
+    assert config.policy == "strict" and config.backup_dir == str((tmp_path / "default").resolve())

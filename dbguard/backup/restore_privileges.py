@@ -24,7 +24,6 @@ import psycopg
 
 from dbguard.errors import BackupFailure
 from dbguard.sandbox import children
-from dbguard.sandbox.marker import scratch_directory
 from dbguard.sandbox.pgtools import tool_error
 from dbguard.targets.postgres import error_text
 from dbguard.targets.url import DatabaseUrl
@@ -57,8 +56,9 @@ class _Statement(NamedTuple):
 def restore_owners_and_privileges(pg_restore: Path, dump: Path, listing: Path, url: DatabaseUrl,
                                   backup_id: str) -> OwnersAndPrivileges:  # fmt: skip
     """Apply the owners and privileges of the entries in `listing` to `url`, where the objects were just
-    restored without them. BackupFailure, with nothing applied, when a statement fails for another reason
-    than a missing role or right."""
+    restored without them (`listing` lies in a scratch directory, where pg_restore's script goes too).
+    BackupFailure, with nothing applied, when a statement fails for another reason than a missing role or
+    right."""
     from dbguard.targets import postgres
 
     raw = _schema_script(pg_restore, dump, listing, f"the data of backup {backup_id} is restored into {url}, but")
@@ -87,15 +87,15 @@ def restore_owners_and_privileges(pg_restore: Path, dump: Path, listing: Path, u
 
 
 def _schema_script(pg_restore: Path, dump: Path, listing: Path, restored: str) -> bytes:
-    """The SQL pg_restore would run for the schema of the entries in `listing`, in the archive's encoding."""
-    with scratch_directory() as scratch:
-        script = Path(scratch) / "schema.sql"
-        result = children.run([pg_restore, "--schema-only", f"--use-list={listing}", f"--file={script}", dump])
-        if result.returncode != 0:
-            killed = children.killed_by(result.returncode)
-            why = f"was killed by {killed}" if killed else f"failed: {tool_error(result.stderr, 'pg_restore')}"
-            raise BackupFailure(f"{restored} pg_restore, reading its owners and privileges, {why}")
-        return script.read_bytes()
+    """The SQL pg_restore would run for the schema of the entries in `listing`, in the archive's encoding;
+    written next to `listing`, in the restore's scratch directory."""
+    script = listing.parent / "schema.sql"
+    result = children.run([pg_restore, "--schema-only", f"--use-list={listing}", f"--file={script}", dump])
+    if result.returncode != 0:
+        killed = children.killed_by(result.returncode)
+        why = f"was killed by {killed}" if killed else f"failed: {tool_error(result.stderr, 'pg_restore')}"
+        raise BackupFailure(f"{restored} pg_restore, reading its owners and privileges, {why}")
+    return script.read_bytes()
 
 
 def _skipped(statement: _Statement, error: psycopg.Error, restoring_user: str) -> Skipped:

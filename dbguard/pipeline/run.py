@@ -32,7 +32,16 @@ from dbguard.backup import sqlite as sqlite_backup
 from dbguard.backup.store import VERIFIED, BackupStore, Manifest, Verification, utc_now
 from dbguard.backup.verify import VerificationUnfinished, check_file, restore_list, verify_backup
 from dbguard.dialects import Dialect
-from dbguard.errors import EXIT_FINDINGS, BackupFailure, DbguardError, OutcomeUnknown, UsageError
+from dbguard.errors import (
+    EXIT_FINDINGS,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    BackupFailure,
+    DbguardError,
+    ExecutionFailure,
+    OutcomeUnknown,
+    UsageError,
+)
 from dbguard.guard.execute import StatementRun
 from dbguard.inputs import Source
 from dbguard.journal import (
@@ -66,7 +75,7 @@ from dbguard.targets.sqlite import SqliteTarget
 from dbguard.targets.url import DatabaseUrl
 
 Progress = Callable[[str], None]
-EXIT_ROLLED_BACK, EXIT_UNKNOWN, EXIT_INTERRUPTED = 6, 7, 130
+EXIT_ROLLED_BACK, EXIT_UNKNOWN = ExecutionFailure.exit_code, OutcomeUnknown.exit_code
 QUICK_METHOD = "sha256 and size, pg_restore --list (quick: no restore test)"
 
 
@@ -229,7 +238,7 @@ def _execute(report: RunReport, target: Target, steps: list[Step], policy: Polic
     except BaseException as error:
         signal_name = interruption(error)
         with signals_deferred():  # a second Ctrl-C must not tear the outcome record
-            _conclude(report, ctx, _exit_code_of(error, report))
+            _conclude(report, ctx, _exit_code_of(error))
             why = f"interrupted by {signal_name}" if signal_name else str(error) or type(error).__name__
             if signal_name and not any(why in reason for reason in report.reasons):
                 report.reasons.append(why)  # interrupted between steps
@@ -266,14 +275,14 @@ def _journal_outcome(report: RunReport, journal: Journal, subject: Subject, erro
                                  f"{failure}") from None  # fmt: skip
 
 
-def _exit_code_of(error: BaseException, report: RunReport) -> int:
+def _exit_code_of(error: BaseException) -> int:
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED
     if isinstance(error, SystemExit) and error.code == SIGTERM_EXIT_CODE:
         return SIGTERM_EXIT_CODE
     if isinstance(error, DbguardError):
         return error.exit_code
-    return 70
+    return EXIT_INTERNAL
 
 
 def _conclude(report: RunReport, ctx: StepContext, exit_code: int | None) -> None:

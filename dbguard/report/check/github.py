@@ -32,7 +32,7 @@ def _annotation(finding: Finding, threshold: Severity) -> str:
         properties += [("line", str(finding.line)), ("col", str(finding.column or 1))]
     properties.append(("title", finding.rule_id))
     props = ",".join(f"{key}={_escape_property(value)}" for key, value in properties)
-    message = " ".join(t for t in (_sentence(finding.message), finding.help) if t)
+    message = " ".join(t for t in (sentence(finding.message), finding.help) if t)
     return f"::{level} {props}::{_escape_data(message)}"
 
 
@@ -46,6 +46,7 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def _sentence(message: str) -> str:
+def sentence(message: str) -> str:
+    """`message`, stripped, ending in a full stop unless it already ends a sentence."""
     message = message.strip()
     return message if not message or message[-1] in ".!?" else message + "."

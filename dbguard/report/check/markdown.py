@@ -6,6 +6,7 @@ import re
 
 from dbguard.registry import Severity
 from dbguard.report.check.model import CheckReport, FileReport, Finding
+from dbguard.report.check.text import plural
 from dbguard.report.printable import printable
 from dbguard.sql.model import Statement
 
@@ -19,8 +20,8 @@ def render(report: CheckReport) -> str:
         _verdict(report),
         "",
         f"Policy `{report.policy.name}` fails on `{report.threshold.value}`. "
-        f"Checked {_plural(len(report.files), 'file')}, {_plural(report.statement_count, 'statement')}: "
-        f"{_plural(counts['error'], 'error')}, {_plural(counts['warning'], 'warning')}, "
+        f"Checked {plural(len(report.files), 'file')}, {plural(report.statement_count, 'statement')}: "
+        f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')}, "
         f"{counts['info']} info, {counts['waived']} waived.",
         "",
         "| File | Statements | Errors | Warnings | Waived |",
@@ -45,7 +46,7 @@ def _verdict(report: CheckReport) -> str:
         return "## dbguard: PASSED"
     threshold = report.threshold
     files = sum(1 for file in report.files if any(f.blocks(threshold) for f in file.findings))
-    return f"## dbguard: BLOCKED — {_plural(len(blocking), 'blocking finding')} in {_plural(files, 'file')}"
+    return f"## dbguard: BLOCKED — {plural(len(blocking), 'blocking finding')} in {plural(files, 'file')}"
 
 
 def _file_section(report: CheckReport, file: FileReport) -> list[str]:
@@ -76,7 +77,7 @@ def _details(finding: Finding, statement: Statement | None) -> list[str]:
         sql = statement.text.splitlines()
         if len(sql) > MAX_SQL_LINES:
             hidden = len(sql) - MAX_SQL_LINES
-            sql = [*sql[:MAX_SQL_LINES], f"-- … {_plural(hidden, 'more line')}"]
+            sql = [*sql[:MAX_SQL_LINES], f"-- … {plural(hidden, 'more line')}"]
         fence = "`" * max(3, _longest_backtick_run("\n".join(sql)) + 1)
         lines += ["", f"{fence}sql", *sql, fence]
     return lines
@@ -109,7 +110,3 @@ def _code(text: str) -> str:
 
 def _longest_backtick_run(text: str) -> int:
     return max((len(run) for run in re.findall(r"`+", text)), default=0)
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"

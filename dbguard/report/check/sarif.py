@@ -7,6 +7,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
+from dbguard.report.check.github import sentence
 from dbguard.report.check.model import CheckReport, Finding
 from dbguard.report.printable import printable, without_surrogates
 from dbguard.rules import RULES, Rule, Severity
@@ -81,7 +82,7 @@ def _result(finding: Finding, rule_index: dict[str, int]) -> dict[str, Any]:
     if finding.rule_id in rule_index:
         result["ruleIndex"] = rule_index[finding.rule_id]
     result["level"] = LEVELS[finding.severity]
-    result["message"] = {"text": " ".join(t for t in (_sentence(finding.message), finding.help) if t)}
+    result["message"] = {"text": " ".join(t for t in (sentence(finding.message), finding.help) if t)}
     physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(finding.path)}}
     region = _region(finding)
     if region:
@@ -112,8 +113,3 @@ def _region(finding: Finding) -> dict[str, int]:
     if not finding.line:
         return {}
     return {"startLine": finding.line, "startColumn": finding.column or 1}
-
-
-def _sentence(message: str) -> str:
-    message = message.strip()
-    return message if not message or message[-1] in ".!?" else message + "."

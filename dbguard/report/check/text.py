@@ -78,12 +78,12 @@ def _frame(text: str, finding: Finding) -> list[tuple[int, str, bool]]:
 def _summary(report: CheckReport) -> str:
     counts = report.counts()
     files = len(report.files)
-    parts = [_plural(counts["error"], "error"), _plural(counts["warning"], "warning")]
+    parts = [plural(counts["error"], "error"), plural(counts["warning"], "warning")]
     if counts["info"]:
         parts.append(f"{counts['info']} info")
     if counts["waived"]:
         parts.append(f"{counts['waived']} waived")
-    scope = f"{_plural(files, 'file')}, {_plural(report.statement_count, 'statement')}"
+    scope = f"{plural(files, 'file')}, {plural(report.statement_count, 'statement')}"
     if report.blocking:
         verdict = f"[bold red]BLOCKED[/]: {len(report.blocking)} blocking (fail-on {report.threshold.value})"
     else:
@@ -91,5 +91,6 @@ def _summary(report: CheckReport) -> str:
     return f"{scope}: {', '.join(parts)}. {verdict}"
 
 
-def _plural(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
+    """`1 file`, `2 files`: `noun` with an s unless `count` is one."""
     return f"{count} {noun}{'s' * (count != 1)}"

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from dbguard.guard.execute import StatementRun, TableActivity
 from dbguard.report.check import text as render_text
+from dbguard.report.check.text import plural
 from dbguard.report.dryrun.json import LockSpan, caveats, gate_status, lock_spans, script_path, statement_ran
 from dbguard.report.dryrun.model import DryRunReport, TableDelta
 from dbguard.report.printable import printable
@@ -352,7 +353,3 @@ def duration(seconds: float) -> str:
         return f"{seconds:.2f} s"
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'s' * (count != 1)}"

@@ -79,7 +79,8 @@ def test_a_password_holding_libpq_syntax_stays_a_password(shop: str, password: s
     with postgres.connect(url) as target:
         row = target.conn.execute("SELECT current_database()").fetchone()
         assert row is not None and row[0] == base.database
-    assert password not in url.libpq_env().get("PGDATABASE", "")
+    env = url.libpq_env()
+    assert env["PGPASSWORD"] == password and env["PGDATABASE"] == base.database
 
 
 def test_the_libpq_environment_cannot_steer_a_connection(

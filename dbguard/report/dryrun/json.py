@@ -96,7 +96,7 @@ def to_dict(report: DryRunReport) -> dict[str, Any]:
                   for s in lock_spans(report)],
         "tables": [{**asdict(t), "delta": t.delta, "changed": t.changed} for t in report.tables],
         "schema_changes": [asdict(change) for change in report.schema_changes],
-        "checks": [_check(gate) for gate in report.checks],
+        "checks": [gate_json(gate) for gate in report.checks],
         "findings": [render_json._finding(f, report.check) for f in report.findings],
         "estimates": [asdict(estimate) for estimate in report.estimates],
         "estimated_production_seconds": sum(e.production_seconds for e in report.estimates),
@@ -138,7 +138,8 @@ def _statement(run: StatementRun) -> dict[str, Any]:
     }
 
 
-def _check(gate: GateResult) -> dict[str, Any]:
+def gate_json(gate: GateResult) -> dict[str, Any]:
+    """One gate result as the JSON reports (dry-run and run) write it."""
     result = gate.result
     width = max((len(row) for row in result.sample), default=0)
     named = len(result.columns) == width and len(set(result.columns)) == width  # duplicates would collide

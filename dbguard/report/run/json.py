@@ -31,7 +31,7 @@ from typing import Any
 
 from dbguard import __version__
 from dbguard.report.check import json as render_json
-from dbguard.report.dryrun.json import _check as gate_json
+from dbguard.report.dryrun.json import gate_json
 from dbguard.report.dryrun.model import GateResult
 from dbguard.report.printable import printable, without_surrogates
 from dbguard.report.run.model import RunReport, StepResult

@@ -51,10 +51,11 @@ def test_a_terminated_rehearsal_is_exit_4_and_removes_the_sandbox(warehouse_pg: 
     assert _sandboxes_of(process.pid) == []
 
 
-def test_the_dry_run_reads_the_target_through_a_read_only_session(warehouse_pg: str) -> None:
+def test_a_target_says_whether_its_session_can_write(warehouse_pg: str) -> None:
+    """What the dry-run report's "target opened read-only" is taken from: the session's own setting."""
     from dbguard.targets import open_target
     from dbguard.targets.url import DatabaseUrl
 
-    with open_target(DatabaseUrl.parse(warehouse_pg), read_only=True) as target:  # type: ignore[attr-defined]
-        row = target.conn.execute("SHOW default_transaction_read_only").fetchone()
-        assert row is not None and row[0] == "on"
+    url = DatabaseUrl.parse(warehouse_pg)
+    with open_target(url, read_only=True) as reading, open_target(url) as writing:  # type: ignore[attr-defined]
+        assert reading.read_only and not writing.read_only

@@ -84,7 +84,7 @@ def dry_run(
     return DryRunReport(
         check=check,
         target=str(target_url),
-        target_read_only=True,  # _plan's sessions, the copy's and pg_dump's: default_transaction_read_only
+        target_read_only=plan.read_only,  # as the session said (the copy's and pg_dump's are opened alike)
         server_version=plan.server_version,
         sandbox=sandbox.description,
         provider=provider,
@@ -115,6 +115,7 @@ class _Plan:
     extra: set[str]  # tables found beyond an earlier copy, in scope from now on
     production_sizes: dict[str, int]
     server_version: str
+    read_only: bool  # the session that read the target said it could not write
 
     covered: frozenset[str]  # copied and measured: the closure, and the measured partitions under it
 
@@ -148,6 +149,7 @@ def _plan(target_url: DatabaseUrl, script: Script, policy: Policy, full: bool, e
             covered=frozenset(closure | set(measured)),
             production_sizes={t: s.estimated_rows for t, s in target.table_sizes(touched).items()},
             server_version=target.server_version,
+            read_only=target.read_only,
         )
 
 

@@ -142,6 +142,11 @@ class Target(Protocol):
     @property
     def server_major(self) -> int: ...
 
+    @property
+    def read_only(self) -> bool:
+        """No write can go through this connection (PostgreSQL: asked of the session itself)."""
+        ...
+
     def close(self) -> None: ...
 
     def resolve(self, names: Sequence[str]) -> dict[str, str]:

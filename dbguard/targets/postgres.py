@@ -289,6 +289,12 @@ class PostgresTarget:
     def server_major(self) -> int:
         return self.conn.info.server_version // 10000
 
+    @property
+    def read_only(self) -> bool:
+        """The session's own word: every transaction on it is read-only (default_transaction_read_only)."""
+        row = self.conn.execute("SELECT current_setting('default_transaction_read_only')").fetchone()
+        return bool(row and row[0] == "on")
+
     def close(self) -> None:
         self.conn.close()
 

@@ -51,7 +51,7 @@ def connect(url: DatabaseUrl, read_only: bool = False) -> SqliteTarget:
         raise ConnectionFailure(f"{path} is not a usable SQLite database: {error}") from None
     # typeshed types aggregates as taking and returning int; SQLite passes any value and takes text back.
     conn.create_aggregate(ROW_HASH_FUNCTION, 1, _RowHash)  # type: ignore[arg-type]
-    return SqliteTarget(url, conn)
+    return SqliteTarget(url, conn, read_only)
 
 
 class _RowHash:
@@ -83,10 +83,11 @@ class SqliteTarget:
 
     dialect = Dialect.SQLITE
 
-    def __init__(self, url: DatabaseUrl, conn: sqlite3.Connection) -> None:
+    def __init__(self, url: DatabaseUrl, conn: sqlite3.Connection, read_only: bool = False) -> None:
         self.url = url
         self.conn = conn
         self.server_version = sqlite3.sqlite_version
+        self.read_only = read_only  # opened with mode=ro: SQLite itself refuses every write
 
     @property
     def server_major(self) -> int:

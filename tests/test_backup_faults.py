@@ -434,7 +434,8 @@ def test_a_sandbox_session_terminated_during_verification_does_not_blame_the_dum
             with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
                 row = conn.execute(
                     "SELECT pid, datname FROM pg_stat_activity WHERE datname LIKE %s AND application_name = "
-                    "'dbguard' AND state = 'active' AND query LIKE '%%hashtextextended%%'",
+                    "'dbguard' AND state = 'active' AND query LIKE '%%hashtextextended%%' "
+                    "AND backend_type = 'client backend'",  # its session, not the hash's parallel workers
                     (f"dbguard\\_sandbox\\_%\\_{process.pid}\\_%",),
                 ).fetchone()
             return (int(row[0]), str(row[1])) if row else None

@@ -50,7 +50,9 @@ def holding(url: str, table: str) -> psycopg.Connection[tuple[object, ...]]:
 def backend(url: str, application: str, *, waiting_for_a_lock: bool = False) -> int | None:
     """The pid of the server session of `application` (dbguard or pg_dump) in the database of `url`."""
     database = url.rsplit("/", 1)[1]
-    query = "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = %s"
+    # a client's own session, not the parallel workers its hashing query may start (they share its name)
+    query = ("SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = %s "
+             "AND backend_type = 'client backend'")  # fmt: skip
     if waiting_for_a_lock:
         query += " AND wait_event_type = 'Lock'"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:

@@ -1,4 +1,4 @@
-"""`dbguard check`: the policy's rules over scripts, offline, in six report formats."""
+"""`dbguard check`: the policy's rules over scripts, offline, in seven report formats."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class Format(StrEnum):
     SARIF = "sarif"
     JUNIT = "junit"
     GITHUB = "github"
+    GITLAB = "gitlab"
 
 
 class FailOn(StrEnum):

@@ -1,1 +1,1 @@
-"""The `check` report: its model and one pure renderer per format (text, json, markdown, sarif, junit, github)."""
+"""The `check` report: its model and one pure renderer per format (text, json, markdown, sarif, junit, github, gitlab)."""

@@ -8,7 +8,8 @@ it was, and the command fails with the reason (VerificationUnfinished).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from dbguard.sandbox.catalog import DatabaseFacts
 from dbguard.sandbox.marker import scratch_directory
 from dbguard.sandbox.pgtools import find_binary, tool_error
 from dbguard.targets.model import TableStats
-from dbguard.targets.postgres import error_text
+from dbguard.targets.postgres import PostgresTarget, error_text
 from dbguard.targets.url import DatabaseUrl
 
 Progress = Callable[[str], None]
@@ -143,6 +144,20 @@ def _restore_postgres(
     dump: Path, manifest: Manifest, provider: str, server_url: DatabaseUrl | None, pg_bin: Path | None,
     say: Progress,
 ) -> dict[str, TableStats]:  # fmt: skip
+    with restored_postgres(dump, manifest, provider, server_url, pg_bin, say) as (restored, _where):
+        say("counting and hashing the restored tables")
+        return restored.table_stats(list(manifest.tables))
+
+
+@contextmanager
+def restored_postgres(
+    dump: Path, manifest: Manifest, provider: str, server_url: DatabaseUrl | None, pg_bin: Path | None,
+    say: Progress,
+) -> Iterator[tuple[PostgresTarget, str]]:  # fmt: skip
+    """The dump restored into a new, empty sandbox database (made by `provider`; "server" makes it on
+    `server_url`, else on the backup's own server): yields a session on it and where it is, for people.
+    The session is closed and the sandbox removed when the block ends, however it ends. Raises
+    BackupFailure when the dump does not restore, VerificationUnfinished when pg_restore is killed."""
     from dbguard.targets import postgres
 
     facts = manifest_facts(manifest)
@@ -157,8 +172,7 @@ def _restore_postgres(
             pg_restore_into(pg_restore, dump, listing, url)
             restored = postgres.connect(url)
             try:
-                say("counting and hashing the restored tables")
-                return restored.table_stats(list(manifest.tables))
+                yield restored, where
             finally:
                 restored.close()
 

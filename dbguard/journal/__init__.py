@@ -15,6 +15,8 @@ How `run` uses it::
 from dbguard.journal.entries import (
     Attempt,
     AttemptResult,
+    Drill,
+    DrillCheck,
     DryRunSummary,
     FindingEntry,
     Intent,
@@ -37,6 +39,8 @@ __all__ = [
     "Attempt",
     "AttemptResult",
     "Breakage",
+    "Drill",
+    "DrillCheck",
     "DryRunSummary",
     "FindingEntry",
     "Intent",

@@ -3,7 +3,8 @@
 A run writes, in order: one `Intent` before its first write, one `Attempt` per transaction attempt
 (a lock timeout that is retried is an attempt of its own), and one `Outcome` at the end, after
 COMMIT or ROLLBACK, or once `pg_xact_status` has told what happened to a commit whose connection was
-lost. `Repair` is written by `dbguard journal repair`, never by a run.
+lost. `Repair` is written by `dbguard journal repair`, never by a run. `Drill` is written by `dbguard
+drill`: one record, a run id of its own.
 
 Every string is passed through `mask` before it is written: a password never reaches the journal,
 whatever a caller puts in a message.
@@ -26,7 +27,9 @@ from dbguard.guard.execute import StatementRun
 from dbguard.journal.record import Kind
 from dbguard.registry import Severity
 from dbguard.report.check.model import Finding
+from dbguard.report.drill.model import DrillReport
 from dbguard.report.dryrun.model import DryRunReport
+from dbguard.review.approvals import Approval
 from dbguard.targets.url import DatabaseUrl, mask
 
 
@@ -110,6 +113,21 @@ class DryRunSummary:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ApprovalEntry:
+    """A reviewer's sign-off that counted for the run (see dbguard/review/approvals.py)."""
+
+    reviewer: str
+    approved_at: str  # UTC ISO-8601
+    recorded_by: str  # the OS user who ran `dbguard approve`
+    note: str = ""
+
+    @classmethod
+    def from_approval(cls, approval: Approval) -> ApprovalEntry:
+        return cls(reviewer=approval.reviewer, approved_at=approval.approved_at, recorded_by=approval.recorded_by,
+                   note=approval.note)  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
 class Subject:
     """Who ran what, where: in both the intent and the outcome (as top-level fields of the record), so
     each reads on its own."""
@@ -149,6 +167,7 @@ class Intent:
     findings: tuple[FindingEntry, ...]  # every finding, waived ones with their reason
     dry_run: DryRunSummary | None  # None with --skip-dry-run
     skip_dry_run: bool = False
+    approvals: tuple[ApprovalEntry, ...] = ()  # the sign-offs that met the policy's require_approvals
     backup_id: str | None = None
     command: str = ""  # the command line, passwords masked; `current_command()` gives it
     dbguard_version: str = __version__
@@ -200,7 +219,59 @@ class Repair:
     saved_to: str  # where the removed bytes were kept
 
 
-Entry = Intent | Attempt | Outcome | Repair
+@dataclass(frozen=True, kw_only=True)
+class DrillCheck:
+    """An invariant evaluated on a drill's restored data."""
+
+    name: str
+    passed: bool
+    skipped: bool
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Drill:
+    """A restore drill's result (see dbguard/report/drill/model.py for RTO and RPO)."""
+
+    kind: ClassVar[Kind] = Kind.DRILL
+
+    user: str
+    host: str
+    target: str  # the backed-up database, password masked
+    backup_id: str
+    verdict: str  # "PASSED" or "FAILED"
+    exit_code: int
+    taken_at: str  # UTC, when the backup's data was read
+    drilled_at: str  # UTC, when the drill began
+    backup_age_seconds: float  # RPO at drill time
+    restore_seconds: float | None  # RTO: restore start to verified data; None: the restore failed
+    invariants_seconds: float
+    tables: int  # tables in the backup
+    rows: int  # rows in the backup, as its manifest says
+    mismatched: tuple[str, ...]  # tables whose restored count or hash differ from the manifest's
+    invariants: tuple[DrillCheck, ...]
+    failure: str | None = None  # why the restore failed
+    sandbox: str = ""
+    policy_name: str = ""
+    command: str = ""  # the command line, passwords masked
+    dbguard_version: str = __version__
+
+    @classmethod
+    def from_report(cls, report: DrillReport, exit_code: int, command: str = "") -> Drill:
+        checks = tuple(DrillCheck(name=c.name, passed=c.passed, skipped=c.skipped, detail=c.detail)
+                       for c in report.invariants)  # fmt: skip
+        return cls(**Subject.operator(), target=report.source, backup_id=report.backup_id, verdict=report.verdict,
+                   exit_code=exit_code, taken_at=report.taken_at, drilled_at=report.drilled_at,
+                   backup_age_seconds=round(report.backup_age_seconds, 3),
+                   restore_seconds=None if report.restore_seconds is None else round(report.restore_seconds, 3),
+                   invariants_seconds=round(report.invariants_seconds, 3), tables=len(report.tables),
+                   rows=sum(t.expected_rows for t in report.tables),
+                   mismatched=tuple(t.table for t in report.tables if not t.matches), invariants=checks,
+                   failure=report.failure, sandbox=report.sandbox, policy_name=report.policy,
+                   command=command)  # fmt: skip
+
+
+Entry = Intent | Attempt | Outcome | Repair | Drill
 
 
 def payload(entry: Entry) -> dict[str, Any]:
@@ -215,8 +286,9 @@ def display_orders() -> dict[str, tuple[str, ...]]:
     """Payload field names in declaration order, per record kind and per nested field ("statements"...)."""
     subject = tuple(f.name for f in fields(Subject))
     shapes: dict[str, Any] = {Kind.INTENT: Intent, Kind.ATTEMPT: Attempt, Kind.OUTCOME: Outcome, Kind.REPAIR: Repair,
-                              "findings": FindingEntry, "statements": StatementEntry, "lock_waits": LockWait,
-                              "dry_run": DryRunSummary}  # fmt: skip
+                              Kind.DRILL: Drill, "findings": FindingEntry, "statements": StatementEntry,
+                              "lock_waits": LockWait, "dry_run": DryRunSummary, "invariants": DrillCheck,
+                              "approvals": ApprovalEntry}  # fmt: skip
     orders = {}
     for key, shape in shapes.items():
         names = tuple(f.name for f in fields(shape))

@@ -29,6 +29,7 @@ class Kind(StrEnum):
     ATTEMPT = "attempt"
     OUTCOME = "outcome"
     REPAIR = "repair"
+    DRILL = "drill"  # a restore drill (`dbguard drill`): a run of its own, one record
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Record:
 
     seq: int  # 1, 2, ... in the order written
     run_id: str
-    kind: str  # "intent", "attempt", "outcome", "repair"
+    kind: str  # "intent", "attempt", "outcome", "repair", "drill"
     at: str  # UTC, ISO 8601 with milliseconds and a Z
     prev_sha256: str
     sha256: str

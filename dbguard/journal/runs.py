@@ -48,6 +48,9 @@ class Run:
             return f"{outcome.fields.get('verdict')} (exit {outcome.fields.get('exit_code')})"
         if self.intent is not None:
             return NO_OUTCOME
+        drill = next((r for r in self.records if r.kind == Kind.DRILL), None)
+        if drill is not None:
+            return f"drill {drill.fields.get('verdict')} (exit {drill.fields.get('exit_code')})"
         return ", ".join(dict.fromkeys(r.kind for r in self.records))  # e.g. "repair"
 
 

@@ -5,10 +5,21 @@ back to copying the table (ALGORITHM=COPY), which blocks writes for the whole co
 cannot be made in place. With ALGORITHM=INPLACE, LOCK=NONE (or ALGORITHM=INSTANT) MySQL refuses such
 a change at once instead ("Online DDL" in the MySQL manual).
 
+MySQL refuses ALGORITHM=INSTANT with any LOCK clause but LOCK=DEFAULT ("Only LOCK=DEFAULT is
+supported for operations that are performed instantly"; MariaDB accepts it). A column added with an
+expression default, `DEFAULT (expr)`, cannot be added instantly: MySQL rebuilds the table. CREATE
+INDEX with ALGORITHM=COPY or LOCK=SHARED|EXCLUSIVE blocks writers for the whole build.
+
 Bad:
     ALTER TABLE orders ADD INDEX orders_sku_idx (sku);
 
     ALTER TABLE orders ADD COLUMN note TEXT, ALGORITHM=INPLACE, LOCK=SHARED;
+
+    ALTER TABLE orders ADD COLUMN note TEXT, ALGORITHM=INSTANT, LOCK=NONE;
+
+    ALTER TABLE orders ADD COLUMN tags JSON DEFAULT (JSON_ARRAY()), ALGORITHM=INPLACE, LOCK=NONE;
+
+    CREATE INDEX orders_sku_idx ON orders (sku) ALGORITHM=COPY;
 
 Good:
     ALTER TABLE orders ADD INDEX orders_sku_idx (sku), ALGORITHM=INPLACE, LOCK=NONE;
@@ -28,8 +39,34 @@ from dbguard.sql.model import Statement
 @rule("require-online-ddl", Severity.ERROR, "MySQL ALTER TABLE without ALGORITHM and LOCK=NONE",
       dialects=frozenset({Dialect.MYSQL}))  # fmt: skip
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
+    for action in statement.actions_of("add-column"):
+        if action.get("default_expression"):
+            yield Violation(
+                message=f"adding {action.table}.{action.column} with DEFAULT {action.get('default_sql')}, an "
+                "expression default, cannot be done instantly: MySQL rebuilds the whole table",
+                help="Add the column with no default or a literal one (ALGORITHM=INSTANT), then fill it in "
+                "batches, or make the change with an online schema-change tool.",
+            )
+    for action in statement.actions_of("create-index"):
+        algorithm, lock = action.get("algorithm"), action.get("lock")
+        if algorithm == "copy" or lock in ("shared", "exclusive"):
+            given = f"ALGORITHM={algorithm.upper()}" if algorithm == "copy" else f"LOCK={lock.upper()}"
+            yield Violation(
+                message=f"CREATE INDEX on {action.table} with {given} blocks writes to the table for the whole "
+                "index build",
+                help="Leave the options out or write ALGORITHM=INPLACE LOCK=NONE: InnoDB builds a secondary "
+                "index while writes go on.",
+            )
     for action in statement.actions_of("alter-table"):
         algorithm, lock = action.get("algorithm"), action.get("lock")
+        if algorithm == "instant" and lock not in (None, "default"):
+            yield Violation(
+                message=f"ALTER TABLE {action.table} asks for ALGORITHM=INSTANT with LOCK={lock.upper()}: MySQL "
+                "rejects that (only LOCK=DEFAULT goes with INSTANT), so the script fails there",
+                help="Drop the LOCK clause: `, ALGORITHM=INSTANT` alone already takes no lock beyond a brief "
+                "metadata lock.",
+            )
+            continue
         # INSTANT only touches metadata; MySQL accepts no LOCK clause but DEFAULT with it.
         if algorithm == "instant" or (algorithm == "inplace" and lock == "none"):
             continue

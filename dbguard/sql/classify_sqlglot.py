@@ -95,7 +95,25 @@ def classify(expression: exp.Expr, dialect: Dialect) -> Facts | None:
     if kind is None:
         return None
     c.collect_reads(expression)
+    _system_tables(c)
     return c.facts(kind)
+
+
+# SQLite's own tables: sqlite_sequence holds AUTOINCREMENT's counters; the schema tables are the catalog
+# itself ("The Schema Table" in the SQLite docs), writable only with PRAGMA writable_schema.
+_SQLITE_CATALOG = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_temp_schema"})
+
+
+def _system_tables(c: Collector) -> None:
+    """A write to a database's own bookkeeping tables is an action of its own, beside the plain write."""
+    for table in c.written:
+        bare = table.rsplit(".", 1)[-1].lower()
+        if c.dialect is Dialect.SQLITE and bare == "sqlite_sequence":
+            c.add("sequence-reset", table, how="a write to sqlite_sequence (AUTOINCREMENT's counters)")
+        elif c.dialect is Dialect.SQLITE and bare in _SQLITE_CATALOG:
+            c.add("catalog-write", table)
+        elif c.dialect is Dialect.MYSQL and table.lower().startswith("mysql."):
+            c.add("catalog-write", table)  # the grant tables and server metadata, behind GRANT's back
 
 
 def _name(table: exp.Table) -> str:
@@ -317,9 +335,11 @@ def _add_column(table: str, col: exp.ColumnDef, c: Collector) -> None:
     volatile = default is not None and any(
         not isinstance(f, _STABLE_FUNCTIONS) for f in default.find_all(exp.Func)
     )  # fmt: skip
+    # default_expression: MySQL's parenthesized `DEFAULT (expr)`, which no ALGORITHM=INSTANT can add.
     c.add("add-column", table, col.name, type=c.type_name(col.args.get("kind")), not_null=not_null,
           has_default=default is not None or generated, default_volatile=volatile or generated,
-          default_sql=default.sql(dialect=c.dialect.value) if default is not None else None)  # fmt: skip
+          default_sql=default.sql(dialect=c.dialect.value) if default is not None else None,
+          default_expression=isinstance(default, exp.Paren))  # fmt: skip
 
 
 def _add_constraints(table: str, action: exp.AddConstraint, online: dict[str, Any], c: Collector) -> None:

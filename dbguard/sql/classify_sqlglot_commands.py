@@ -12,7 +12,7 @@ from sqlglot import exp
 
 from dbguard.dialects import Dialect
 from dbguard.sql.classify_sqlglot import FLAGS, ONLINE_OPTION, Collector, classify
-from dbguard.sql.model import Facts
+from dbguard.sql.model import Action, Facts
 
 
 def command(e: exp.Command | exp.Block, dialect: Dialect) -> Facts | None:
@@ -35,6 +35,44 @@ def command(e: exp.Command | exp.Block, dialect: Dialect) -> Facts | None:
             result = handler(match, c)
             return result if not isinstance(result, str) else c.facts(result)
     return None
+
+
+_QUOTED = r"""(?:'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")"""
+_LOAD = re.compile(
+    r"LOAD\s+(?:DATA|XML)\s+(?:(?:LOW_PRIORITY|CONCURRENT)\s+)?(?P<local>LOCAL\s+)?INFILE\s+(?P<file>" + _QUOTED
+    + r")\s+(?:(?:REPLACE|IGNORE)\s+)?INTO\s+TABLE\s+(?P<table>[`\w.$]+).*", FLAGS)  # fmt: skip
+_EXPORT_OPTION = r"(?:CHARACTER\s+SET\s+\w+|(?:FIELDS|COLUMNS|LINES)(?:\s+(?:TERMINATED|(?:OPTIONALLY\s+)?ENCLOSED" \
+    r"|ESCAPED|STARTING)\s+BY\s+" + _QUOTED + r")+)"
+_OUTFILE = re.compile(r"\bINTO\s+(?P<how>OUTFILE|DUMPFILE)\s+(?P<file>" + _QUOTED + r")(?:\s+" + _EXPORT_OPTION + ")*",
+                      FLAGS)  # fmt: skip
+
+
+def file_access(sql: str, dialect: Dialect) -> Facts | None:
+    """MySQL's server-side file statements, which sqlglot cannot parse: `LOAD DATA [LOCAL] INFILE` and
+    `SELECT ... INTO OUTFILE | DUMPFILE`. They are `copy` actions, like PostgreSQL's COPY: the server reads
+    or writes a file of its own host (LOCAL: the client sends the file, like COPY FROM STDIN). None for
+    anything else, or when the rest of the statement is not understood."""
+    if dialect is not Dialect.MYSQL:
+        return None
+    text = sql.strip().rstrip(";").strip()
+    c = Collector(dialect)
+    load = _LOAD.fullmatch(text)
+    if load:
+        table = _unquote(load["table"])
+        c.write(table)
+        c.add("copy", table, program=False, file=not load["local"], is_from=True, path=load["file"][1:-1],
+              statement="LOAD DATA LOCAL INFILE" if load["local"] else "LOAD DATA INFILE")  # fmt: skip
+        return c.facts("LOAD DATA")
+    out = _OUTFILE.search(text)
+    if out is None or not re.match(r"(?:SELECT|WITH|\()\b", text, FLAGS):
+        return None
+    query = _reparsed(text[: out.start()] + text[out.end() :], c)
+    if query is None or query.kind != "SELECT":
+        return None
+    details = {"program": False, "file": True, "is_from": False, "path": out["file"][1:-1],
+               "statement": f"SELECT ... INTO {out['how'].upper()}"}  # fmt: skip
+    action = Action("copy", None, details=details)
+    return dataclasses.replace(query, kind="SELECT INTO FILE", actions=(*query.actions, action))
 
 
 def _unquote(name: str) -> str:

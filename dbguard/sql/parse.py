@@ -16,7 +16,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from dbguard.dialects import Dialect
-from dbguard.sql import classify_pg, classify_sqlglot, plpgsql
+from dbguard.sql import classify_pg, classify_sqlglot, classify_sqlglot_commands, plpgsql
 from dbguard.sql.body_spans import BodyLocator
 from dbguard.sql.lexer import Lexed, Piece, lex
 from dbguard.sql.model import META_COMMAND, UNRECOGNIZED, Action, Facts, LineIndex, Script, Span, Statement
@@ -116,6 +116,9 @@ def _classified(node: pglast.ast.Node) -> tuple[Facts, str | None]:
 
 def _sqlglot_facts(sql: str, dialect: Dialect) -> tuple[Facts, str | None]:
     try:
+        files = classify_sqlglot_commands.file_access(sql, dialect)  # syntax sqlglot cannot parse
+        if files is not None:
+            return files, None
         parsed = [e for e in sqlglot.parse(sql, read=dialect.sqlglot_name) if e is not None]
         if not parsed:
             return Facts(kind=UNRECOGNIZED), "expected one statement"

@@ -5,7 +5,7 @@
 -- rows that were copied.
 
 -- dbguard: allow ban-non-transactional-statement reason="INSTANT metadata-only change; runs as its own step"
-ALTER TABLE orders ADD COLUMN archived_at DATETIME NULL, ALGORITHM=INSTANT, LOCK=NONE;
+ALTER TABLE orders ADD COLUMN archived_at DATETIME NULL, ALGORITHM=INSTANT;
 
 -- No BEGIN/COMMIT here: dbguard runs the whole script as one transaction.
 

@@ -1,49 +1,157 @@
-"""The terminal report: `file:line:col`, severity, rule, message, a code frame, and the help."""
+"""The terminal report: `file:line:col`, severity, rule, message, a code frame, and the help.
+
+The report is built as a list of lines and joined once, so rendering is linear in the report's size: each
+script is split into lines once (not once per finding), and no line goes through a rich Console, whose
+per-call layout cost was most of the time on a script with thousands of findings. Lines are cut with "…"
+at `width` exactly where rich cuts them (cells, not characters: a CJK character takes two), and coloured
+with rich's styles. Only a header wider than `width` (a very long path) is wrapped by a Console.
+"""
 
 from __future__ import annotations
 
 import textwrap
-from io import StringIO
+from collections.abc import Sequence
+from functools import cache
 
+from rich.cells import cell_len, set_cell_size
+from rich.color import ColorSystem
 from rich.console import Console
 from rich.markup import escape
+from rich.style import Style
 from rich.text import Text
 
 from dbguard.registry import Severity
-from dbguard.report.check.model import CheckReport, FileReport, Finding
-from dbguard.report.printable import printable
+from dbguard.report.check.model import CheckReport, Finding
+from dbguard.report.printable import printable, visible
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 _FRAME_LINES = 4
+_TAB_SIZE = 8  # rich's: a cut falls where the terminal shows it
+
+Segment = tuple[str, str]  # a piece of one line and its rich style ("" for none)
 
 
 def render(report: CheckReport, color: bool = False, width: int = 100) -> str:
-    report = printable(report)  # the script's own ESC, CR or U+202E never reach the terminal
-    out = StringIO()
-    console = Console(file=out, width=width, force_terminal=color, no_color=not color, highlight=False, emoji=False)
+    lines = _Lines(width, color)
     for file in report.files:
-        for finding in file.findings:
-            _finding(console, file, finding, report)
-    console.print(_summary(report))
-    return out.getvalue()
+        # The script's own ESC, CR or U+202E never reach the terminal: its text is made visible once.
+        source = visible(file.script.text).split("\n") if file.findings else []
+        for finding in printable(file.findings):
+            _finding(lines, source, finding)
+    lines.add_markup(_summary(report))
+    return lines.joined()
 
 
-def _finding(console: Console, file: FileReport, finding: Finding, report: CheckReport) -> None:
+def render_finding(script_text: str, finding: Finding, color: bool = False, width: int = 100) -> str:
+    """One finding (of the script whose source is `script_text`) as `render` shows it, ending in a blank line."""
+    lines = _Lines(width, color)
+    _finding(lines, visible(script_text).split("\n"), printable(finding))
+    return lines.joined()
+
+
+def _finding(lines: _Lines, source: Sequence[str], finding: Finding) -> None:
     where = f"{finding.path}:{finding.line}:{finding.column}"
     label = "waived" if finding.waived else finding.severity.value
     style = "dim" if finding.waived else _STYLE.get(finding.severity, "")
     inside = f" (in {finding.origin})" if finding.origin else ""
-    console.print(f"[bold]{escape(where)}[/] [{style}]{label}[/] [magenta]{finding.rule_id}[/]{escape(inside)}")
-    print_cut(console, wrapped(finding.message, "  ", console.width))
-    for number, line, marked in _frame(file.script.text, finding):
+    lines.add_header([(where, "bold"), (" ", ""), (label, style), (" ", ""), (finding.rule_id, "magenta"),
+                      (inside, "")])  # fmt: skip
+    lines.add_wrapped(finding.message, "")
+    for number, line, marked in _frame(source, finding):
         marker = ">" if marked else " "
         # A source line is never wrapped inside the frame: it ends in "…" where the terminal does.
-        print_cut(console, Text(f"  {marker} {number:>4} | {line}", style="bold" if marked else "dim"))
+        lines.add([(f"  {marker} {number:>4} | {line}", "bold" if marked else "dim")])
     if finding.waived:
-        print_cut(console, wrapped(f"waived: {finding.waived_reason}", "  ", console.width, "dim"))
+        lines.add_wrapped(f"waived: {finding.waived_reason}", "dim")
     else:
-        print_cut(console, wrapped(f"help: {finding.help}", "  ", console.width, "green"))
-    console.print()
+        lines.add_wrapped(f"help: {finding.help}", "green")
+    lines.add([])
+
+
+class _Lines:
+    """The report's lines, each cut at `width` cells and, when `color`, styled as it is added."""
+
+    def __init__(self, width: int, color: bool) -> None:
+        self.width = width
+        self.color = color
+        self._lines: list[str] = []
+
+    def add(self, segments: list[Segment]) -> None:
+        """One line, cut with "…" at the width instead of wrapped."""
+        if any("\t" in text for text, _ in segments):
+            segments = _expand_tabs(segments)
+        if sum(cell_len(text) for text, _ in segments) > self.width:
+            segments = _ellipsis(segments, self.width)
+        self._lines.append("".join(_paint(text, style) if self.color else text for text, style in segments))
+
+    def add_wrapped(self, text: str, style: str) -> None:
+        for line in wrapped(text, "  ", self.width).plain.split("\n"):
+            self.add([(line, style)])
+
+    def add_header(self, segments: list[Segment]) -> None:
+        """One line that is wrapped, not cut, when it is wider than the report: as rich's `Console.print`."""
+        if sum(cell_len(text) for text, _ in segments) <= self.width and not any("\t" in t for t, _ in segments):
+            self.add(segments)
+            return
+        console = Console(width=self.width, force_terminal=self.color, no_color=not self.color, highlight=False,
+                          emoji=False)  # fmt: skip
+        with console.capture() as captured:
+            console.print(Text.assemble(*segments))
+        self._lines.append(captured.get().removesuffix("\n"))
+
+    def add_markup(self, markup: str) -> None:
+        text = Text.from_markup(markup)
+        self.add_header(_segments(text))
+
+    def joined(self) -> str:
+        return "\n".join(self._lines) + "\n"
+
+
+@cache
+def _style(style: str) -> Style:
+    return Style.parse(style)
+
+
+def _paint(text: str, style: str) -> str:
+    return _style(style).render(text, color_system=ColorSystem.STANDARD) if style and text else text
+
+
+def _expand_tabs(segments: list[Segment]) -> list[Segment]:
+    """Tabs expanded to rich's tab stops, counted from the start of the line."""
+    expanded: list[Segment] = []
+    column = 0
+    for text, style in segments:
+        pieces = text.split("\t")
+        out = pieces[0]
+        for piece in pieces[1:]:
+            out += " " * (_TAB_SIZE - (column + cell_len(out)) % _TAB_SIZE) + piece
+        column += cell_len(out)
+        expanded.append((out, style))
+    return expanded
+
+
+def _ellipsis(segments: list[Segment], width: int) -> list[Segment]:
+    """`segments` cut to `width` cells, ending in "…" (rich's overflow="ellipsis")."""
+    kept: list[Segment] = []
+    room = width - 1
+    for text, style in segments:
+        size = cell_len(text)
+        if size > room:
+            kept.append((set_cell_size(text, room) + "…", style))
+            break
+        kept.append((text, style))
+        room -= size
+    return kept
+
+
+def _segments(text: Text) -> list[Segment]:
+    """A markup line's text as segments with one style each (its spans may nest or leave gaps)."""
+    cuts = sorted({0, len(text.plain), *(s.start for s in text.spans), *(s.end for s in text.spans)})
+    segments = []
+    for start, end in zip(cuts, cuts[1:], strict=False):
+        style = " ".join(str(s.style) for s in text.spans if s.start <= start and end <= s.end)
+        segments.append((text.plain[start:end], style))
+    return segments
 
 
 def wrapped(text: str, indent: str, width: int, style: str = "") -> Text:
@@ -59,9 +167,8 @@ def print_cut(console: Console, text: Text) -> None:
     console.print(text, no_wrap=True, overflow="ellipsis")
 
 
-def _frame(text: str, finding: Finding) -> list[tuple[int, str, bool]]:
+def _frame(lines: Sequence[str], finding: Finding) -> list[tuple[int, str, bool]]:
     """A few lines around the statement: the one before it, then up to _FRAME_LINES of it."""
-    lines = text.splitlines()
     first = finding.line
     last = finding.span.end_line if finding.span else first
     shown_last = min(last, first + _FRAME_LINES - 1, len(lines))

@@ -9,6 +9,7 @@ with rich's styles. Only a header wider than `width` (a very long path) is wrapp
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from collections.abc import Sequence
 from functools import cache
@@ -16,7 +17,6 @@ from functools import cache
 from rich.cells import cell_len, set_cell_size
 from rich.color import ColorSystem
 from rich.console import Console
-from rich.markup import escape
 from rich.style import Style
 from rich.text import Text
 
@@ -148,7 +148,7 @@ def _segments(text: Text) -> list[Segment]:
     """A markup line's text as segments with one style each (its spans may nest or leave gaps)."""
     cuts = sorted({0, len(text.plain), *(s.start for s in text.spans), *(s.end for s in text.spans)})
     segments = []
-    for start, end in zip(cuts, cuts[1:], strict=False):
+    for start, end in itertools.pairwise(cuts):
         style = " ".join(str(s.style) for s in text.spans if s.start <= start and end <= s.end)
         segments.append((text.plain[start:end], style))
     return segments

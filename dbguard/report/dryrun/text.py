@@ -166,7 +166,8 @@ def _findings(console: Console, report: DryRunReport) -> None:
     file = report.check.files[0] if report.check.files else None
     for finding in report.findings:
         if file is not None and finding.line:
-            shown = render_text.render_finding(file.script.text, finding, console.color_system is not None, console.width)
+            color = console.color_system is not None
+            shown = render_text.render_finding(file.script.text, finding, color, console.width)
             console.print(Text.from_ansi(shown), no_wrap=True, overflow="ignore", end="")
         else:
             _say(console, f"{finding.rule_id} {finding.severity.value}: {finding.message}", "  ")

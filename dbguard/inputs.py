@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,11 @@ MAX_SCRIPT_BYTES = 16 * 1024 * 1024  # every read stops here: devices and FIFOs 
 class Source:
     name: str
     text: str
+    sha256: str = ""  # of the bytes as read (a BOM included); when built from text alone, of its UTF-8
+
+    def __post_init__(self) -> None:
+        if not self.sha256:
+            object.__setattr__(self, "sha256", hashlib.sha256(self.text.encode()).hexdigest())
 
 
 def read_sources(paths: Sequence[str]) -> Iterator[Source]:
@@ -25,7 +31,8 @@ def read_sources(paths: Sequence[str]) -> Iterator[Source]:
         raise InputError("no script given: pass a .sql file, a directory, or - for stdin")
     for path in paths:
         if path == "-":
-            yield Source("<stdin>", decode(_read_bounded(sys.stdin.buffer, "<stdin>"), "<stdin>"))
+            data = _read_bounded(sys.stdin.buffer, "<stdin>")
+            yield Source("<stdin>", decode(data, "<stdin>"), hashlib.sha256(data).hexdigest())
             continue
         target = Path(path)
         if target.is_dir():
@@ -52,7 +59,7 @@ def read_file(path: Path) -> Source:
         raise InputError(f"{path}: is a directory") from None
     except OSError as error:
         raise InputError(f"{path}: cannot read: {error.strerror}") from None
-    return Source(str(path), decode(data, str(path)))
+    return Source(str(path), decode(data, str(path)), hashlib.sha256(data).hexdigest())
 
 
 def _read_bounded(stream: BinaryIO, name: str) -> bytes:

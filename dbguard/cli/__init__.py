@@ -3,6 +3,7 @@
 # ruff: noqa: I001, F401 - the imports below register the commands, in this order
 from dbguard.cli.base import app, main
 from dbguard.cli import check, dryrun, run
+from dbguard.cli import approve
 from dbguard.cli import backup
 from dbguard.cli import journal
 from dbguard.cli import rules

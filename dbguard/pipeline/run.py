@@ -57,11 +57,13 @@ from dbguard.journal import (
     new_run_id,
     unfinished_runs,
 )
+from dbguard.journal.entries import ApprovalEntry
 from dbguard.pipeline.check import check_text
 from dbguard.policy.policy import BUILTIN_POLICIES, Policy
 from dbguard.report.check.model import CheckReport
 from dbguard.report.dryrun.model import DryRunReport
 from dbguard.report.run.model import PlannedStatement, RunPlan, RunReport, StepResult
+from dbguard.review.approvals import Approval, approvals_for_run
 from dbguard.run.commit_or_rollback import StepContext, run_step
 from dbguard.run.exclusive import postgres_run_lock, sqlite_run_lock
 from dbguard.run.steps import Step, split_steps
@@ -113,6 +115,14 @@ def run_script(
             report.reasons.append(f"{finding.path}:{finding.line} {finding.rule_id}: {finding.message}")
         more = len(report.check.blocking) - 10
         return _stopped(report, f"... and {more} more blocking finding(s)" if more > 0 else None)
+    approvals: tuple[Approval, ...] = ()
+    if policy.run.require_approvals:  # before the target is touched: no dry-run, no backup without them
+        count = approvals_for_run(source.name, source.sha256, policy.run.require_approvals,
+                                  Subject.operator()["user"])  # fmt: skip
+        if not count.met:
+            return _stopped(report, f"not approved: {count.summary()} (see `dbguard approvals {source.name}`)")
+        approvals = count.counted
+        report.notes.append("approved by " + ", ".join(f"{a.reviewer} ({a.approved_at})" for a in approvals))
     steps = split_steps(file_report.script)
     refused = [s for s in steps if not s.transactional and not policy.allow_non_transactional]
     if refused:
@@ -137,7 +147,7 @@ def run_script(
         report.plan = _plan(target, steps, report.dry_run, policy, options)
         if not confirm(report.plan):
             return _stopped(report, "not confirmed: nothing was run")
-        _execute(report, target, steps, policy, store, journal, options, source, say, on_statement)
+        _execute(report, target, steps, policy, store, journal, options, source, say, on_statement, approvals)
     report.timings["total"] = round(time.monotonic() - started, 3)
     return report
 
@@ -208,17 +218,18 @@ def _plan(target: Target, steps: list[Step], dry_run: DryRunReport | None, polic
 
 def _execute(report: RunReport, target: Target, steps: list[Step], policy: Policy, store: BackupStore,
              journal: Journal, options: RunOptions, source: Source, say: Progress,
-             on_statement: Callable[[StatementRun], None] | None) -> None:  # fmt: skip
+             on_statement: Callable[[StatementRun], None] | None,
+             approvals: tuple[Approval, ...] = ()) -> None:  # fmt: skip
     plan = report.plan
     assert plan is not None
-    subject = Subject.for_run(target.url, source.name, hashlib.sha256(source.text.encode()).hexdigest(), policy.name,
-                              policy_sha256(policy))  # fmt: skip
+    subject = Subject.for_run(target.url, source.name, source.sha256, policy.name, policy_sha256(policy))
     report.journaled = True
     journal.append(report.run_id, Intent(
         subject=subject, dialect=target.dialect.value,
         findings=tuple(FindingEntry.from_finding(f, report.check.threshold) for f in report.check.findings),
         dry_run=DryRunSummary.from_report(report.dry_run) if report.dry_run else None,
         skip_dry_run=options.skip_dry_run, command=current_command(),
+        approvals=tuple(ApprovalEntry.from_approval(a) for a in approvals),
     ))  # fmt: skip
     ctx = StepContext(target=target, policy=policy, journal=journal, run_id=report.run_id, store=store,
                       backup_tables=list(plan.backup_tables),

@@ -61,6 +61,7 @@ class RunSettings:
     max_row_drift_rows: int = 100  # ...or by this many rows, whichever is larger
     allow_skip_dry_run: bool = False  # `run --skip-dry-run` is refused unless true
     allow_quick_verify: bool = False  # `run --quick-verify` (sha256 and pg_restore --list only) unless true
+    require_approvals: int = 0  # distinct reviewers, not the author, whose `dbguard approve` matches the script
 
 
 @dataclass(frozen=True)

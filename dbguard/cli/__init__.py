@@ -5,6 +5,7 @@ from dbguard.cli.base import app, main
 from dbguard.cli import check, dryrun, run
 from dbguard.cli import approve
 from dbguard.cli import backup
+from dbguard.cli import drill
 from dbguard.cli import journal
 from dbguard.cli import rules
 from dbguard.cli import cleanup

@@ -55,5 +55,6 @@ class OutcomeUnknown(DbguardError):
 
 
 EXIT_FINDINGS = 1
+EXIT_INCOMPLETE = 8  # `verify`: a check did not finish (time budget, refused query); nothing is known of it
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in dbguard, reported in one line
 EXIT_INTERRUPTED = 130

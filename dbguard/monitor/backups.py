@@ -1,0 +1,50 @@
+"""How fresh the newest verified backup of a database is, from the signed manifests of a backup store.
+
+A backup counts only when its manifest is genuine (signed with the manifest key), it is a backup of the
+database being verified (`DatabaseUrl.same_database`), its status is VERIFIED, and its dump file is there
+with the size the manifest says. Reading the store changes nothing in it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from dbguard.backup.store import VERIFIED, BackupStore, Manifest
+from dbguard.errors import UsageError
+from dbguard.monitor.model import BackupFreshness
+from dbguard.targets.url import DatabaseUrl
+
+
+def backup_freshness(store: BackupStore, target: DatabaseUrl, max_age_seconds: float | None,
+                     now: datetime | None = None) -> BackupFreshness:  # fmt: skip
+    """The newest usable VERIFIED backup of `target` in `store`, its age, and whether it is older than
+    `max_age_seconds` (or missing); see BackupFreshness."""
+    moment = now or datetime.now(UTC)
+    problems: list[str] = []
+    mine: list[Manifest] = []
+    for entry in store.list():  # newest first
+        if isinstance(entry, tuple):
+            problems.append(f"manifest {entry[0]} cannot be trusted: {entry[1]}")
+        elif _same_database(entry, target):
+            mine.append(entry)
+    newest = mine[0] if mine else None
+    newest_status = None
+    if newest is not None:
+        dump_problem = store.dump_problem(newest)
+        newest_status = dump_problem[0] if dump_problem else newest.verification.status
+        if newest_status != VERIFIED:
+            problems.append(f"the newest backup, {newest.id}, is {newest_status}"
+                            + (f": {newest.verification.reason}" if newest.verification.reason else ""))  # fmt: skip
+    verified = next((m for m in mine if m.verification.status == VERIFIED and store.dump_problem(m) is None), None)
+    age = (moment - datetime.fromisoformat(verified.created_at)).total_seconds() if verified else None
+    stale = None if max_age_seconds is None else (age is None or age > max_age_seconds)
+    return BackupFreshness(str(store.directory), verified.id if verified else None,
+                           verified.created_at if verified else None, age, newest.id if newest else None,
+                           newest_status, max_age_seconds, stale, tuple(problems))  # fmt: skip
+
+
+def _same_database(manifest: Manifest, target: DatabaseUrl) -> bool:
+    try:
+        return DatabaseUrl.parse(manifest.target).same_database(target)
+    except UsageError:  # a manifest's URL this dbguard cannot read names no database it can verify
+        return False

@@ -1,7 +1,8 @@
 """Every rule's fixture cases: `tests/fixtures/rules/<rule-id>.toml`, each with [[fires]] and [[passes]].
 
-A case is `sql = "..."`, with optional `dialect` (default postgres) and `protected_tables` (a policy
-that protects those tables). All rules run on each case, the way `dbguard check` runs them.
+A case is `sql = "..."`, with optional `dialect` (default postgres), `protected_tables` (a policy
+that protects those tables) and `policy` (a built-in policy by name: "strict"; default "default").
+All rules run on each case, the way `dbguard check` runs them.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def _cases() -> list[Any]:
 
 
 def _policy(case: dict[str, Any]) -> Policy:
-    base = load_policy(None)
+    base = load_policy(case.get("policy"))
     if "protected_tables" in case:
         return Policy(protected_tables=frozenset(case["protected_tables"]), severities=base.severities)
     return base

@@ -124,10 +124,12 @@ def run_script(
         approvals = count.counted
         report.notes.append("approved by " + ", ".join(f"{a.reviewer} ({a.approved_at})" for a in approvals))
     steps = split_steps(file_report.script)
-    refused = [s for s in steps if not s.transactional and not policy.allow_non_transactional]
+    refused = [step for step in steps if not step.transactional
+               and not all(policy.allows_outside_transaction(s) for s in step.statements)]  # fmt: skip
     if refused:
         return _stopped(report, f"step {refused[0].number} (line {refused[0].first_line}) cannot run in a "
-                                "transaction and the policy does not allow that (allow_non_transactional)")  # fmt: skip
+                                "transaction and the policy does not allow that (allow_online_steps, "
+                                "allow_non_transactional)")  # fmt: skip
     # The run lock first: a second run on the target is refused at once, not after a dry-run of its own.
     with closing(open_target(target_url)) as target, _run_lock(target):
         crashed = unfinished_runs(journal, target_url)
@@ -397,4 +399,3 @@ def policy_sha256(policy: Policy) -> str:
     else:
         text = Path(policy.source).read_text("utf-8")
     return hashlib.sha256(text.encode()).hexdigest()
-

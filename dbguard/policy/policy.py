@@ -19,6 +19,8 @@ from typing import Any
 
 from dbguard.errors import UsageError
 from dbguard.registry import Severity, all_rules
+from dbguard.sql.model import Statement
+from dbguard.sql.online import online_step
 
 BUILTIN_POLICIES = ("default", "strict")
 MAX_POLICY_BYTES = 1024 * 1024  # a policy is a page of TOML; this bounds the read of a FIFO or a device
@@ -28,6 +30,7 @@ _TOP_KEYS = {
     "fail_on",
     "protected_tables",
     "allow_non_transactional",
+    "allow_online_steps",
     "rules",
     "thresholds",
     "invariants",
@@ -84,7 +87,8 @@ class Policy:
     fail_on: Severity = Severity.ERROR
     severities: dict[str, Severity] = field(default_factory=dict)
     protected_tables: frozenset[str] = frozenset()
-    allow_non_transactional: bool = False
+    allow_non_transactional: bool = False  # any statement that cannot run in a transaction, as a step of its own
+    allow_online_steps: bool = True  # only the online ones (CREATE INDEX CONCURRENTLY, VACUUM, ...): dbguard.sql.online
     thresholds: Thresholds = Thresholds()
     timeouts: Timeouts = Timeouts()
     invariants: tuple[Invariant, ...] = ()
@@ -92,6 +96,10 @@ class Policy:
 
     def severity_of(self, rule_id: str) -> Severity:
         return self.severities.get(rule_id) or all_rules()[rule_id].severity
+
+    def allows_outside_transaction(self, statement: Statement) -> bool:
+        """Whether `run` may execute `statement`, which cannot run in a transaction, as a step of its own."""
+        return self.allow_non_transactional or (self.allow_online_steps and online_step(statement) is not None)
 
     def is_protected(self, table: str) -> bool:
         """`stock` protects `stock` in any schema; `public.stock` protects only that one."""
@@ -261,6 +269,7 @@ def _build(data: dict[str, Any], source: str) -> Policy:
         severities=severities,
         protected_tables=frozenset(t.lower() for t in _names(data.get("protected_tables", []), "protected_tables")),
         allow_non_transactional=_flag(data.get("allow_non_transactional", False), "allow_non_transactional"),
+        allow_online_steps=_flag(data.get("allow_online_steps", True), "allow_online_steps"),
         thresholds=_section(data, "thresholds", Thresholds),
         timeouts=_section(data, "timeouts", Timeouts),
         invariants=tuple(_invariant(i, n) for n, i in enumerate(invariants, 1)),

@@ -169,8 +169,10 @@ def alter_table(node: ast.AlterTableStmt, c: Collector) -> tuple[str, bool]:
             c.add("vacuum", table, full=True, how=f"ALTER TABLE ... {_REWRITE[sub]}")
         elif sub == AlterTableType.AT_ChangeOwner:
             c.add("grant", to_public=False, privileges=["ownership"], objects=[table])
-        elif sub == AlterTableType.AT_DetachPartition and getattr(cmd.def_, "concurrent", False):
-            detach_concurrently = True
+        elif sub == AlterTableType.AT_DetachPartition:
+            detach_concurrently = detach_concurrently or bool(getattr(cmd.def_, "concurrent", False))
+            c.add("detach-partition", table, partition=name_of(cmd.def_.name),
+                  concurrently=bool(getattr(cmd.def_, "concurrent", False)))  # fmt: skip
         elif sub == AlterTableType.AT_DropConstraint:
             c.add("drop-constraint", table, name=cmd.name, cascade=cascade(cmd.behavior))
     if ObjectType(node.objtype) == ObjectType.OBJECT_TYPE:  # ALTER TYPE ... ADD / ALTER / DROP ATTRIBUTE

@@ -14,6 +14,7 @@ from dbguard.errors import BackupFailure, UsageError
 
 if TYPE_CHECKING:
     from dbguard.backup.store import BackupStore
+    from dbguard.targets.url import DatabaseUrl
 
 backup_app = typer.Typer(
     cls=Guarded,
@@ -153,7 +154,10 @@ def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
 
 @backup_app.command("verify")
 def backup_verify(
-    backup_id: str = typer.Argument(..., help="A backup id from `dbguard backup list`, or its start (unique)."),
+    backup_id: str | None = typer.Argument(
+        None, help="A backup id from `dbguard backup list`, or its start (unique); or --all."
+    ),
+    every: bool = typer.Option(False, "--all", help="Verify every backup in the store, one after the other."),
     backup_dir: Path | None = typer.Option(None, "--backup-dir", envvar="DBGUARD_BACKUP_DIR", help="Backup store."),
     manifest_key: ManifestKeyOption = None,
     sandbox: SandboxKind = typer.Option(
@@ -167,31 +171,68 @@ def backup_verify(
     ),
     pg_bin: Path | None = typer.Option(None, "--pg-bin", envvar="DBGUARD_PG_BIN", help="Directory of pg_restore."),
 ) -> None:
-    """Restore-test an existing backup again (a scheduled restore drill): sha256 and size, pg_restore
-    --list, a restore into a sandbox, and row counts and hashes equal to the manifest's. Exits 5 if not.
+    """Restore-test an existing backup again: sha256 and size, pg_restore --list, a restore into a
+    sandbox, and row counts and hashes equal to the manifest's. The result (VERIFIED or FAILED, with the
+    reason) is recorded in the manifest. Exits 0 when VERIFIED, 2 on a usage error, 5 if not.
 
-    Example:
+    --all verifies every backup in the store, for a scheduled job: each one's progress, then a table of
+    every result. A manifest that cannot be read (edited, unsigned) is UNREADABLE, a check that could not
+    finish is UNFINISHED; the others are still verified. Exits 5 if any backup is not VERIFIED, or the
+    store holds none.
+
+    Examples:
 
     \b
         dbguard backup verify 2026-11-27T10-00-00.000000Z-stock --sandbox local
         dbguard backup verify 2026-11-27T10:00    # any start of an id that names one backup
+        dbguard backup verify --all --backup-dir /var/backups/dbguard   # nightly, from cron
     """
     from dbguard.backup.verify import verify_backup
     from dbguard.sandbox.signals import install_sigterm_handler
     from dbguard.targets.url import DatabaseUrl
 
+    if every == (backup_id is not None):
+        raise UsageError("dbguard backup verify takes a backup id or --all (one of them)")
     install_sigterm_handler()
     store = _store(backup_dir, manifest_key)
+    server_url = DatabaseUrl.parse(sandbox_url) if sandbox_url else None
+    if every:
+        _verify_all(store, sandbox.value, server_url, pg_bin)
+        return
+    assert backup_id is not None
     manifest = store.load(store.resolve(backup_id))
     from dbguard.sandbox.base import provider_for
 
     provider = provider_for(manifest.dialect, sandbox.value)
     with _backup_progress() as status:
         manifest = verify_backup(
-            store, manifest, provider=provider, server_url=DatabaseUrl.parse(sandbox_url) if sandbox_url else None,
+            store, manifest, provider=provider, server_url=server_url,
             pg_bin=pg_bin, progress=lambda message: status.update(message),
         )  # fmt: skip
     _print_manifest(manifest, store.directory)
+
+
+def _verify_all(store: BackupStore, provider: str, server_url: DatabaseUrl | None, pg_bin: Path | None) -> None:
+    from dbguard.backup.verify_all import verify_all
+
+    with _backup_progress() as status:
+
+        def say(number: int, total: int, backup_id: str, message: str) -> None:
+            status.update(f"[{number}/{total}] {backup_id}: {message}")
+            if message == "verifying":
+                stderr.print(f"dbguard: [{number}/{total}] verifying {backup_id}", highlight=False, soft_wrap=True)
+
+        results = verify_all(store, provider=provider, server_url=server_url, pg_bin=pg_bin, progress=say)
+    if not results:
+        raise BackupFailure(f"no backups in {store.directory}: nothing was verified (is --backup-dir right?)")
+    rows: list[tuple[str, ...]] = [("id", "status", "seconds", "target", "detail")]
+    rows += [(r.backup_id, r.status, f"{r.seconds:.1f}", r.target or "-", r.detail) for r in results]
+    for line in _aligned(rows):
+        typer.echo(line)
+    failed = [r.backup_id for r in results if not r.ok]
+    if failed:
+        raise BackupFailure(f"{len(failed)} of {len(results)} backup(s) did not verify: {', '.join(failed)}")
+    typer.echo(f"all {len(results)} backup(s) VERIFIED")
 
 
 def _print_manifest(manifest: Any, directory: Path) -> None:

@@ -80,8 +80,8 @@ class Collector:
             transactional = first not in _MYSQL_IMPLICIT_COMMIT or self.temporary
         else:
             transactional = first not in _SQLITE_OUTSIDE_TRANSACTION
-        return Facts(kind, tuple(self.read), tuple(self.written), None, transactional, tuple(self.actions),
-                     tuple(self.nested))  # fmt: skip
+        return Facts(kind, tables_read=tuple(self.read), tables_written=tuple(self.written),
+                     transactional=transactional, actions=tuple(self.actions), nested_sql=tuple(self.nested))  # fmt: skip
 
 
 def classify(expression: exp.Expr, dialect: Dialect) -> Facts | None:

@@ -3,7 +3,9 @@
 It finds three things a parser does not give back with positions:
 - statement boundaries (the `;` that is not inside a string, a comment or a dollar quote);
 - comments, where waivers live;
-- psql meta-commands (`\\i`, `\\set`...), which no SQL parser accepts.
+- psql meta-commands (`\\i`, `\\set`...), which no SQL parser accepts;
+- the mysql client's `DELIMITER` command, which it obeys the way the client does: from there on,
+  statements end at the new delimiter, and `;` inside a procedure or trigger body no longer splits it.
 
 For PostgreSQL, pglast stays the authority on splitting; this lexer is the fallback that lets one bad
 statement be reported while the rest of the script is still checked.
@@ -18,6 +20,8 @@ from dbguard.dialects import Dialect
 
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+# The mysql client reads `DELIMITER x` at the start of a statement, up to the end of the line.
+_DELIMITER = re.compile(r"DELIMITER[ \t]+(\S+)[^\n]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class Lexed:
     meta_commands: list[Piece] = field(default_factory=list)
     unterminated: Piece | None = None  # a string, quoted name or comment still open at the end
     executable_comments: list[Piece] = field(default_factory=list)  # MySQL's /*! ... */: the server runs them
+    client_commands: list[Piece] = field(default_factory=list)  # the mysql client's DELIMITER lines
 
 
 def lex(text: str, dialect: Dialect) -> Lexed:
@@ -43,6 +48,7 @@ def lex(text: str, dialect: Dialect) -> Lexed:
     stmt_start: int | None = None
     words: list[str] = []  # leading words of the current statement, to spot SQLite trigger bodies
     block_depth = 0
+    delimiter = ";"
 
     def end_statement(end: int) -> None:
         nonlocal stmt_start, block_depth
@@ -82,7 +88,19 @@ def lex(text: str, dialect: Dialect) -> Lexed:
             out.meta_commands.append(Piece(pos, end))
             pos = end
             continue
-        if ch == ";":
+        if dialect is Dialect.MYSQL and stmt_start is None and ch in "Dd":
+            command = _DELIMITER.match(text, pos)
+            if command:
+                delimiter = command.group(1)
+                out.client_commands.append(Piece(pos, command.end()))
+                pos = command.end()
+                continue
+        if delimiter != ";":
+            if text.startswith(delimiter, pos):
+                end_statement(pos)
+                pos += len(delimiter)
+                continue
+        elif ch == ";":
             if block_depth > 0:
                 pos += 1
                 continue

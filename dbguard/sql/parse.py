@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_right
 
 import pglast
 import sqlglot
@@ -37,8 +38,11 @@ def parse_script(text: str, dialect: Dialect, path: str = "<stdin>") -> Script:
     lexed = lex(text, dialect)
     pieces = _pieces(text, dialect, lexed)
     pieces += [(m, (Facts(kind=META_COMMAND), "psql meta-command")) for m in lexed.meta_commands]
+    starts = [p.start for p in lexed.statements]
     for hidden in lexed.executable_comments:
-        pieces.append((hidden, (Facts(kind=UNRECOGNIZED), "MySQL runs the SQL inside /*! ... */; dbguard does not")))
+        at = bisect_right(starts, hidden.start) - 1  # the statement it may sit inside
+        inside = at >= 0 and lexed.statements[at].end > hidden.start
+        pieces.append((hidden, _executable_comment(text[hidden.start : hidden.end], dialect, inside)))
     if lexed.unterminated is not None:
         u = lexed.unterminated
         pieces.append((u, (Facts(kind=UNRECOGNIZED), "unterminated string, quoted name or comment")))
@@ -132,6 +136,30 @@ def _sqlglot_facts(sql: str, dialect: Dialect) -> tuple[Facts, str | None]:
     if facts is None:
         return Facts(kind=UNRECOGNIZED), f"sqlglot does not understand this {dialect.value} statement"
     return facts, None
+
+
+_EXECUTABLE = re.compile(r"/\*(?P<mariadb>M?)!(?P<version>\d{5,6})?(?P<sql>.*)\*/", re.DOTALL)
+
+
+def _executable_comment(comment: str, dialect: Dialect, inside: bool) -> tuple[Facts, str | None]:
+    """MySQL's `/*!NNNNN sql */` (MariaDB's `/*M!NNNNNN sql */`): the server runs the SQL, the comment hides
+    it from other readers. Standing alone, it is classified as the statement it holds, so the rules judge
+    what it does; inside another statement (a clause), or not understood, it is unrecognized, with its SQL
+    named in the reason."""
+    match = _EXECUTABLE.fullmatch(comment)
+    inner = match["sql"].strip() if match else comment
+    if not inside and inner:
+        facts, _ = _sqlglot_facts(inner, dialect)
+        if facts.kind != UNRECOGNIZED:
+            return facts, None
+    server = "MariaDB" if match and match["mariadb"] else "MySQL"
+    version = match["version"] if match else None
+    since = f" (servers from {int(version[:-4])}.{int(version[-4:-2])}.{int(version[-2:])} on)" if version else ""
+    shown = " ".join(inner.split())
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    where = "as part of the statement around it" if inside else "as a statement"
+    return Facts(kind=UNRECOGNIZED), f'{server} runs "{shown}" hidden in an executable comment{since} {where}; ' \
+        "dbguard cannot check it there"
 
 
 def _nested(sql: str, origin: str, language: str, parent: Statement, first_index: int, depth: int,

@@ -25,9 +25,9 @@ def render(report: DrillReport) -> str:
         lines += ["", "### Tables", "", _row(("table", "rows (manifest)", "rows (restored)", "hash")),
                   _row(("---", "---:", "---:", "---"))]  # fmt: skip
         for table in report.tables:
-            restored = "-" if table.restored_rows is None else str(table.restored_rows)
-            lines.append(_row((_code(table.table), str(table.expected_rows), restored,
-                               "equal" if table.matches else "**differs**")))  # fmt: skip
+            restored = "not restored" if table.restored_rows is None else str(table.restored_rows)
+            verdict = "equal" if table.matches else "-" if table.restored_rows is None else "**differs**"
+            lines.append(_row((_code(table.table), str(table.expected_rows), restored, verdict)))
     if report.notes:
         lines += ["", "### Notes", "", *(f"- {_inline(note)}" for note in report.notes)]
     return "\n".join(lines) + "\n"

@@ -21,13 +21,17 @@ def render(report: DrillReport) -> str:
             lines.append(f"  {status(check):<4}  {check.name}: {check.detail}")
             if not check.passed and not check.skipped:
                 lines += [f"          {row_text(check.columns, row)}" for row in check.sample[:_SHOWN_ROWS]]
-    differing = [t for t in report.tables if not t.matches] if report.tables else []
+    # A restore that failed before counting has no restored table to compare: its reason says it all.
+    counted = any(t.restored_rows is not None for t in report.tables)
+    differing = [t for t in report.tables if not t.matches] if counted else []
     if differing:
         lines += ["", "tables that differ from the manifest:"]
         for table in differing:
-            got = f"{table.restored_rows} rows, hash {table.restored_hash}"
-            if table.restored_rows is None:
-                got = "missing"
+            got = (
+                f"{table.restored_rows} rows, hash {table.restored_hash}"
+                if table.restored_rows is not None
+                else "missing"
+            )
             lines.append(f"  {table.table}: {got}; the manifest says {table.expected_rows} rows, hash "
                          f"{table.expected_hash}")  # fmt: skip
     if report.notes:

@@ -77,6 +77,7 @@ class BackupFreshness:
 @dataclass(frozen=True)
 class VerifyReport:
     target: str  # URL, password masked
+    database: str  # the database's name (SQLite: the file's path), for labels; never a password
     dialect: str
     server_version: str
     started_at: str  # ISO 8601, UTC

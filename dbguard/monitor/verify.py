@@ -61,7 +61,7 @@ def verify_database(url: DatabaseUrl, policy: Policy, options: VerifyOptions) ->
     freshness = None
     if options.store is not None:
         freshness = backup_freshness(options.store, url, options.max_backup_age_seconds)
-    return VerifyReport(str(url), url.dialect.value, version, started_at, time.time(),
+    return VerifyReport(str(url), url.database, url.dialect.value, version, started_at, time.time(),
                         round(time.monotonic() - budget.started, 3), options.sample_percent,
                         options.time_budget_seconds, policy.name, tuple(outcomes), freshness)  # fmt: skip
 

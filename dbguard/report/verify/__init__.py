@@ -1,0 +1,1 @@
+"""Renderers of `dbguard verify`'s report: text, JSON, Prometheus text exposition."""

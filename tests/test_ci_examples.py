@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 import yaml
 
-from dbguard.cli import app
-from dbguard.cli.base import CommandLineError
+from tests.commandline import dbguard_commands, problems_of
 
 ROOT = Path(__file__).parent.parent
 GITHUB = ROOT / "docs" / "ci" / "github-actions.yml"
@@ -29,7 +27,6 @@ GITLAB = ROOT / "docs" / "ci" / "gitlab-ci.yml"
 PRE_COMMIT = ROOT / ".pre-commit-hooks.yaml"
 EXAMPLES = [GITHUB, GITLAB, PRE_COMMIT]
 COMMAND_KEYS = {"run", "script", "before_script", "after_script", "entry"}  # where each format keeps shell
-SEPARATORS = {";", "&&", "||", "|", "&", "(", ")", "!", "do", "then", "else", "if", "while", "until", "time"}
 DBGUARD = Path(sys.executable).parent / "dbguard"
 
 # The keys pre-commit documents for a hook in .pre-commit-hooks.yaml (pre-commit.com, "Creating new hooks").
@@ -82,45 +79,6 @@ def environment_of(document: Any) -> dict[str, str]:
     return found
 
 
-def dbguard_commands(shell: str) -> list[list[str]]:
-    """The words of each `dbguard` simple command in a shell text, after `dbguard`."""
-    commands = []
-    for line in shell.replace("\\\n", " ").splitlines():
-        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
-        lexer.whitespace_split = True
-        lexer.commenters = "#"
-        words = list(lexer)
-        for at, word in enumerate(words):
-            if word == "dbguard" and (at == 0 or words[at - 1] in SEPARATORS):
-                rest = words[at + 1 :]
-                end = next((n for n, w in enumerate(rest) if w in SEPARATORS or w[0] in "<>"), len(rest))
-                commands.append(rest[:end])
-    return commands
-
-
-def problems_of(words: list[str]) -> list[str]:
-    """What in `dbguard WORDS` the real command line refuses; [] when it parses.
-
-    The words go through the real parser of the command they name (click's, inside typer), which checks
-    every option, that an option's value is one of its choices, and the required arguments, without
-    running the command. A word with a shell variable stands for some value: `x`."""
-    command: Any = typer.main.get_command(app)
-    path = ["dbguard"]
-    words = ["x" if "$" in word else word for word in words]
-    while getattr(command, "commands", None) is not None:  # a group: descend to the command named
-        if not words or words[0].startswith("-"):
-            return [f"`{' '.join(path)}` is a group: name one of its commands"]
-        name, words = words[0], words[1:]
-        if name not in command.commands:
-            return [f"`{' '.join(path)}` has no command {name!r}"]
-        command, path = command.commands[name], [*path, name]
-    try:
-        command.make_context(" ".join(path), list(words))
-    except CommandLineError as error:
-        return [f"`{' '.join(path)}`: {' '.join(error.format_message().split())}"]
-    return []
-
-
 def test_every_example_is_valid_yaml_of_its_kind() -> None:
     for path in EXAMPLES:
         assert load(path), f"{path} is empty"
@@ -166,7 +124,8 @@ def test_the_checks_catch_what_was_renamed() -> None:
     assert "No such option: --formats" in problems_of(["check", "scripts/", "--formats", "sarif"])[0]
     assert "'sarifx' is not one of" in problems_of(["check", "x", "--format=sarifx"])[0]
     assert "Missing argument" in problems_of(["check", "--format", "sarif"])[0]
-    assert problems_of(["backup"]) == ["`dbguard backup` is a group: name one of its commands"]
+    assert problems_of(["journal"]) == ["`dbguard journal` is a group: name one of its commands"]
+    assert problems_of(["backup", "--db", "$URL", "--tables", "stock"]) == []  # the group takes a backup itself
     assert "No such option: --al" in problems_of(["backup", "verify", "--al"])[0]
     assert dbguard_commands('x=1; dbguard check "$f" --format gitlab > out || status=$?  # note') == [
         ["check", "$f", "--format", "gitlab"]

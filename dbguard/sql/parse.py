@@ -12,17 +12,15 @@ import re
 from bisect import bisect_right
 
 import pglast
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import SqlglotError
 
 from dbguard.dialects import Dialect
-from dbguard.sql import classify_pg, classify_sqlglot, classify_sqlglot_commands, plpgsql
+from dbguard.sql import classify_pg, plpgsql
 from dbguard.sql.body_spans import BodyLocator
 from dbguard.sql.lexer import Lexed, Piece, lex
 from dbguard.sql.model import META_COMMAND, UNRECOGNIZED, Action, Facts, LineIndex, Script, Span, Statement
 
 logging.getLogger("sqlglot").setLevel(logging.CRITICAL)  # its Command fallback warnings are our findings
+# sqlglot (0.1 s to import) loads with the first SQLite or MySQL statement: a PostgreSQL check never needs it.
 
 # Both parsers and the pglast deparser recurse once per level of nesting. A statement nested deeper than
 # the interpreter's stack allows is not analysed at all: it fails closed as unrecognized.
@@ -119,6 +117,12 @@ def _classified(node: pglast.ast.Node) -> tuple[Facts, str | None]:
 
 
 def _sqlglot_facts(sql: str, dialect: Dialect) -> tuple[Facts, str | None]:
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    from dbguard.sql import classify_sqlglot, classify_sqlglot_commands
+
     try:
         files = classify_sqlglot_commands.file_access(sql, dialect)  # syntax sqlglot cannot parse
         if files is not None:

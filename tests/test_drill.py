@@ -96,7 +96,7 @@ def test_a_drill_of_a_real_schema_backup_passes_is_timed_and_journaled(real_pg: 
     tables = {t["table"]: t for t in report["tables"]}
     assert set(tables) == set(manifest.tables) and all(t["matches"] for t in tables.values())
     assert tables["sales.pay_2024_s2"]["restored_rows"] == manifest.tables["sales.pay_2024_s2"].rows > 0
-    assert tables['Kundendienst.Fälle']["restored_rows"] == 30
+    assert tables["Kundendienst.Fälle"]["restored_rows"] == 30
     assert sandbox_name(report) not in sandboxes()  # removed afterwards
     assert live_stats(real_pg) == before  # the target is untouched
     verification = Journal(journal).verify()
@@ -155,9 +155,7 @@ def test_a_flipped_byte_in_the_dump_fails_the_drill(real_pg: str, tmp_path: Path
     assert record.fields["restore_seconds"] is None and "sha256" in record.fields["failure"]
 
 
-def test_a_changed_row_in_a_dump_whose_checksum_was_rewritten_fails_on_the_hashes(
-    real_pg: str, tmp_path: Path
-) -> None:
+def test_a_changed_row_in_a_dump_whose_checksum_was_rewritten_fails_on_the_hashes(real_pg: str, tmp_path: Path) -> None:
     """A dump that restores, with one value changed, and a manifest re-signed for its sha256 (a bug or an
     intruder with the key): only the restored rows' hashes can tell."""
     store, manifest = backup_of(real_pg, tmp_path / "store", compress=0)

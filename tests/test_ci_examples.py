@@ -121,12 +121,12 @@ def test_the_checks_catch_what_was_renamed() -> None:
     assert problems_of(["check", "scripts/", "--format", "sarif", "--output", "x", "--fail-on", "never"]) == []
     assert problems_of(["dry-run", "$script", "--db", "$URL", "--format", "markdown", "-o", "report.md"]) == []
     assert problems_of(["chek", "scripts/"]) == ["`dbguard` has no command 'chek'"]
-    assert "No such option: --formats" in problems_of(["check", "scripts/", "--formats", "sarif"])[0]
+    assert "No such option" in problems_of(["check", "scripts/", "--formats", "sarif"])[0]
     assert "'sarifx' is not one of" in problems_of(["check", "x", "--format=sarifx"])[0]
     assert "Missing argument" in problems_of(["check", "--format", "sarif"])[0]
     assert problems_of(["journal"]) == ["`dbguard journal` is a group: name one of its commands"]
     assert problems_of(["backup", "--db", "$URL", "--tables", "stock"]) == []  # the group takes a backup itself
-    assert "No such option: --al" in problems_of(["backup", "verify", "--al"])[0]
+    assert "No such option" in problems_of(["backup", "verify", "--al"])[0]
     assert dbguard_commands('x=1; dbguard check "$f" --format gitlab > out || status=$?  # note') == [
         ["check", "$f", "--format", "gitlab"]
     ]

@@ -11,6 +11,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from dbguard.dialects import Dialect
+from dbguard.run.steps import split_steps
+from dbguard.sql.constraints import AddedConstraint, ConstraintHistory, constraint_history, key
 from dbguard.sql.session import SessionState, bare_table, first_creations, session_states
 
 if TYPE_CHECKING:
@@ -63,6 +65,38 @@ class RuleContext:
             validated = action.get("constraint") == constraint and not action.get("not_valid")
             if validated and not self.created_earlier(action.table, statement):
                 yield action
+
+    @cached_property
+    def constraints(self) -> ConstraintHistory:
+        """The constraints the script adds and validates, and the columns it sets NOT NULL, in order."""
+        return constraint_history(self.script)
+
+    @cached_property
+    def _steps(self) -> dict[int, int]:
+        return {s.index: step.number for step in split_steps(self.script) for s in step.script.statements}
+
+    def step_of(self, statement: Statement | int) -> int:
+        """The step (1-based; `-- dbguard: step` lines and statements that cannot run in a transaction cut
+        the script) whose transaction runs `statement` (a Statement or a statement index)."""
+        index = statement if isinstance(statement, int) else statement.index
+        return self._steps[index]
+
+    def position(self, statement: Statement) -> int:
+        """The index of the top-level statement holding `statement`: the order statements run in."""
+        return self.script.top_of[statement.index]
+
+    def validated_in_same_step(self, statement: Statement, constraint: str) -> Iterator[tuple[Action, AddedConstraint]]:
+        """VALIDATE CONSTRAINT of a constraint of this kind that the same step added NOT VALID, to a table that
+        existed before the script: the ADD's lock (ACCESS EXCLUSIVE for a CHECK, SHARE ROW EXCLUSIVE on both
+        tables for a foreign key) is held until the step commits, so through the whole validation scan."""
+        for action in statement.actions_of("validate-constraint"):
+            added = self.constraints.added.get((key(action.table), str(action.get("name") or "").lower()))
+            if added is None or added.kind != constraint or not added.not_valid:
+                continue
+            same_step = self.step_of(added.statement) == self.step_of(statement)
+            if same_step and added.statement < self.position(statement) and not self.created_earlier(
+                    action.table, statement):  # fmt: skip
+                yield action, added
 
     def session(self, statement: Statement) -> SessionState:
         """Settings and transaction state before this statement."""

@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from dbguard.registry import RuleContext, Severity, Violation, rule
-from dbguard.sql.model import Statement
+from dbguard.sql.constraints import key
+from dbguard.sql.model import Action, Statement
 
 _OFF, _ON = False, True
 # setting -> whether turning it off (False) or on (True) switches a safeguard off
@@ -50,6 +51,8 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
         what = "every trigger, foreign-key enforcement included" if trigger == "ALL" else "that trigger"
         yield Violation(message=f"DISABLE TRIGGER {trigger} on {action.table} turns off {what}", help=_HELP)
     for action in statement.actions_of("drop-constraint"):
+        if _replaced_by_not_null(action, statement, context):
+            continue
         yield Violation(message=f"DROP CONSTRAINT {action.get('name')} on {action.table} removes a rule the data "
                         "was held to", help=_HELP)  # fmt: skip
     for action in statement.actions_of("drop"):
@@ -66,6 +69,17 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
                 message=f"{verb} {name} = {value} switches off integrity checking for the writes that follow{lasting}",
                 help=_HELP,
             )
+
+
+def _replaced_by_not_null(drop: Action, statement: Statement, context: RuleContext) -> bool:
+    """Dropping a CHECK (col IS NOT NULL) after the script set col NOT NULL: the column's NOT NULL holds the
+    data to the same rule (the recipe of ban-set-not-null)."""
+    table, name = key(drop.table), str(drop.get("name") or "").lower()
+    added = context.constraints.added.get((table, name))
+    if added is None or added.not_null_column is None:
+        return False
+    set_at = context.constraints.not_null_set_at.get((table, added.not_null_column))
+    return set_at is not None and set_at < context.position(statement)  # one ALTER drops before it checks
 
 
 def _switches_off(name: str, value: str) -> bool:

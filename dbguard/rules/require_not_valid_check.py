@@ -36,3 +36,11 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
             help=f"ADD the CHECK ... NOT VALID, then ALTER TABLE {action.table} VALIDATE CONSTRAINT {name} "
             "in a later step (SHARE UPDATE EXCLUSIVE: reads and writes go on).",
         )
+    for action, added in context.validated_in_same_step(statement, "check"):
+        held = f"the ADD's ACCESS EXCLUSIVE lock on {action.table} stays held (every query on it waits)"
+        yield Violation(
+            message=f"VALIDATE CONSTRAINT {action.get('name')} runs in the same transaction as the ADD ... NOT VALID "
+            f"(line {added.line}): {held} through the whole validation scan",
+            help="Put the VALIDATE in a later step: a line `-- dbguard: step` before it commits the ADD first, "
+            "and the validation then takes only SHARE UPDATE EXCLUSIVE (reads and writes go on).",
+        )

@@ -158,6 +158,7 @@ def alter_table(node: ast.AlterTableStmt, c: Collector) -> tuple[str, bool]:
                 not_valid=bool(con.skip_validation),
                 using_index=bool(con.indexname),
                 name=con.conname,
+                not_null_column=_not_null_column(con) if kind == "check" else None,
             )
         elif sub == AlterTableType.AT_ValidateConstraint:
             c.add("validate-constraint", table, name=cmd.name)
@@ -220,6 +221,15 @@ def _add_column(table: str, col: ast.ColumnDef, c: Collector) -> None:
     for constraint_type, name in unique.items():  # ADD COLUMN ... UNIQUE builds an index like ADD CONSTRAINT
         if constraint_type in types:
             c.add("add-constraint", table, constraint=name, not_valid=False, using_index=False, name=None)
+
+
+def _not_null_column(check: ast.Constraint) -> str | None:
+    """The column of `CHECK (column IS NOT NULL)`: once validated, it lets SET NOT NULL skip its scan."""
+    expr = check.raw_expr
+    if isinstance(expr, ast.NullTest) and int(expr.nulltesttype) == 1 and isinstance(expr.arg, ast.ColumnRef):
+        last = expr.arg.fields[-1]
+        return str(last.sval) if isinstance(last, ast.String) else None
+    return None
 
 
 def _volatile(expr: ast.Node | None) -> bool:

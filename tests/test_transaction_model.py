@@ -1,0 +1,112 @@
+"""The one-transaction model the rules follow, shown on the real server (PostgreSQL 15): each claim a rule
+makes about a recipe is run here, step by step, and `check` is asked about the same script.
+
+- VALIDATE CONSTRAINT in the same transaction as its ADD ... NOT VALID runs under the ADD's ACCESS
+  EXCLUSIVE lock (require-not-valid-check fires); in a later step, under SHARE UPDATE EXCLUSIVE alone.
+- SET NOT NULL after a validated CHECK (col IS NOT NULL) does not scan the table (PostgreSQL 12+), so
+  ban-set-not-null stays quiet, and dropping that CHECK afterwards is no ban-disabling-integrity.
+"""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+
+from dbguard.dialects import Dialect
+from dbguard.run.steps import split_steps
+from dbguard.sql.parse import parse_script
+from tests.conftest import fired
+
+ROWS = 20_000
+
+
+def _table(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE stock (id bigint PRIMARY KEY, sku text, qty integer)")
+        conn.execute(f"INSERT INTO stock SELECT g, 'sku-' || g, g % 7 FROM generate_series(1, {ROWS}) g")
+
+
+def _steps(sql: str) -> list[list[str]]:
+    """The script's statements, step by step, as `run` cuts it."""
+    script = parse_script(sql, Dialect.POSTGRES, "recipe.sql")
+    return [[s.text for s in step.statements] for step in split_steps(script)]
+
+
+def _seq_scans(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+    """Sequential scans of stock, the ones this session has not reported yet included: a delta inside one
+    transaction counts what the statements in between scanned."""
+    row = conn.execute("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'stock'").fetchone()
+    return int(str(row[0])) if row else 0
+
+
+def _locks(conn: psycopg.Connection[tuple[object, ...]]) -> set[str]:
+    rows = conn.execute("SELECT mode FROM pg_locks WHERE relation = 'stock'::regclass AND pid = pg_backend_pid()")
+    return {str(mode) for (mode,) in rows.fetchall()}
+
+
+ADD_THEN_VALIDATE = """SET lock_timeout = '2s';
+ALTER TABLE stock ADD CONSTRAINT stock_qty_small CHECK (qty < 7) NOT VALID;
+{cut}ALTER TABLE stock VALIDATE CONSTRAINT stock_qty_small;
+"""
+
+
+def test_validate_in_the_adds_transaction_holds_its_access_exclusive_lock(pg_url: str) -> None:
+    _table(pg_url)
+    same = ADD_THEN_VALIDATE.format(cut="")
+    assert "require-not-valid-check" in fired(same)
+    (only_step,) = _steps(same)
+    with psycopg.connect(pg_url) as conn:  # one transaction, as run executes one step
+        for statement in only_step:
+            conn.execute(statement)
+        assert "AccessExclusiveLock" in _locks(conn)  # held through the VALIDATE's scan, until COMMIT
+        conn.rollback()
+
+    later = ADD_THEN_VALIDATE.format(cut="-- dbguard: step\n")
+    assert "require-not-valid-check" not in fired(later)
+    first, second = _steps(later)
+    with psycopg.connect(pg_url) as conn:
+        for statement in first:
+            conn.execute(statement)
+        conn.commit()
+        for statement in second:
+            conn.execute(statement)
+        assert _locks(conn) == {"ShareUpdateExclusiveLock"}
+        conn.commit()
+
+
+SET_NOT_NULL_RECIPE = """SET lock_timeout = '2s';
+ALTER TABLE stock ADD CONSTRAINT stock_sku_not_null CHECK (sku IS NOT NULL) NOT VALID;
+-- dbguard: step
+ALTER TABLE stock VALIDATE CONSTRAINT stock_sku_not_null;
+ALTER TABLE stock ALTER COLUMN sku SET NOT NULL;
+ALTER TABLE stock DROP CONSTRAINT stock_sku_not_null;
+"""
+
+
+def test_set_not_null_after_a_validated_check_does_not_scan(pg_url: str) -> None:
+    _table(pg_url)
+    assert fired(SET_NOT_NULL_RECIPE) & {"ban-set-not-null", "ban-disabling-integrity"} == set()
+    first, second = _steps(SET_NOT_NULL_RECIPE)
+    notices: list[str] = []
+    with psycopg.connect(pg_url) as conn:
+        conn.add_notice_handler(lambda diagnostic: notices.append(str(diagnostic.message_primary)))
+        for statement in first:
+            conn.execute(statement)
+        conn.commit()
+        validate, set_not_null, drop_check = second
+        conn.execute(validate)
+        conn.execute("SET LOCAL client_min_messages = debug1")
+        before = _seq_scans(conn)
+        conn.execute(set_not_null)
+        assert _seq_scans(conn) == before  # no scan: the validated CHECK proves it
+        assert any(re.search(r"existing constraints on column .* are sufficient", n) for n in notices), notices
+        conn.execute(drop_check)
+        conn.commit()
+        # the control: a column with no such CHECK is scanned
+        before = _seq_scans(conn)
+        conn.execute("ALTER TABLE stock ALTER COLUMN qty SET NOT NULL")
+        assert _seq_scans(conn) == before + 1
+        conn.rollback()
+        assert conn.execute("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'stock'::regclass "
+                            "AND attname = 'sku'").fetchone() == (True,)  # fmt: skip

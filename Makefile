@@ -21,23 +21,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-DEMO_DB := .dbguard/demo/warehouse.db
-
+# The postmortem's story end to end on a generated SQLite warehouse, in a temporary directory: the rogue
+# script blocked, a subtle one caught by its dry-run, then rolled back by run's integrity gate with its
+# proof, a good one committed, its backup drilled and restored, the journal verified. Exits 0 only if every
+# step behaved as told. On PostgreSQL: .venv/bin/dbguard demo --db postgresql://postgres@127.0.0.1:5432/postgres
 demo: $(STAMP)
-	-$(BIN)/dbguard check scripts/
-	@echo
-	@echo "The rogue cleanup is blocked (exit 1 above); the safe scripts pass:"
-	$(BIN)/dbguard check scripts/safe_*.sql
-	@echo
-	@echo "Dry-run on a copy of a SQLite warehouse ($(DEMO_DB)); the file itself is never written:"
-	@mkdir -p $(dir $(DEMO_DB)) && rm -f $(DEMO_DB)
-	$(BIN)/python -c "import sqlite3, sys; sqlite3.connect(sys.argv[1]).executescript(open(sys.argv[2]).read())" \
-		$(DEMO_DB) scripts/schema/warehouse_sqlite.sql
-	$(BIN)/dbguard dry-run scripts/sqlite/expire_reservations.sql --db sqlite:///$(DEMO_DB)
-	@echo
-	@echo "Then run it for real, guarded: a verified backup in the run's own transaction, the integrity gate, COMMIT:"
-	$(BIN)/dbguard run scripts/sqlite/expire_reservations.sql --db sqlite:///$(DEMO_DB) --yes
-	$(BIN)/dbguard journal list
+	$(BIN)/dbguard demo
 
 bench: $(STAMP)
 	$(BIN)/python bench/check_speed.py

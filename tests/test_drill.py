@@ -150,6 +150,8 @@ def test_a_flipped_byte_in_the_dump_fails_the_drill(real_pg: str, tmp_path: Path
     code, output = drill_cli("--db", real_pg, "--backup-dir", str(store.directory), "--journal", str(journal))
     assert code == 5, output
     assert "drill FAILED" in output and "sha256 does not match the manifest" in output, output
+    assert "RTO         not measured: the restore failed" in output and "invariants  not evaluated" in output
+    assert f"dbguard: error: drill of backup {manifest.id} FAILED: the dump file's sha256" in output, output
     (record,) = Journal(journal).trusted().records
     assert record.fields["verdict"] == "FAILED" and record.fields["exit_code"] == 5
     assert record.fields["restore_seconds"] is None and "sha256" in record.fields["failure"]

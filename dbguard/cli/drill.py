@@ -79,7 +79,7 @@ def drill_command(
     """
     from dbguard.backup.store import BackupStore
     from dbguard.journal import Journal, journal_path
-    from dbguard.pipeline.drill import EXIT_DRILL_FAILED, DrillOptions, drill
+    from dbguard.pipeline.drill import DrillFailed, DrillOptions, drill
     from dbguard.report.drill import json as drill_json
     from dbguard.report.drill import markdown as drill_markdown
     from dbguard.report.drill import text as drill_text
@@ -103,5 +103,6 @@ def drill_command(
     renderers = {DrillFormat.TEXT: drill_text.render, DrillFormat.MARKDOWN: drill_markdown.render,
                  DrillFormat.JSON: drill_json.render}  # fmt: skip
     emit(renderers[output_format](report), output)
-    if not report.passed:
-        raise typer.Exit(EXIT_DRILL_FAILED)
+    if not report.passed:  # the report is out; the reason goes to stderr as well, for cron's mail
+        more = f" (and {len(report.reasons) - 1} more)" if len(report.reasons) > 1 else ""
+        raise DrillFailed(f"drill of backup {report.backup_id} FAILED: {report.reasons[0]}{more}")

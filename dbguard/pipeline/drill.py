@@ -37,7 +37,14 @@ from dbguard.targets.postgres import error_text
 from dbguard.targets.url import DatabaseUrl
 
 Progress = Callable[[str], None]
-EXIT_DRILL_FAILED = BackupFailure.exit_code  # 5: the backup did not restore exactly, or an invariant broke
+
+
+class DrillFailed(BackupFailure):
+    """A drill that ran and failed (exit 5): the backup did not restore exactly, or an invariant broke on
+    the restored data. `drill` returns such a report; the CLI raises this once the report is out."""
+
+
+EXIT_DRILL_FAILED = DrillFailed.exit_code
 _STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})(\.\d+)?Z-")
 
 

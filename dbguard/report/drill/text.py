@@ -62,7 +62,9 @@ def overview(report: DrillReport) -> list[tuple[str, str]]:
         ("sandbox", report.sandbox or "-"),
         ("tables", restored),
     ]
-    if report.invariants:
+    if not report.restored:
+        out.append(("invariants", f"not evaluated: the restore failed (policy {report.policy})"))
+    elif report.invariants:
         counts = invariant_counts(report.invariants)
         out.append(("invariants", f"{counts}, policy {report.policy}, {duration(report.invariants_seconds)}"))
     else:

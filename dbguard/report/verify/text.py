@@ -19,6 +19,7 @@ from dbguard.targets.model import row_text
 _VERDICT_STYLE = {Verdict.OK: "bold green", Verdict.VIOLATIONS: "bold red", Verdict.BACKUP_STALE: "bold red",
                   Verdict.INCOMPLETE: "bold yellow"}  # fmt: skip
 _STATUS_STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.SKIPPED: "yellow", Status.INCOMPLETE: "yellow"}
+_PRODUCT = {"postgres": "PostgreSQL", "sqlite": "SQLite"}
 _STATUS_TEXT = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.SKIPPED: "SKIPPED", Status.INCOMPLETE: "INCOMPLETE"}
 
 
@@ -29,7 +30,8 @@ def render(report: VerifyReport, color: bool = False, width: int = 100) -> str:
                       markup=False, color_system="standard" if color else None)  # fmt: skip
     console.print(Text.assemble((report.verdict.value, _VERDICT_STYLE[report.verdict]), "  ", summary(report)),
                   soft_wrap=True)  # fmt: skip
-    console.print(f"target   {report.target} ({report.dialect} {report.server_version}), policy {report.policy}, "
+    server = f"{_PRODUCT.get(report.dialect, report.dialect)} {report.server_version}"
+    console.print(f"target   {report.target} ({server}), policy {report.policy}, "
                   f"{duration(report.seconds)}", soft_wrap=True)  # fmt: skip
     if report.sample_percent is not None:
         console.print(f"sample   {report.sample_percent:g}% of each table's pages in the row-by-row checks: a "
@@ -39,8 +41,9 @@ def render(report: VerifyReport, color: bool = False, width: int = 100) -> str:
             _problem(console, outcome)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for name in ("status", "check", "subject", "found", "time"):
-        table.add_column(name, justify="right" if name in ("found", "time") else "left", no_wrap=True,
-                         overflow="ellipsis", max_width=max(20, width - 60) if name == "subject" else None)  # fmt: skip
+        subject = name == "subject"  # the one column that folds: a constraint's whole name is what to act on
+        table.add_column(name, justify="right" if name in ("found", "time") else "left", no_wrap=not subject,
+                         overflow="fold" if subject else "ellipsis", max_width=max(20, width - 48) if subject else None)
     for outcome in report.outcomes:
         found = "" if outcome.violations is None else str(outcome.violations)
         status = _STATUS_TEXT[outcome.status] + (" (sample)" if outcome.sampled_percent is not None else "")

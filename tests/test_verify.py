@@ -1,0 +1,404 @@
+"""`dbguard verify` on real PostgreSQL (the real-schema database: partitions with foreign keys on them,
+domains, triggers, non-ASCII names) and real SQLite files, with real violations put in behind the
+server's back: exit codes, what the reports name, the Prometheus exposition, the time budget, sampling,
+backup freshness, and a target left exactly as it was."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from typer.testing import CliRunner
+
+from dbguard.backup.store import BackupStore
+from dbguard.backup.take import take_backup
+from dbguard.cli import app
+from dbguard.monitor.backups import backup_freshness
+from dbguard.targets.url import DatabaseUrl
+from tests.realschema import load_real_schema
+from tests.warehouse import make_sqlite_warehouse, scratch_database
+
+runner = CliRunner()
+SECRET = "Sup3rSecretPW"
+
+
+def verify(*args: str) -> tuple[int, str, str]:
+    """dbguard verify in-process: exit code, stdout, stderr."""
+    result = runner.invoke(app, ["verify", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def verify_json(*args: str) -> tuple[int, dict[str, Any]]:
+    code, out, err = verify(*args, "--format", "json")
+    assert out, err
+    return code, json.loads(out)
+
+
+def checks(report: dict[str, Any], status: str | None = None) -> dict[str, dict[str, Any]]:
+    """The report's checks by subject, those with `status` only when given."""
+    return {c["subject"]: c for c in report["checks"] if status is None or c["status"] == status}
+
+
+@pytest.fixture
+def real_pg(tmp_path: Path) -> Iterator[str]:
+    with scratch_database() as url:
+        load_real_schema(url)
+        yield url
+
+
+def superuser(url: str, *statements: str) -> None:
+    """Run statements as the superuser, each in its own autocommit step (the test database only)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)  # type: ignore[arg-type]
+
+
+def fingerprint(url: str) -> list[tuple[Any, ...]]:
+    """Every user table's row count and content hash, and the catalog's constraints and indexes."""
+    with psycopg.connect(url) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables ORDER BY 1")]  # fmt: skip
+        rows: list[tuple[Any, ...]] = [
+            (t, *conn.execute(f"SELECT count(*), sum(hashtext(x::text)) FROM {t} AS x").fetchone())  # type: ignore[misc]
+            for t in tables
+        ]
+        rows += conn.execute("SELECT conname, convalidated FROM pg_constraint ORDER BY 1").fetchall()
+        rows += conn.execute("SELECT indexrelid::regclass::text, indisvalid FROM pg_index ORDER BY 1").fetchall()
+    return rows
+
+
+# -- PostgreSQL --
+
+
+def test_clean_real_schema_passes_and_is_left_unchanged(real_pg: str, tmp_path: Path) -> None:
+    before = fingerprint(real_pg)
+    code, report = verify_json("--db", real_pg, "--backup-dir", str(tmp_path / "store"))
+    assert code == 0, report
+    assert report["verdict"] == "OK" and report["exit_code"] == 0
+    by_subject = checks(report)
+    # the foreign keys declared on the partitions, each checked once, and the one on the non-ASCII table
+    assert {"sales.pay_2024_s1.pay_2024_s1_cust_id_fkey", "sales.pay_2024_s2.pay_2024_s2_cust_id_fkey",
+            "sales.pay_2024_s2.pay_2024_s2_store_id_fkey", "Kundendienst.Fälle.Fälle_Kunde_fkey"} <= set(by_subject)
+    assert by_subject["sales.customer.since"]["check"] == "domain check"
+    assert by_subject["sales.customer.since"]["status"] == "pass"
+    assert by_subject["btree indexes"]["status"] == "skipped"  # amcheck is not installed: said, not passed
+    assert "not installed" in by_subject["btree indexes"]["detail"]
+    assert report["summary"]["fail"] == 0 and report["summary"]["incomplete"] == 0
+    assert fingerprint(real_pg) == before
+
+
+def test_injected_violations_are_named_and_exit_1(real_pg: str) -> None:
+    superuser(
+        real_pg,
+        # an orphan in a partition: the foreign-key triggers do not fire for a replica session
+        "SET session_replication_role = replica; "
+        "INSERT INTO sales.pay_2024_s2 VALUES (90001, 4242, 2, 1, '2024-05-01')",
+        # a row that breaks a CHECK the catalog says is validated
+        "INSERT INTO sales.store VALUES (9, 'Llanfairpwllgwyngyll')",
+        "ALTER TABLE sales.store ADD CONSTRAINT city_short CHECK (length(city) < 12) NOT VALID",
+        "UPDATE pg_constraint SET convalidated = true WHERE conname = 'city_short'",
+        # a value its domain no longer accepts, with the domain's CHECK validated again behind its back
+        "ALTER DOMAIN sales.year DROP CONSTRAINT year_check",
+        "UPDATE sales.customer SET since = 1066 WHERE id = 7",
+        "ALTER DOMAIN sales.year ADD CONSTRAINT year_check CHECK (VALUE >= 1901 AND VALUE <= 2155) NOT VALID",
+        "UPDATE pg_constraint SET convalidated = true WHERE conname = 'year_check'",
+    )
+    code, report = verify_json("--db", real_pg)
+    assert code == 1 and report["verdict"] == "VIOLATIONS"
+    failed = checks(report, "fail")
+    assert set(failed) == {"sales.pay_2024_s2.pay_2024_s2_cust_id_fkey", "sales.store.city_short",
+                           "sales.customer.since"}  # fmt: skip
+    orphan = failed["sales.pay_2024_s2.pay_2024_s2_cust_id_fkey"]
+    assert orphan["violations"] == 1 and orphan["sample"] == [{"cust_id": 4242}]
+    city = failed["sales.store.city_short"]
+    assert city["violations"] == 1 and city["sample"] == [{"id": 9, "city": "Llanfairpwllgwyngyll"}]
+    assert "sales.year" in failed["sales.customer.since"]["detail"]
+    code, text, _ = verify("--db", real_pg)
+    assert code == 1
+    assert text.startswith("VIOLATIONS")
+    assert "cust_id=4242" in text and "city=Llanfairpwllgwyngyll" in text
+
+
+def test_foreign_key_on_a_partitioned_table_is_checked_once_through_its_partitions(real_pg: str) -> None:
+    superuser(real_pg, "ALTER TABLE sales.pay ADD CONSTRAINT pay_store FOREIGN KEY (store_id) REFERENCES sales.store",
+              "SET session_replication_role = replica; "
+              "INSERT INTO sales.pay_2023 VALUES (90002, 1, 77, 1, '2023-02-01')")  # fmt: skip
+    code, report = verify_json("--db", real_pg)
+    assert code == 1
+    keys = [c for c in report["checks"] if c["check"] == "foreign key" and "store_id" in c["detail"]
+            and "pay_2024_s2_store_id_fkey" not in c["subject"]]  # fmt: skip
+    # the partitions' clones of pay_store are not checked again: one outcome, one orphan
+    assert [(c["subject"], c["status"], c["violations"]) for c in keys] == [("sales.pay.pay_store", "fail", 1)]
+    assert keys[0]["sample"] == [{"store_id": 77}]
+
+
+def test_invalid_index_from_a_failed_concurrent_build(real_pg: str) -> None:
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        superuser(real_pg, "CREATE UNIQUE INDEX CONCURRENTLY customer_since_unique ON sales.customer (since)")
+    code, report = verify_json("--db", real_pg)
+    assert code == 1
+    invalid = checks(report)["all indexes"]
+    assert invalid["status"] == "fail" and invalid["violations"] == 1
+    assert "sales.customer_since_unique" in invalid["detail"]
+
+
+def test_amcheck_runs_when_installed(real_pg: str) -> None:
+    superuser(real_pg, "CREATE EXTENSION amcheck")
+    code, report = verify_json("--db", real_pg)
+    assert code == 0
+    amcheck = {c["subject"]: c["status"] for c in report["checks"] if c["check"] == "amcheck"}
+    assert amcheck["sales.customer_pkey"] == "pass" and amcheck["sales.pay_2024_s1_cust"] == "pass"
+    assert set(amcheck.values()) == {"pass"}
+
+
+def test_invariants_of_the_policy(real_pg: str, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text("""
+[[invariants]]
+name = "no void payment"
+kind = "sql"
+sql = "SELECT id, d FROM sales.pay WHERE status = 'void'"
+
+[[invariants]]
+name = "customer names"
+kind = "not_null"
+table = "sales.customer"
+columns = ["name"]
+
+[[invariants]]
+name = "few deletes"
+kind = "row_count"
+table = "sales.store"
+max_delete_percent = 10
+""")
+    code, report = verify_json("--db", real_pg, "--policy", str(policy))
+    assert code == 0
+    by_subject = checks(report)
+    assert by_subject["no void payment"]["status"] == "pass"
+    assert by_subject["customer names"]["status"] == "pass"
+    assert by_subject["few deletes"]["status"] == "skipped"  # a row_count invariant needs a script
+    superuser(real_pg, "UPDATE sales.pay SET status = 'void' WHERE id = 3")
+    code, report = verify_json("--db", real_pg, "--policy", str(policy))
+    assert code == 1
+    assert checks(report)["no void payment"]["status"] == "fail"
+    assert checks(report)["no void payment"]["violations"] == 1
+
+
+def _hold_lock(url: str, table: str, locked: threading.Event, release: threading.Event) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")  # type: ignore[arg-type]
+        locked.set()
+        release.wait(30)
+        conn.rollback()
+
+
+def test_time_budget_reports_unfinished_and_unreached_checks_as_incomplete(real_pg: str, tmp_path: Path) -> None:
+    """A check blocked by a lock longer than the budget is stopped by statement_timeout; every later check
+    is not reached. Nothing failed, nothing passes by default: exit 8."""
+    policy = tmp_path / "patient.toml"
+    policy.write_text('[timeouts]\nlock_timeout = "1min"\n')
+    locked, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_lock, args=(real_pg, "sales.store", locked, release))
+    holder.start()
+    try:
+        assert locked.wait(10)
+        code, report = verify_json("--db", real_pg, "--policy", str(policy), "--time-budget", "1")
+    finally:
+        release.set()
+        holder.join()
+    assert code == 8 and report["verdict"] == "INCOMPLETE"
+    details = [(c["subject"], c["status"], c["detail"]) for c in report["checks"]]
+    stopped = [d for d in details if d[2].startswith("stopped: the time budget ran out")]
+    assert len(stopped) == 1 and stopped[0][1] == "incomplete"
+    blocked_at = details.index(stopped[0])
+    assert all(status == "incomplete" and "not checked" in detail for _, status, detail in details[blocked_at + 1:])
+    assert report["summary"]["fail"] == 0 and report["summary"]["pass"] == blocked_at
+
+
+def test_lock_held_by_another_session_is_incomplete_not_passed(real_pg: str, tmp_path: Path) -> None:
+    policy = tmp_path / "quick.toml"
+    policy.write_text('[timeouts]\nlock_timeout = "200ms"\n')
+    locked, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_lock, args=(real_pg, "sales.customer", locked, release))
+    holder.start()
+    try:
+        assert locked.wait(10)
+        code, report = verify_json("--db", real_pg, "--policy", str(policy))
+    finally:
+        release.set()
+        holder.join()
+    assert code == 8
+    incomplete = checks(report, "incomplete")
+    assert incomplete and all("lock" in c["detail"] for c in incomplete.values())
+    assert "sales.customer.since" in incomplete  # the domain column's table is the locked one
+    assert report["summary"]["fail"] == 0
+
+
+def test_sample_reads_part_of_each_table_and_says_so(real_pg: str) -> None:
+    code, report = verify_json("--db", real_pg, "--sample", "50")
+    assert code == 0 and report["sample_percent"] == 50
+    row_by_row = [c for c in report["checks"] if c["check"] in ("check constraint", "foreign key", "domain check")]
+    assert row_by_row and all(c["sampled_percent"] == 50 for c in row_by_row)
+    assert all(c["sampled_percent"] is None for c in report["checks"] if c["check"] == "invalid index")
+    code, text, _ = verify("--db", real_pg, "--sample", "50")
+    assert code == 0 and "50% sample" in text and "PASS (sample)" in text
+
+
+@pytest.mark.parametrize("bad", [["--sample", "0"], ["--sample", "100"], ["--time-budget", "0"],
+                                 ["--max-backup-age", "soon"]])  # fmt: skip
+def test_bad_options_are_usage_errors(bad: list[str], tmp_path: Path) -> None:
+    code, _, err = verify("--db", f"sqlite:///{make_sqlite_warehouse(tmp_path / 'w.db')}", *bad)
+    assert code == 2
+    assert err.startswith("dbguard: error: ") and bad[0] in err and len(err.strip().splitlines()) == 1
+
+
+def test_prometheus_exposition_parses_and_holds_no_password(real_pg: str, tmp_path: Path) -> None:
+    superuser(real_pg, "SET session_replication_role = replica; "
+                       "INSERT INTO sales.pay_2024_s1 VALUES (90003, 4243, 1, 1, '2024-05-01')")  # fmt: skip
+    with_password = real_pg.replace("postgres@", f"postgres:{SECRET}@")
+    out = tmp_path / "dbguard.prom"
+    code, stdout, stderr = verify("--db", with_password, "--format", "prometheus", "--output", str(out),
+                                  "--backup-dir", str(tmp_path / "empty"), "--max-backup-age", "26h")  # fmt: skip
+    assert code == 1  # the violation outranks the missing backup
+    text = out.read_text()
+    assert SECRET not in text + stdout + stderr
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    database = DatabaseUrl.parse(real_pg).database
+    ok = {s.labels["subject"]: s.value for s in families["dbguard_verify_check_ok"].samples}
+    assert ok["sales.pay_2024_s1.pay_2024_s1_cust_id_fkey"] == 0
+    assert ok["sales.pay_2024_s2.pay_2024_s2_cust_id_fkey"] == 1
+    assert "btree indexes" not in ok  # skipped: neither a pass nor a failure
+    assert all(s.labels["database"] == database for f in families.values() for s in f.samples)
+    violations = {s.labels["subject"]: s.value for s in families["dbguard_verify_violations"].samples}
+    assert violations["sales.pay_2024_s1.pay_2024_s1_cust_id_fkey"] == 1
+    states = {(s.labels["subject"], s.labels["dbguard_verify_check_state"]): s.value
+              for s in families["dbguard_verify_check_state"].samples}  # fmt: skip
+    assert states[("btree indexes", "skipped")] == 1 and states[("btree indexes", "pass")] == 0
+    (exit_code,) = families["dbguard_verify_exit_code"].samples
+    assert exit_code.value == 1
+    assert families["dbguard_verify_last_run_timestamp_seconds"].samples[0].value > 1.7e9
+    assert families["dbguard_verify_duration_seconds"].samples[0].value >= 0
+    assert families["dbguard_backup_verified"].samples[0].value == 0
+    assert families["dbguard_backup_fresh"].samples[0].value == 0
+    assert "dbguard_backup_age_seconds" not in families  # there is no verified backup to be old
+    assert not list(tmp_path.glob(".dbguard.prom.partial-*"))
+
+
+def test_unreachable_database_exits_4_in_one_line() -> None:
+    code, out, err = verify("--db", f"postgresql://postgres:{SECRET}@127.0.0.1:1/nothing")
+    assert code == 4 and out == ""
+    assert err.startswith("dbguard: error: ") and len(err.strip().splitlines()) == 1 and SECRET not in err
+
+
+# -- SQLite --
+
+
+def _file_state(path: Path) -> tuple[bytes, int]:
+    return path.read_bytes(), path.stat().st_mtime_ns
+
+
+def test_sqlite_clean_passes_and_the_file_is_untouched(tmp_path: Path) -> None:
+    db = make_sqlite_warehouse(tmp_path / "w.db")
+    before = _file_state(db)
+    code, report = verify_json("--db", f"sqlite:///{db}")
+    assert code == 0, report
+    kinds = {c["check"] for c in report["checks"]}
+    assert {"integrity_check", "foreign_key_check", "check constraint"} <= kinds
+    assert report["summary"]["pass"] == len(report["checks"])
+    assert _file_state(db) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.db"]  # no journal, no -wal, no -shm left
+
+
+def test_sqlite_violations_behind_its_back(tmp_path: Path) -> None:
+    db = make_sqlite_warehouse(tmp_path / "w.db")
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("INSERT INTO order_lines VALUES (999, 1, 1, 1, 2)")  # no order 999
+        conn.execute("PRAGMA ignore_check_constraints = ON")
+        conn.execute("UPDATE stock SET qty = -5 WHERE warehouse_id = 1 AND product_id = 2")
+        conn.commit()
+    before = _file_state(db)
+    code, report = verify_json("--db", f"sqlite:///{db}")
+    assert code == 1
+    failed = checks(report, "fail")
+    assert failed["order_lines"]["check"] == "foreign_key_check" and failed["order_lines"]["violations"] == 1
+    qty = [c for c in failed.values() if c["check"] == "check constraint" and "qty >= 0" in c["detail"]]
+    assert len(qty) == 1 and qty[0]["table"] == "stock" and qty[0]["violations"] == 1
+    assert qty[0]["sample"][0]["qty"] == -5
+    assert _file_state(db) == before
+
+
+def test_sqlite_flipped_byte_is_corruption(tmp_path: Path) -> None:
+    db = make_sqlite_warehouse(tmp_path / "w.db")
+    with closing(sqlite3.connect(db)) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'stock'").fetchone()[0]
+    data = bytearray(db.read_bytes())
+    data[(root - 1) * page_size + 8] ^= 0xFF  # the first cell pointer of the stock table's b-tree page
+    db.write_bytes(bytes(data))
+    before = _file_state(db)
+    code, report = verify_json("--db", f"sqlite:///{db}")
+    assert code == 1
+    integrity = checks(report)["main"]
+    assert integrity["check"] == "integrity_check" and integrity["status"] == "fail"
+    assert f"page {root}" in integrity["detail"]
+    assert _file_state(db) == before
+
+
+def test_sqlite_sample_runs_quick_check(tmp_path: Path) -> None:
+    db = make_sqlite_warehouse(tmp_path / "w.db")
+    code, report = verify_json("--db", f"sqlite:///{db}", "--sample", "10")
+    assert code == 0
+    assert checks(report)["main"]["check"] == "quick_check"
+
+
+# -- backups --
+
+
+def test_backup_freshness(tmp_path: Path) -> None:
+    db = make_sqlite_warehouse(tmp_path / "w.db")
+    other = make_sqlite_warehouse(tmp_path / "other.db")
+    store_dir = tmp_path / "store"
+    url = f"sqlite:///{db}"
+    code, report = verify_json("--db", url, "--backup-dir", str(store_dir), "--max-backup-age", "26h")
+    assert code == 5 and report["verdict"] == "BACKUP STALE"
+    assert report["backup"]["stale"] is True and report["backup"]["newest_verified_id"] is None
+    store = BackupStore(store_dir)
+    take_backup(DatabaseUrl.parse(f"sqlite:///{other}"), store, None)  # another database's: does not count
+    code, report = verify_json("--db", url, "--backup-dir", str(store_dir), "--max-backup-age", "26h")
+    assert code == 5
+    manifest = take_backup(DatabaseUrl.parse(url), store, None)
+    code, report = verify_json("--db", url, "--backup-dir", str(store_dir), "--max-backup-age", "26h")
+    assert code == 0, report
+    assert report["backup"]["newest_verified_id"] == manifest.id and report["backup"]["stale"] is False
+    assert 0 <= report["backup"]["age_seconds"] < 26 * 3600
+    code, text, _ = verify("--db", url, "--backup-dir", str(store_dir), "--max-backup-age", "26h")
+    assert f"newest verified: {manifest.id}" in text and "fresh" in text
+    later = datetime.fromisoformat(manifest.created_at) + timedelta(hours=27)
+    stale = backup_freshness(store, DatabaseUrl.parse(url), 26 * 3600, now=later.astimezone(UTC))
+    assert stale.stale is True and stale.age_seconds == pytest.approx(27 * 3600)
+    # a verified backup whose dump file is gone is no backup
+    (store_dir / manifest.dump_file).unlink()
+    code, report = verify_json("--db", url, "--backup-dir", str(store_dir), "--max-backup-age", "26h")
+    assert code == 5
+    assert any("MISSING" in problem for problem in report["backup"]["problems"])
+    # without a threshold the backup is reported, not alerted on
+    code, report = verify_json("--db", url, "--backup-dir", str(store_dir))
+    assert code == 0 and report["backup"]["stale"] is None
+
+
+def test_help_documents_the_exit_codes() -> None:
+    result = runner.invoke(app, ["verify", "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0
+    for line in ("0  every check passed", "1  a violation", "4  the database cannot be reached",
+                 "5  no verified backup", "8  incomplete", "Example:"):  # fmt: skip
+        assert line in result.stdout

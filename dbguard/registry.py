@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from dbguard.dialects import Dialect
 from dbguard.run.steps import split_steps
@@ -18,6 +18,9 @@ from dbguard.sql.session import SessionState, bare_table, first_creations, sessi
 if TYPE_CHECKING:
     from dbguard.policy.policy import Policy
     from dbguard.sql.model import Action, Script, Statement
+
+
+T = TypeVar("T")
 
 
 class Severity(StrEnum):
@@ -65,6 +68,16 @@ class RuleContext:
             validated = action.get("constraint") == constraint and not action.get("not_valid")
             if validated and not self.created_earlier(action.table, statement):
                 yield action
+
+    @cached_property
+    def _memo(self) -> dict[str, Any]:
+        return {}
+
+    def per_script(self, name: str, compute: Callable[[Script], T]) -> T:
+        """`compute(script)`, computed once per script under `name`: for a rule that needs the whole script."""
+        if name not in self._memo:
+            self._memo[name] = compute(self.script)
+        return cast(T, self._memo[name])
 
     @cached_property
     def constraints(self) -> ConstraintHistory:

@@ -6,8 +6,9 @@ guarantee. The online ones (CREATE/DROP INDEX CONCURRENTLY, REINDEX CONCURRENTLY
 DETACH PARTITION CONCURRENTLY) are the recommended practice: the default policy lets `run` execute
 each as a step of its own (see require-separate-step); the strict policy (`allow_online_steps =
 false`) refuses them. Every other one (ALTER SYSTEM, CREATE/DROP DATABASE, VACUUM FULL, DISCARD ALL,
-MySQL DDL, which commits implicitly, SQLite's VACUUM) is refused unless the policy sets
-`allow_non_transactional = true`.
+SQLite's VACUUM) is refused unless the policy sets `allow_non_transactional = true`. MySQL's DDL
+commits implicitly instead of refusing: that matters when a script mixes it with DML, which is rule
+ban-mixed-ddl-and-dml.
 
 Bad:
     CREATE DATABASE warehouse_copy;
@@ -34,10 +35,10 @@ from dbguard.sql.online import online_step
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     if statement.facts.transactional or context.policy.allows_outside_transaction(statement):
         return
+    if statement.dialect is Dialect.MYSQL:
+        return  # it commits implicitly: alone it is all or nothing; mixed with DML, ban-mixed-ddl-and-dml fires
     on = f" on {', '.join(statement.facts.tables_written)}" if statement.facts.tables_written else ""
-    # MySQL accepts DDL in a transaction but commits implicitly around it: rollback is lost all the same
-    mysql = statement.dialect is Dialect.MYSQL
-    why = "commits implicitly in MySQL" if mysql else "cannot run in a transaction"
+    why = "cannot run in a transaction"
     online = online_step(statement)
     concurrently = any(a.get("concurrently") for a in statement.actions)
     what = online or (f"{statement.kind} CONCURRENTLY" if concurrently else statement.kind)

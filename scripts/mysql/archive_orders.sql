@@ -1,11 +1,8 @@
 -- dbguard: dialect=mysql
 -- MySQL: archive shipped/cancelled orders older than 18 months.
--- Adds an archived_at marker column (instant metadata change, no table copy),
--- copies old finished orders into orders_archive, then deletes exactly the
--- rows that were copied.
-
--- dbguard: allow ban-non-transactional-statement reason="INSTANT metadata-only change; runs as its own step"
-ALTER TABLE orders ADD COLUMN archived_at DATETIME NULL, ALGORITHM=INSTANT;
+-- Copies old finished orders into orders_archive, then deletes exactly the
+-- rows that were copied. (The archived_at column is add_archived_at.sql's:
+-- MySQL commits implicitly around DDL, so it is not mixed in here.)
 
 -- No BEGIN/COMMIT here: dbguard runs the whole script as one transaction.
 

@@ -317,8 +317,14 @@ def test_a_script_from_stdin_cannot_meet_an_approval_requirement(warehouse_sqlit
     source = Source("<stdin>", "-- dbguard: dialect=sqlite\nUPDATE stock SET qty = 1 WHERE product_id = 1;\n")
     before = content(url)
     with pytest.raises(UsageError, match="a script from stdin has none"):
-        run_script(source, DatabaseUrl.parse(url), load_policy(policy_file(tmp_path, 1)),
-                   BackupStore(tmp_path / "backups"), Journal(tmp_path / "journal.jsonl"), lambda _plan: True)
+        run_script(
+            source,
+            DatabaseUrl.parse(url),
+            load_policy(policy_file(tmp_path, 1)),
+            BackupStore(tmp_path / "backups"),
+            Journal(tmp_path / "journal.jsonl"),
+            lambda _plan: True,
+        )
     assert content(url) == before
     zero = run_script(source, DatabaseUrl.parse(url), load_policy(policy_file(tmp_path, 0)),
                       BackupStore(tmp_path / "backups"), Journal(tmp_path / "journal.jsonl"), lambda _plan: True,

@@ -18,7 +18,7 @@ import pytest
 from dbguard.dialects import Dialect
 from dbguard.guard.execute import ExecutionResult, LockHeld, SequenceMove, SequenceState, StatementRun, TableActivity
 from dbguard.pipeline.check import check_text
-from dbguard.policy.policy import load_policy
+from dbguard.policy.policy import Invariant, load_policy
 from dbguard.registry import Severity
 from dbguard.report.check import json as render_json
 from dbguard.report.check.model import CheckReport, Finding
@@ -59,7 +59,11 @@ SANDBOX = "scratch database dbguard_sandbox_1a2b on 127.0.0.1:5432"
 
 
 def check_report(sql: str) -> CheckReport:
-    policy = load_policy(None)
+    # the invariants whose results the reports below hold, declared as a real dry-run's policy would have them
+    policy = replace(load_policy(None), invariants=(
+        Invariant("stock is never negative", "sql", sql="SELECT * FROM stock WHERE qty < 0"),
+        Invariant("reservations shrink by at most 10%", "row_count", table="reservations", max_delete_percent=10.0),
+    ))  # fmt: skip
     file_report = check_text(sql, Dialect.POSTGRES, policy, PATH)
     return CheckReport(policy=policy, files=(file_report,), tool_version=TOOL_VERSION)
 

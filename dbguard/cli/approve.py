@@ -53,10 +53,15 @@ def approve_command(
 @app.command("approvals")
 def approvals_command(
     script: ScriptArgument,
-    policy: Annotated[str | None, typer.Option(
-        "--policy", "-p", envvar="DBGUARD_POLICY",
-        help="Also say whether the approvals meet this policy's [run] require_approvals for you (exit 1 if not).",
-    )] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            "--policy",
+            "-p",
+            envvar="DBGUARD_POLICY",
+            help="Also say whether the approvals meet this policy's [run] require_approvals for you (exit 1 if not).",
+        ),
+    ] = None,
     output_format: ApprovalsFormat = typer.Option(
         ApprovalsFormat.TEXT, "--format", "-f", case_sensitive=False, help="Report format."
     ),

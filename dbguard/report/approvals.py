@@ -34,8 +34,12 @@ def render_text(listing: ApprovalListing, color: bool = False, width: int = 100)
                           Text(approval.recorded_by), Text(approval.note))  # fmt: skip
         console.print(table)
         matching, reviewers = sum(listing.matches(a) for a in listing.approvals), listing.reviewers_matching
-        console.print(Text(f"{matching} of {len(listing.approvals)} match the script as it is now "
-                           f"({reviewers} distinct reviewer{'s' * (reviewers != 1)})"))
+        console.print(
+            Text(
+                f"{matching} of {len(listing.approvals)} match the script as it is now "
+                f"({reviewers} distinct reviewer{'s' * (reviewers != 1)})"
+            )
+        )
     if listing.count is not None:
         verdict = Text("APPROVED", "bold green") if listing.count.met else Text("NOT APPROVED", "bold red")
         console.print(Text.assemble(verdict, f": {listing.count.summary()}"), soft_wrap=True)

@@ -86,8 +86,11 @@ class ApprovalCount:
         else:
             line += f"; the author ({self.author}, who runs it) does not count"
         if self.stale:
-            line += (f"; {self.stale} approval of an earlier version no longer counts" if self.stale == 1 else
-                     f"; {self.stale} approvals of an earlier version no longer count")
+            line += (
+                f"; {self.stale} approval of an earlier version no longer counts"
+                if self.stale == 1
+                else f"; {self.stale} approvals of an earlier version no longer count"
+            )
         return line
 
 

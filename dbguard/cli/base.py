@@ -97,6 +97,7 @@ def _root(
       1  blocking findings, BLOCKED      5  backup or verification failed
       2  usage or configuration error    6  rolled back (the rollback proved)
       3  unreadable input                7  a person is needed
+      8  verify: a check did not finish
        70  internal error (a bug)      130  interrupted (Ctrl-C); 143 on SIGTERM
     """
 

@@ -1,4 +1,14 @@
-"""The README is the user's manual: its commands run and print what it shows, and its rule list is current."""
+"""The README is the user's manual: its commands run and print what it shows, and its rule list is current.
+
+Which blocks run (the README says the same under "The README is tested"):
+
+- every ```console block: its first line is `$ dbguard ...`, the rest is what that command prints, in
+  order (`...` stands for lines left out); the command runs and must print those lines;
+- every ```sh block right after a `<!-- runnable -->` line: each of its dbguard commands runs and must
+  exit 0;
+- every other dbguard command in a code block (```sh examples with `$URL` and the like) is parsed by
+  the real command line: its commands, options and choices must exist.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +22,14 @@ from typer.testing import CliRunner
 
 from dbguard.cli import app, rules_markdown
 from dbguard.policy.policy import load_policy
+from tests.commandline import dbguard_commands, problems_of
 from tests.warehouse import make_sqlite_warehouse
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
+
+
+RUNNABLE_SH = re.compile(r"<!-- runnable -->\n```sh\n(.*?)```", re.DOTALL)
 
 
 def _console_examples() -> list[tuple[str, list[str]]]:
@@ -67,3 +81,47 @@ def test_console_example_prints_what_the_readme_shows(
             position += 1
         assert position < len(actual), f"README shows a line the command does not print, in order: {line!r}"
         position += 1
+
+
+def _runnable_sh_commands() -> list[str]:
+    commands = []
+    for block in RUNNABLE_SH.findall(README):
+        lines = [line for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        assert lines and all(line.startswith("dbguard ") for line in lines), f"a runnable block runs dbguard: {block}"
+        commands += [line.split("  #")[0].strip() for line in lines]
+    return commands
+
+
+def test_runnable_blocks_are_marked_as_documented() -> None:
+    assert "<!-- runnable -->" in README and _runnable_sh_commands(), "the README marks at least one sh block"
+    for marked in re.findall(r"<!-- runnable -->\n(.{0,8})", README):
+        assert marked.startswith("```sh"), f"<!-- runnable --> marks a ```sh block, not {marked!r}"
+
+
+@pytest.mark.parametrize("command", _runnable_sh_commands(), ids=lambda v: v[:60])
+def test_runnable_sh_command_exits_0(command: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("DBGUARD_BACKUP_DIR", str(tmp_path / "backups"))
+    monkeypatch.setenv("DBGUARD_JOURNAL", str(tmp_path / "journal.jsonl"))
+    result = CliRunner().invoke(app, shlex.split(command)[1:], env={**os.environ, "COLUMNS": "100"})
+    assert result.exit_code == 0, f"{command}: exit {result.exit_code}\n{result.stdout}{result.stderr}"
+
+
+def _documented_commands() -> list[list[str]]:
+    """Every dbguard command line in the README's code blocks (the first line only of a console block)."""
+    commands = []
+    for language, block in re.findall(r"```(\w*)\n(.*?)```", README, re.DOTALL):
+        lines = block.splitlines()[:1] if language == "console" else block.splitlines()
+        for line in lines:
+            if line.startswith(("dbguard ", "$ dbguard ", "- run: dbguard ")):
+                commands += dbguard_commands(line.removeprefix("$ ").removeprefix("- run: "))
+    return commands
+
+
+def test_every_documented_command_and_option_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in os.environ if n.startswith("DBGUARD_")]:
+        monkeypatch.delenv(name)  # a `--db` the README leaves out must not come from the environment
+    commands = _documented_commands()
+    assert len(commands) > 20, "the README's examples were not found"
+    problems = {" ".join(words): problems_of(words) for words in commands}
+    assert {command: found for command, found in problems.items() if found} == {}

@@ -3,8 +3,9 @@ into the database it was taken from; the restored tables' counts and hashes must
 and the policy's invariants run on the restored data. The result (RTO and RPO, in seconds: see
 dbguard/report/drill/model.py) goes to the journal.
 
-The backed-up database is never connected to: the drill reads the backup store, and writes only the
-sandbox (removed afterwards, on Ctrl-C and SIGTERM too) and the journal. The manifest is not changed:
+The backed-up database is never read or written: the drill reads the backup store, and writes only the
+sandbox (removed afterwards, on Ctrl-C and SIGTERM too) and the journal. The "server" sandbox is made
+and dropped through a session on `target`'s URL, as dry-run's is, unless `sandbox_url` names a server. The manifest is not changed:
 `dbguard backup verify` records verification results, the drill records its own in the journal.
 """
 

@@ -402,3 +402,26 @@ def test_help_documents_the_exit_codes() -> None:
     for line in ("0  every check passed", "1  a violation", "4  the database cannot be reached",
                  "5  no verified backup", "8  incomplete", "Example:"):  # fmt: skip
         assert line in result.stdout
+
+
+def test_sqlite_check_interrupted_by_the_budget_is_incomplete(tmp_path: Path) -> None:
+    """The progress handler stops a check the budget has no time left for: INCOMPLETE, not a pass."""
+    from dbguard.monitor import sqlite as sqlite_checks
+    from dbguard.monitor.runner import Budget, run_planned
+    from dbguard.targets import sqlite as sqlite_target
+
+    db = tmp_path / "big.db"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)")
+        conn.executemany("INSERT INTO t VALUES (?, ?)", ((i, f"value {i}") for i in range(50_000)))
+        conn.commit()
+    target = sqlite_target.connect(DatabaseUrl.parse(f"sqlite:///{db}"), read_only=True)
+    try:
+        planned = sqlite_checks.planned_checks(target, None)
+        no_time_left = sqlite_checks.arm(target.conn)
+        outcomes = run_planned(planned, Budget(None), lambda _left: no_time_left(0.0), sqlite_checks.why_stopped)
+    finally:
+        target.close()
+    (integrity,) = outcomes
+    assert integrity.check == "integrity_check" and integrity.status.value == "incomplete"
+    assert integrity.detail == "stopped: the time budget ran out during this check"

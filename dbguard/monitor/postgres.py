@@ -125,8 +125,8 @@ def why_stopped(conn: psycopg.Connection[Any]) -> Callable[[Exception], str]:
     def reason(error: Exception) -> str:
         if conn.broken:
             raise ConnectionFailure(f"the connection was lost during verify: {_text(error)}") from None
-        if isinstance(error, psycopg.errors.QueryCanceled):
-            return "stopped: the time budget ran out during this check"
+        if isinstance(error, psycopg.errors.QueryCanceled) and "statement timeout" in str(error):
+            return "stopped: the time budget ran out during this check"  # the only statement_timeout verify sets
         if isinstance(error, psycopg.errors.LockNotAvailable):
             return "not checked: another session holds a lock on the table (lock_timeout)"
         if isinstance(error, psycopg.Error):

@@ -5,6 +5,7 @@ makes about a recipe is run here, step by step, and `check` is asked about the s
   EXCLUSIVE lock (require-not-valid-check fires); in a later step, under SHARE UPDATE EXCLUSIVE alone.
 - SET NOT NULL after a validated CHECK (col IS NOT NULL) does not scan the table (PostgreSQL 12+), so
   ban-set-not-null stays quiet, and dropping that CHECK afterwards is no ban-disabling-integrity.
+- A partitioned table refuses CREATE INDEX CONCURRENTLY; the ON ONLY recipe check advises instead works.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import re
 
 import psycopg
+import pytest
 
 from dbguard.dialects import Dialect
+from dbguard.registry import Severity
 from dbguard.run.steps import split_steps
 from dbguard.sql.parse import parse_script
-from tests.conftest import fired
+from tests.conftest import findings_for, fired
 
 ROWS = 20_000
 
@@ -110,3 +113,31 @@ def test_set_not_null_after_a_validated_check_does_not_scan(pg_url: str) -> None
         conn.rollback()
         assert conn.execute("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'stock'::regclass "
                             "AND attname = 'sku'").fetchone() == (True,)  # fmt: skip
+
+
+PARTITIONED_INDEX_RECIPE = """SET lock_timeout = '2s';
+CREATE INDEX orders_created_idx ON ONLY orders (created_at);
+CREATE INDEX CONCURRENTLY orders_2024_created_idx ON orders_2024 (created_at);
+ALTER INDEX orders_created_idx ATTACH PARTITION orders_2024_created_idx;
+"""
+
+
+def test_the_partitioned_index_recipe_passes_check_and_builds_a_valid_index(pg_url: str) -> None:
+    """require-concurrent-index-creation's advice for a partitioned table: ON ONLY builds nothing (the
+    partition has no index after it), CONCURRENTLY per partition, ATTACH makes the parent's index valid."""
+    assert not [f for f in findings_for(PARTITIONED_INDEX_RECIPE) if f.severity.rank >= Severity.ERROR.rank]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE orders (id bigint, created_at date) PARTITION BY RANGE (created_at)")
+        conn.execute("CREATE TABLE orders_2024 PARTITION OF orders FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')")
+        conn.execute("INSERT INTO orders SELECT g, date '2024-01-01' + g % 300 FROM generate_series(1, 1000) g")
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match="concurrently"):
+            conn.execute("CREATE INDEX CONCURRENTLY orders_any_idx ON orders (created_at)")
+        set_timeout, on_only, per_partition, attach = [s for step in _steps(PARTITIONED_INDEX_RECIPE) for s in step]
+        for statement in (set_timeout, on_only):
+            conn.execute(statement)
+        valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'orders_created_idx'::regclass"
+        assert conn.execute(valid).fetchone() == (False,)
+        assert conn.execute("SELECT count(*) FROM pg_index WHERE indrelid = 'orders_2024'::regclass").fetchone() == (0,)
+        conn.execute(per_partition)
+        conn.execute(attach)
+        assert conn.execute(valid).fetchone() == (True,)

@@ -112,13 +112,16 @@ def _classify_into(node: ast.Node, nodes: list[ast.Node], c: Collector) -> tuple
         case ast.IndexStmt():
             table = name_of(node.relation)
             c.write(table, L.SHARE_UPDATE_EXCLUSIVE if node.concurrent else L.SHARE)
-            c.add("create-index", table, concurrently=bool(node.concurrent), unique=bool(node.unique))
+            c.add("create-index", table, concurrently=bool(node.concurrent), unique=bool(node.unique),
+                  only=not node.relation.inh)  # ON ONLY: the table is partitioned; no partition is touched
             return "CREATE INDEX", not node.concurrent
         case ast.ReindexStmt():
             concurrently = any(p.defname == "concurrently" for p in node.params or ())
             target = node.name or (name_of(node.relation) if node.relation else None)
-            if node.relation:  # the table gets SHARE (writes wait); each index ACCESS EXCLUSIVE (its readers wait)
-                c.write(name_of(node.relation), L.SHARE_UPDATE_EXCLUSIVE if concurrently else L.SHARE)
+            if node.relation:  # a table gets SHARE (writes wait); an index ACCESS EXCLUSIVE (its readers wait)
+                index = node.kind == ReindexObjectType.REINDEX_OBJECT_INDEX
+                strong = L.ACCESS_EXCLUSIVE if index else L.SHARE
+                c.write(name_of(node.relation), L.SHARE_UPDATE_EXCLUSIVE if concurrently else strong)
             whole = node.kind in (ReindexObjectType.REINDEX_OBJECT_SYSTEM, ReindexObjectType.REINDEX_OBJECT_DATABASE)
             c.add("reindex", target, concurrently=concurrently, target=ReindexObjectType(node.kind).name)
             return "REINDEX", not (concurrently or whole)

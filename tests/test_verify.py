@@ -130,6 +130,7 @@ def test_injected_violations_are_named_and_exit_1(real_pg: str) -> None:
 
 def test_foreign_key_on_a_partitioned_table_is_checked_once_through_its_partitions(real_pg: str) -> None:
     superuser(real_pg, "ALTER TABLE sales.pay ADD CONSTRAINT pay_store FOREIGN KEY (store_id) REFERENCES sales.store",
+              "ALTER TABLE sales.pay ADD CONSTRAINT amt_positive CHECK (amt >= 0)",
               "SET session_replication_role = replica; "
               "INSERT INTO sales.pay_2023 VALUES (90002, 1, 77, 1, '2023-02-01')")  # fmt: skip
     code, report = verify_json("--db", real_pg)
@@ -139,6 +140,9 @@ def test_foreign_key_on_a_partitioned_table_is_checked_once_through_its_partitio
     # the partitions' clones of pay_store are not checked again: one outcome, one orphan
     assert [(c["subject"], c["status"], c["violations"]) for c in keys] == [("sales.pay.pay_store", "fail", 1)]
     assert keys[0]["sample"] == [{"store_id": 77}]
+    # a CHECK on the partitioned table is evaluated once, on it: not again on each partition's copy
+    amount = [c["subject"] for c in report["checks"] if c["check"] == "check constraint"]
+    assert amount == ["sales.pay.amt_positive"]
 
 
 def test_invalid_index_from_a_failed_concurrent_build(real_pg: str) -> None:

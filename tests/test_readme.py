@@ -107,21 +107,25 @@ def test_runnable_sh_command_exits_0(command: str, monkeypatch: pytest.MonkeyPat
     assert result.exit_code == 0, f"{command}: exit {result.exit_code}\n{result.stdout}{result.stderr}"
 
 
-def _documented_commands() -> list[list[str]]:
-    """Every dbguard command line in the README's code blocks (the first line only of a console block)."""
+RUNBOOK = (ROOT / "docs" / "runbook.md").read_text()
+
+
+def _documented_commands(text: str = README) -> list[list[str]]:
+    """Every dbguard command line in a manual's code blocks (the first line only of a console block)."""
     commands = []
-    for language, block in re.findall(r"```(\w*)\n(.*?)```", README, re.DOTALL):
+    for language, block in re.findall(r"```(\w*)\n(.*?)```", text, re.DOTALL):
         lines = block.splitlines()[:1] if language == "console" else block.splitlines()
-        for line in lines:
+        for line in (line.strip() for line in lines):  # a block inside a list item is indented
             if line.startswith(("dbguard ", "$ dbguard ", "- run: dbguard ")):
                 commands += dbguard_commands(line.removeprefix("$ ").removeprefix("- run: "))
     return commands
 
 
-def test_every_documented_command_and_option_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("text", "least"), [(README, 20), (RUNBOOK, 8)], ids=["README", "runbook"])
+def test_every_documented_command_and_option_exists(text: str, least: int, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [n for n in os.environ if n.startswith("DBGUARD_")]:
         monkeypatch.delenv(name)  # a `--db` the README leaves out must not come from the environment
-    commands = _documented_commands()
-    assert len(commands) > 20, "the README's examples were not found"
+    commands = _documented_commands(text)
+    assert len(commands) >= least, "the examples were not found"
     problems = {" ".join(words): problems_of(words) for words in commands}
     assert {command: found for command, found in problems.items() if found} == {}

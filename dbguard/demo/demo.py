@@ -30,20 +30,22 @@ class DemoResult:
         return bool(self.claims) and all(claim.held for claim in self.claims)
 
 
-def run_demo(narrator: Narrator, server: DatabaseUrl | None = None, workdir: Path | None = None,
-             scale: float = 1.0, pg_bin: Path | None = None) -> DemoResult:  # fmt: skip
+def run_demo(narrator: Narrator, server: DatabaseUrl | None = None, workdir: Path | None = None, scale: float = 1.0,
+             pg_bin: Path | None = None, policy_path: Path | None = None) -> DemoResult:  # fmt: skip
     """Tell the story on a new warehouse: SQLite in `workdir` (default: a temporary directory), or a
     PostgreSQL database of its own on `server`'s server (dropped afterwards, on error and Ctrl-C too).
-    `scale` multiplies the data's size (1.0: ~43,000 rows). The journal, the backup store and the manifest
-    key live in the working directory, never in the user's own .dbguard/.
+    `scale` multiplies the data's size (1.0: ~43,000 rows). `policy_path`: a policy other than
+    policies/demo.toml (the story expects its invariants: without them its claims fail). The journal, the
+    backup store and the manifest key live in the working directory, never in the user's own .dbguard/.
 
     Returns what was claimed and whether it held. Raises UsageError (exit 2) for a bad scale, a --workdir
     that is not empty, or a checkout without the demo's scripts; ConnectionFailure (4) when the server
     cannot be reached.
     """
     started = time.monotonic()
-    script_text(DEMO_POLICY)  # a missing checkout fails here, before anything is made
-    policy = load_policy(ROOT / DEMO_POLICY)
+    if policy_path is None:
+        script_text(DEMO_POLICY)  # a missing checkout fails here, before anything is made
+    policy = load_policy(policy_path or ROOT / DEMO_POLICY)
     warehouse = data.generate(scale)
     with working_directory(workdir) as directory, demo_databases(server, directory) as (target, scratch):
         narrator.progress(f"loading {warehouse.total_rows:,} generated rows into {target}")

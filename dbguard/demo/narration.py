@@ -37,6 +37,7 @@ class Narrator:
 
     console: Console
     progress_console: Console
+    on_progress: Progress | None = None  # where the pipeline's progress goes instead (tests listen here)
     claims: list[Claim] = field(default_factory=list)
     _after_claim: bool = False  # a paragraph after a list of claims needs a blank line between
 
@@ -79,6 +80,9 @@ class Narrator:
             self._after_claim = False
 
     def progress(self, message: str) -> None:
+        if self.on_progress is not None:
+            self.on_progress(message)
+            return
         self.progress_console.print(f"[dim]dbguard: {escape(message)}[/dim]", soft_wrap=True, highlight=False)
 
     def claim(self, step: int, text: str, held: bool, detail: str = "") -> bool:

@@ -25,7 +25,7 @@ from dbguard.backup.restore import restore_into
 from dbguard.backup.store import VERIFIED, BackupStore
 from dbguard.demo.narration import Narrator
 from dbguard.dialects import Dialect
-from dbguard.errors import UsageError
+from dbguard.errors import EXIT_INTERRUPTED, UsageError
 from dbguard.inputs import Source
 from dbguard.journal import Journal, group_runs
 from dbguard.pipeline.check import check_text
@@ -39,6 +39,7 @@ from dbguard.report.drill import text as drill_text
 from dbguard.report.dryrun import text as dryrun_text
 from dbguard.report.run import text as run_text
 from dbguard.report.run.model import RunPlan, RunReport
+from dbguard.sandbox.signals import SIGTERM_EXIT_CODE
 from dbguard.sql.parse import parse_script
 from dbguard.targets import open_target
 from dbguard.targets.model import TableStats
@@ -151,6 +152,7 @@ class Story:
         self.forced = run_script(source, self.target, self.policy, self.store, self.journal, _confirmed,
                                  RunOptions(skip_dry_run=True, pg_bin=self.pg_bin), n.progress)  # fmt: skip
         report = self.forced
+        _stop_if_interrupted(report)
         n.report(run_text.render(report, color=n.color, width=n.width))
         after = table_images(self.target)
         n.say("dbguard's own proof is in the report above (\"rollback proved\"). Counted and hashed again, from "
@@ -191,6 +193,7 @@ class Story:
         self.good = run_script(source, self.target, self.policy, self.store, self.journal, show_plan,
                                RunOptions(pg_bin=self.pg_bin), n.progress)  # fmt: skip
         report = self.good
+        _stop_if_interrupted(report)
         dry = report.dry_run
         if dry is not None:
             n.say(
@@ -311,6 +314,15 @@ def _count_orders(url: DatabaseUrl, status: str) -> int:
         if url.dialect is Dialect.POSTGRES:
             target.conn.rollback()
     return int(rows[0][0])
+
+
+def _stop_if_interrupted(report: RunReport) -> None:
+    """`run` reports a Ctrl-C or SIGTERM during its steps (rolled back and proved) instead of raising it:
+    the demo stops there, as the user asked, and its databases are removed on the way out."""
+    if report.exit_code == EXIT_INTERRUPTED:
+        raise KeyboardInterrupt
+    if report.exit_code == SIGTERM_EXIT_CODE:
+        raise SystemExit(SIGTERM_EXIT_CODE)
 
 
 def _confirmed(_plan: RunPlan) -> bool:

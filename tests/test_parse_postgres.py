@@ -131,7 +131,7 @@ def test_quoted_and_mixed_case_names() -> None:
         ("BEGIN", "BEGIN", None, True),
         ("SET lock_timeout = '2s'", "SET", None, True),
         ("ALTER TYPE status ADD VALUE 'lost'", "ALTER TYPE", None, True),
-        ("ALTER SEQUENCE s RESTART WITH 1", "ALTER SEQUENCE", None, True),
+        ("ALTER SEQUENCE s RESTART WITH 1", "ALTER SEQUENCE", L.SHARE_ROW_EXCLUSIVE, True),
     ],
 )
 def test_kind_lock_and_transaction_rule(sql: str, kind: str, lock: LockMode | None, transactional: bool) -> None:

@@ -11,6 +11,7 @@ from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 
 from dbguard.sql.model import LockMode
+from dbguard.sql.pg_locks import TABLE_OBJECTS, dotted
 from dbguard.sql.pg_tree import Collector, deparse, name_of, walk
 
 L = LockMode
@@ -53,6 +54,8 @@ NON_VOLATILE_FUNCTIONS = frozenset(
 _ALTER_LOCKS = {
     AlterTableType.AT_ValidateConstraint: L.SHARE_UPDATE_EXCLUSIVE,
     AlterTableType.AT_SetStatistics: L.SHARE_UPDATE_EXCLUSIVE,
+    AlterTableType.AT_SetOptions: L.SHARE_UPDATE_EXCLUSIVE,  # ALTER COLUMN SET (n_distinct = ...)
+    AlterTableType.AT_ResetOptions: L.SHARE_UPDATE_EXCLUSIVE,
     AlterTableType.AT_ClusterOn: L.SHARE_UPDATE_EXCLUSIVE,
     AlterTableType.AT_DropCluster: L.SHARE_UPDATE_EXCLUSIVE,
     AlterTableType.AT_SetRelOptions: L.SHARE_UPDATE_EXCLUSIVE,
@@ -118,15 +121,20 @@ _DROP_OBJECTS = {
 }
 
 
+# Dropped relations get ACCESS EXCLUSIVE (DROP INDEX CONCURRENTLY: SHARE UPDATE EXCLUSIVE).
+_DROPPED_RELATIONS = ("table", "index", "view", "materialized view", "sequence", "foreign table")
+
+
 def drop(node: ast.DropStmt, c: Collector) -> tuple[str, bool]:
     obj = _DROP_OBJECTS.get(ObjectType(node.removeType), ObjectType(node.removeType).name[7:].lower())
     cascades = cascade(node.behavior)
     for target in node.objects or ():
         parts = target if isinstance(target, list | tuple) else (target,)
         name = ".".join(str(p.sval) for p in parts if isinstance(p, ast.String)) or deparse(target)
-        if obj in ("table", "index", "materialized view", "foreign table"):
-            lock = L.SHARE_UPDATE_EXCLUSIVE if node.concurrent else L.ACCESS_EXCLUSIVE
-            c.write(name, lock)
+        if obj in _DROPPED_RELATIONS:
+            c.write(name, L.SHARE_UPDATE_EXCLUSIVE if node.concurrent else L.ACCESS_EXCLUSIVE)
+        elif ObjectType(node.removeType) in TABLE_OBJECTS and len(parts) > 1:  # DROP TRIGGER t ON tbl
+            c.lock_on(dotted(parts[:-1]), L.ACCESS_EXCLUSIVE)
         c.add("drop", name, object=obj, cascade=cascades, concurrently=bool(node.concurrent))
     return f"DROP {obj.upper()}", not node.concurrent
 
@@ -256,7 +264,7 @@ def rename(node: ast.RenameStmt, c: Collector) -> tuple[str, bool]:
     if node.relation is None:
         return "ALTER RENAME", True
     table = name_of(node.relation)
-    c.write(table, L.ACCESS_EXCLUSIVE)
+    c.write(table, L.SHARE_UPDATE_EXCLUSIVE if rename_type == ObjectType.OBJECT_INDEX else L.ACCESS_EXCLUSIVE)
     if rename_type == ObjectType.OBJECT_COLUMN:
         c.add("rename-column", table, node.subname, new_name=node.newname)
         return "ALTER TABLE", True

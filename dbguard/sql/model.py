@@ -119,10 +119,17 @@ class Facts:
     kind: str
     tables_read: tuple[str, ...] = ()
     tables_written: tuple[str, ...] = ()
-    lock: LockMode | None = None
+    # (relation, mode): the strongest lock the statement takes on each relation it names, in the order met.
+    # PostgreSQL only; proven against the server's pg_locks by tests/test_lock_oracle.py.
+    locks: tuple[tuple[str, LockMode], ...] = ()
     transactional: bool = True
     actions: tuple[Action, ...] = ()
     nested_sql: tuple[tuple[str, str, str], ...] = ()  # (origin, sql, language): bodies checked like top-level SQL
+
+    @property
+    def lock(self) -> LockMode | None:
+        """The strongest of `locks`, or None when the statement locks no relation it names."""
+        return max((mode for _, mode in self.locks), default=None)
 
 
 UNRECOGNIZED = "UNRECOGNIZED"

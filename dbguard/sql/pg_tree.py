@@ -71,17 +71,18 @@ class Collector:
         self.read: list[str] = []
         self.written: list[str] = []
         self.actions: list[Action] = []
-        self.lock: LockMode | None = None
+        self.locks: dict[str, LockMode] = {}  # relation -> the strongest lock the statement takes on it
         self.nested: list[tuple[str, str, str]] = []
 
     def write(self, table: str, lock: LockMode) -> None:
         if table not in self.written:
             self.written.append(table)
-        self.take(lock)
+        self.lock_on(table, lock)
 
-    def take(self, lock: LockMode | None) -> None:
-        if lock is not None and (self.lock is None or lock > self.lock):
-            self.lock = lock
+    def lock_on(self, relation: str, lock: LockMode) -> None:
+        """Record `lock` on `relation`; a relation locked twice keeps the stronger mode (as the server does)."""
+        if relation not in self.locks or lock > self.locks[relation]:
+            self.locks[relation] = lock
 
     def add(self, kind: str, table: str | None = None, column: str | None = None, **details: Any) -> None:
         self.actions.append(Action(kind, table, column, details))

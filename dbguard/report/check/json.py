@@ -68,6 +68,7 @@ def _statement(statement: Statement) -> dict[str, Any]:
         "tables_read": list(facts.tables_read),
         "tables_written": list(facts.tables_written),
         "lock": facts.lock.label if facts.lock else None,
+        "locks": [{"table": relation, "mode": mode.label} for relation, mode in facts.locks],
         "transactional": facts.transactional,
         "origin": statement.origin,
         "parent": statement.parent,

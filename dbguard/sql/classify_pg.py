@@ -10,6 +10,7 @@ from pglast import ast
 from pglast.enums import ReindexObjectType
 
 from dbguard.sql import classify_pg_ddl as ddl
+from dbguard.sql import pg_locks
 from dbguard.sql.model import UNRECOGNIZED, Facts, LockMode
 from dbguard.sql.pg_tree import Collector, children, deparse, name_of, to_sqlglot, walk
 
@@ -26,35 +27,35 @@ LOCK_MODE_NAMES = {
     8: L.ACCESS_EXCLUSIVE,
 }
 
-# Command tags for statements that need nothing beyond a name.
-_SIMPLE_KINDS: dict[type, tuple[str, LockMode | None, bool]] = {
-    ast.VariableShowStmt: ("SHOW", None, True),
-    ast.ExplainStmt: ("EXPLAIN", L.ACCESS_SHARE, True),
-    ast.CommentStmt: ("COMMENT", L.SHARE_UPDATE_EXCLUSIVE, True),
-    ast.CreateSchemaStmt: ("CREATE SCHEMA", None, True),
-    ast.CreateSeqStmt: ("CREATE SEQUENCE", None, True),
-    ast.CreateExtensionStmt: ("CREATE EXTENSION", None, True),
-    ast.CreateTrigStmt: ("CREATE TRIGGER", L.SHARE_ROW_EXCLUSIVE, True),
-    ast.CreateEnumStmt: ("CREATE TYPE", None, True),
-    ast.CompositeTypeStmt: ("CREATE TYPE", None, True),
-    ast.CreateDomainStmt: ("CREATE DOMAIN", None, True),
-    ast.CreatedbStmt: ("CREATE DATABASE", None, False),
-    ast.CreateTableSpaceStmt: ("CREATE TABLESPACE", None, False),
-    ast.DropTableSpaceStmt: ("DROP TABLESPACE", None, False),
-    ast.NotifyStmt: ("NOTIFY", None, True),
-    ast.DeallocateStmt: ("DEALLOCATE", None, True),
-    ast.PrepareStmt: ("PREPARE", None, True),
-    ast.CheckPointStmt: ("CHECKPOINT", None, True),
-    ast.AlterObjectSchemaStmt: ("ALTER SET SCHEMA", L.ACCESS_EXCLUSIVE, True),
-    ast.CreateStatsStmt: ("CREATE STATISTICS", L.SHARE_UPDATE_EXCLUSIVE, True),
-    ast.AlterExtensionStmt: ("ALTER EXTENSION", None, True),
-    ast.CreatePolicyStmt: ("CREATE POLICY", L.ACCESS_EXCLUSIVE, True),
-    ast.AlterPolicyStmt: ("ALTER POLICY", L.ACCESS_EXCLUSIVE, True),
-    ast.ListenStmt: ("LISTEN", None, True),
-    ast.UnlistenStmt: ("UNLISTEN", None, True),
-    ast.DeclareCursorStmt: ("DECLARE CURSOR", L.ACCESS_SHARE, True),
-    ast.FetchStmt: ("FETCH", None, True),
-    ast.ClosePortalStmt: ("CLOSE", None, True),
+# Command tags for statements that need nothing beyond a name (the locks they take: see pg_locks).
+_SIMPLE_KINDS: dict[type, tuple[str, bool]] = {
+    ast.VariableShowStmt: ("SHOW", True),
+    ast.ExplainStmt: ("EXPLAIN", True),
+    ast.CommentStmt: ("COMMENT", True),
+    ast.CreateSchemaStmt: ("CREATE SCHEMA", True),
+    ast.CreateSeqStmt: ("CREATE SEQUENCE", True),
+    ast.CreateExtensionStmt: ("CREATE EXTENSION", True),
+    ast.CreateTrigStmt: ("CREATE TRIGGER", True),
+    ast.CreateEnumStmt: ("CREATE TYPE", True),
+    ast.CompositeTypeStmt: ("CREATE TYPE", True),
+    ast.CreateDomainStmt: ("CREATE DOMAIN", True),
+    ast.CreatedbStmt: ("CREATE DATABASE", False),
+    ast.CreateTableSpaceStmt: ("CREATE TABLESPACE", False),
+    ast.DropTableSpaceStmt: ("DROP TABLESPACE", False),
+    ast.NotifyStmt: ("NOTIFY", True),
+    ast.DeallocateStmt: ("DEALLOCATE", True),
+    ast.PrepareStmt: ("PREPARE", True),
+    ast.CheckPointStmt: ("CHECKPOINT", True),
+    ast.AlterObjectSchemaStmt: ("ALTER SET SCHEMA", True),
+    ast.CreateStatsStmt: ("CREATE STATISTICS", True),
+    ast.AlterExtensionStmt: ("ALTER EXTENSION", True),
+    ast.CreatePolicyStmt: ("CREATE POLICY", True),
+    ast.AlterPolicyStmt: ("ALTER POLICY", True),
+    ast.ListenStmt: ("LISTEN", True),
+    ast.UnlistenStmt: ("UNLISTEN", True),
+    ast.DeclareCursorStmt: ("DECLARE CURSOR", True),
+    ast.FetchStmt: ("FETCH", True),
+    ast.ClosePortalStmt: ("CLOSE", True),
 }
 # Anything else (DROP OWNED, REASSIGN OWNED, CREATE RULE, LOAD, ...) is UNRECOGNIZED: dbguard does not vouch
 # for a statement whose effect it has not modelled.
@@ -65,19 +66,18 @@ def classify(node: ast.Node) -> Facts:
     c = Collector()
     nodes = list(walk(node))
     kind, transactional = _classify_into(node, nodes, c)
+    pg_locks.add_locks(node, nodes, c)
     cte_names = {cte.ctename for cte in nodes if isinstance(cte, ast.CommonTableExpr)}
     for rv in nodes:
         if isinstance(rv, ast.RangeVar):
             name = name_of(rv)
             if name not in c.written and name not in c.read and name not in cte_names:
                 c.read.append(name)
-    if c.read and c.lock is None and kind in ("SELECT", "WITH"):
-        c.take(L.ACCESS_SHARE)
     return Facts(
         kind=kind,
         tables_read=tuple(c.read),
         tables_written=tuple(c.written),
-        lock=c.lock,
+        locks=tuple(c.locks.items()),
         transactional=transactional,
         actions=tuple(c.actions),
         nested_sql=tuple(c.nested),
@@ -90,10 +90,15 @@ def _classify_into(node: ast.Node, nodes: list[ast.Node], c: Collector) -> tuple
             _dml(inner, c)
         elif isinstance(inner, ast.FuncCall):
             _function_call(inner, c)
+    if isinstance(node, ast.ExplainStmt) and not any(
+            o.defname == "analyze" and _option_on(o) for o in node.options or ()):  # fmt: skip
+        # Plain EXPLAIN plans its statement and runs nothing: its locks stay (the planner takes them), its
+        # writes and what it would do (DML, setval(), ...) go. EXPLAIN ANALYZE runs it: everything counts.
+        c.read.extend(table for table in c.written if table not in c.read)
+        c.written.clear()
+        c.actions.clear()
     match node:
         case ast.SelectStmt():
-            if node.lockingClause:
-                c.take(L.ROW_SHARE)
             modifies = any(a.kind in ("delete", "update", "insert", "merge") for a in c.actions)
             return ("WITH" if node.withClause and modifies else "SELECT"), True
         case ast.InsertStmt() | ast.UpdateStmt() | ast.DeleteStmt() | ast.MergeStmt():
@@ -129,7 +134,7 @@ def _classify_into(node: ast.Node, nodes: list[ast.Node], c: Collector) -> tuple
             options = {o.defname for o in node.options or () if _option_on(o)}
             if not node.is_vacuumcmd:
                 for rel in node.rels or ():
-                    c.take(L.SHARE_UPDATE_EXCLUSIVE)
+                    c.lock_on(name_of(rel.relation), L.SHARE_UPDATE_EXCLUSIVE)
                     c.read.append(name_of(rel.relation))
                 return "ANALYZE", True
             full = "full" in options
@@ -169,7 +174,7 @@ def _classify_into(node: ast.Node, nodes: list[ast.Node], c: Collector) -> tuple
             if copied and node.is_from:
                 c.write(copied, L.ROW_EXCLUSIVE)
             elif copied:
-                c.take(L.ACCESS_SHARE)
+                c.lock_on(copied, L.ACCESS_SHARE)
             c.add(
                 "copy",
                 copied,
@@ -225,7 +230,6 @@ def _classify_into(node: ast.Node, nodes: list[ast.Node], c: Collector) -> tuple
             c.add("grant", to_public=False, privileges=["role attributes", *attributes], objects=[])
             return ("CREATE ROLE" if isinstance(node, ast.CreateRoleStmt) else "ALTER ROLE"), True
         case ast.AlterOwnerStmt():
-            c.take(L.ACCESS_EXCLUSIVE)
             c.add("grant", to_public=False, privileges=["ownership"], objects=[deparse(node.object)])
             return "ALTER OWNER", True
         case ast.AlterFunctionStmt():
@@ -241,9 +245,8 @@ def _classify_into(node: ast.Node, nodes: list[ast.Node], c: Collector) -> tuple
             return ddl.alter_type(node, c)
         case ast.DiscardStmt():
             return "DISCARD", node.target != 0  # DISCARD ALL cannot run in a transaction block
-    for node_type, (kind, simple_lock, transactional) in _SIMPLE_KINDS.items():
+    for node_type, (kind, transactional) in _SIMPLE_KINDS.items():
         if isinstance(node, node_type):
-            c.take(simple_lock)
             return kind, transactional
     return UNRECOGNIZED, True
 

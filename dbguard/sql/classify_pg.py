@@ -107,6 +107,9 @@ def _classify_into(node: ast.Node, nodes: list[ast.Node], c: Collector) -> tuple
             for rv in node.relations:
                 c.write(name_of(rv), L.ACCESS_EXCLUSIVE)
                 c.add("truncate", name_of(rv), cascade=ddl.cascade(node.behavior))
+                if node.restart_seqs:
+                    c.add("sequence-reset", f"the sequences of {name_of(rv)}'s columns", how="TRUNCATE ... RESTART "
+                          "IDENTITY", value="their START values", table_emptied=name_of(rv))  # fmt: skip
             return "TRUNCATE", True
         case ast.DropStmt():
             return ddl.drop(node, c)
@@ -193,9 +196,11 @@ def _classify_into(node: ast.Node, nodes: list[ast.Node], c: Collector) -> tuple
             c.add("grant" if node.is_grant else "revoke", to_public=False, privileges=["role"], objects=[])
             return ("GRANT" if node.is_grant else "REVOKE"), True
         case ast.AlterSeqStmt():
-            how = [o.defname for o in node.options or () if o.defname in ("restart", "start")]
-            if how:
-                c.add("sequence-reset", name_of(node.sequence), how=f"ALTER SEQUENCE ... {how[0].upper()}")
+            # START WITH only records the value a later RESTART uses: the sequence does not move.
+            for option in node.options or ():
+                if option.defname == "restart":
+                    restart = _sequence_value(option.arg) if option.arg is not None else {"value": "its START value"}
+                    c.add("sequence-reset", name_of(node.sequence), how="ALTER SEQUENCE ... RESTART", **restart)
             return "ALTER SEQUENCE", True
         case ast.CreateStmt():
             return ddl.create_table(node, c)
@@ -285,6 +290,23 @@ def _dml(node: ast.Node, c: Collector) -> None:
                     c.add(action, table, has_where=True, where=expression)
 
 
+def _sequence_value(value: ast.Node | None) -> dict[str, object]:
+    """What a sequence is moved to: a constant (`value`), the largest key in use read from the data
+    (`from_data`: a max(), directly or in a subquery, not lowered by -, /, min(), ...: the standard repair),
+    or an expression check cannot evaluate (`value` None)."""
+    if value is None:
+        return {"value": None, "from_data": False}
+    nodes = list(walk(value))
+    functions = {str(n.funcname[-1].sval).lower() for n in nodes if isinstance(n, ast.FuncCall)}
+    lowered = functions & {"min", "least", "count"} or any(
+        isinstance(n, ast.A_Expr) and n.name and str(n.name[-1].sval) in ("-", "/", "%") for n in nodes)  # fmt: skip
+    if "max" in functions and not lowered:
+        return {"value": deparse(value), "from_data": True}
+    constant = all(isinstance(n, ast.A_Const | ast.Integer | ast.Float | ast.TypeCast | ast.TypeName | ast.String
+                              | ast.A_Expr) for n in nodes)  # fmt: skip
+    return {"value": deparse(value) if constant else None, "from_data": False}
+
+
 def _option_on(option: ast.DefElem) -> bool:
     """`VACUUM (FULL)` and `(FULL true)` turn an option on; `(FULL false)` / `(FULL off)` do not."""
     arg = option.arg
@@ -348,7 +370,8 @@ def _function_call(call: ast.FuncCall, c: Collector) -> None:
     name = str(call.funcname[-1].sval).lower()
     args = call.args or ()
     if name == "setval":
-        c.add("sequence-reset", deparse(args[0]) if args else None, how="setval()")
+        value = args[1] if len(args) > 1 else None
+        c.add("sequence-reset", deparse(args[0]) if args else None, how="setval()", **_sequence_value(value))
     elif name == "set_config" and len(args) >= 2:  # set_config('session_replication_role', 'replica', false)
         setting = deparse(args[0]).strip("'").lower()
         c.add("set", name=setting, value=deparse(args[1]), local=False)

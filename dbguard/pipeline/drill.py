@@ -5,8 +5,9 @@ dbguard/report/drill/model.py) goes to the journal.
 
 The backed-up database is never read or written: the drill reads the backup store, and writes only the
 sandbox (removed afterwards, on Ctrl-C and SIGTERM too) and the journal. The "server" sandbox is made
-and dropped through a session on `target`'s URL, as dry-run's is, unless `sandbox_url` names a server. The manifest is not changed:
-`dbguard backup verify` records verification results, the drill records its own in the journal.
+and dropped through a session on `target`'s URL, as dry-run's is, unless `sandbox_url` names a server.
+The manifest is not changed: `dbguard backup verify` records verification results, the drill records
+its own in the journal.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Problem: an ALTER TABLE, or any statement taking SHARE ROW EXCLUSIVE or a strong
 the table a new foreign key references, even from CREATE TABLE), queues behind every running
 transaction on that table, and while it waits every later write (for ACCESS EXCLUSIVE, every query)
 on the table queues behind it (a waiting lock request conflicts with the ones after it: PostgreSQL
-docs, "Explicit Locking"). One slow report can then stall the whole application. With lock_timeout set, the statement gives up instead and
-the script can be retried. `lock_timeout = 0` means no timeout.
+docs, "Explicit Locking"). One slow report can then stall the whole application. With lock_timeout
+set, the statement gives up instead and the script can be retried. `lock_timeout = 0` means no timeout.
 
 Bad:
     ALTER TABLE stock ADD COLUMN note text;

@@ -24,7 +24,7 @@ from dbguard.report.drill import markdown as drill_markdown
 from dbguard.report.drill import text as drill_text
 from dbguard.targets.url import DatabaseUrl
 from tests.realschema import load_real_schema
-from tests.test_backup import cli, live_stats
+from tests.test_backup import SECRET, cli, live_stats, with_password
 from tests.test_backup_faults import flip_one_byte
 from tests.warehouse import ADMIN_URL, scratch_database
 
@@ -291,3 +291,18 @@ def test_backup_verify_all_reports_every_backup_and_fails_on_one_bad(real_pg: st
     assert code == 2 and "a backup id or --all" in output, output
     code, output = cli("backup", "verify", "--all", "--backup-dir", str(tmp_path / "none"))
     assert code == 5 and "no backups in" in output, output
+
+
+def test_no_password_reaches_the_report_the_journal_or_an_error(real_pg: str, tmp_path: Path) -> None:
+    secret_url = with_password(real_pg)
+    store = BackupStore(tmp_path / "store")
+    take_backup(DatabaseUrl.parse(secret_url), store, verify=False)
+    journal = tmp_path / "j.jsonl"
+    for output_format in ("text", "markdown", "json"):
+        code, output = drill_cli("--db", secret_url, "--backup-dir", str(store.directory), "--journal", str(journal),
+                                 "--format", output_format)  # fmt: skip
+        assert code == 0 and SECRET not in output, output
+    code, output = drill_cli("--db", with_password(ADMIN_URL), "--backup-dir", str(store.directory), "--journal",
+                             str(journal))  # fmt: skip
+    assert code == 5 and "no backup of" in output and SECRET not in output, output
+    assert SECRET not in journal.read_text() and len(Journal(journal).trusted().records) == 3

@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from rich.console import Console
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from dbguard.cli import app
@@ -85,8 +86,12 @@ def test_the_whole_story_on_sqlite_at_the_default_scale(tmp_path: Path) -> None:
                                                                "backups", "manifest.key"}  # fmt: skip
 
 
-def test_the_whole_story_on_postgresql_in_a_database_of_its_own_dropped_afterwards() -> None:
-    result = CliRunner().invoke(app, ["demo", "--db", ADMIN_URL, "--scale", "0.2"], env={"COLUMNS": "100"})
+def test_the_whole_story_on_postgresql_in_a_database_of_its_own_dropped_afterwards(tmp_path: Path) -> None:
+    # trust authentication ignores the password: it is there to prove it never shows, nor lands in a file
+    server = make_url(ADMIN_URL).set(password="demo-secret-pw").render_as_string(hide_password=False)
+    workdir = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--db", server, "--scale", "0.2", "--workdir", str(workdir)],
+                                env={"COLUMNS": "100"})  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "All 21 claims held." in result.stdout
     assert "dbguard_demo_" in result.stdout and f"_{os.getpid()}" in result.stdout
@@ -94,6 +99,10 @@ def test_the_whole_story_on_postgresql_in_a_database_of_its_own_dropped_afterwar
                  "COMMITTED: scripts/demo/ship_covered_orders.sql", "drill PASSED", "journal OK"):  # fmt: skip
         assert line in result.stdout, line
     assert demo_databases() == set()
+    assert "demo-secret-pw" not in result.output
+    files = [path for path in workdir.rglob("*") if path.is_file()]
+    assert any(path.name == "journal.jsonl" for path in files)
+    assert not [path for path in files if b"demo-secret-pw" in path.read_bytes()]
 
 
 def test_ctrl_c_drops_the_demo_databases_and_removes_its_directory() -> None:

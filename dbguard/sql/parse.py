@@ -14,7 +14,7 @@ from bisect import bisect_right
 import pglast
 
 from dbguard.dialects import Dialect
-from dbguard.sql import classify_pg, plpgsql
+from dbguard.sql import classify_pg, forked, plpgsql
 from dbguard.sql.body_spans import BodyLocator
 from dbguard.sql.lexer import Lexed, Piece, lex
 from dbguard.sql.model import META_COMMAND, UNRECOGNIZED, Action, Facts, LineIndex, Script, Span, Statement
@@ -30,6 +30,9 @@ TOO_DEEP = "nested too deeply for dbguard to analyse; split it into simpler stat
 _NOT_SQL = re.compile("[\x00\ud800-\udfff]")
 # DO blocks and function bodies inside bodies: real scripts nest two or three; each level is parsed again.
 MAX_BODY_DEPTH = 8
+# A PostgreSQL script of at least this many statements is parsed in two halves, one on each core: below it,
+# the fork and the pickled half cost more than they save (see bench/README.md, check_speed).
+PARALLEL_MIN_STATEMENTS = 1000
 
 
 def parse_script(text: str, dialect: Dialect, path: str = "<stdin>") -> Script:
@@ -68,18 +71,40 @@ def parse_script(text: str, dialect: Dialect, path: str = "<stdin>") -> Script:
 
 def _postgres_statements(text: str, lexed: Lexed) -> list[tuple[Piece, tuple[Facts, str | None]]]:
     masked = _mask(text, lexed.meta_commands)
+    boundary = _halfway(masked) if len(lexed.statements) >= PARALLEL_MIN_STATEMENTS and forked.available() else None
+    if boundary is None:
+        return _parsed(masked, 0, text, lexed)
+    with forked.in_child(lambda: _parsed(masked[boundary:], boundary, text, lexed)) as second_half:
+        first = _parsed(masked[:boundary], 0, text, lexed)
+        second = second_half()
+    return first + (second if second is not None else _parsed(masked[boundary:], boundary, text, lexed))
+
+
+def _halfway(masked: str) -> int | None:
+    """Where the statement in the middle of the script starts, as the server's grammar splits it (None when
+    the script does not parse: then it is parsed whole, statement by statement)."""
     try:
-        raw = pglast.parse_sql(masked)
+        slices = pglast.parser.split(masked, with_parser=True, only_slices=True)
     except pglast.parser.ParseError:
-        return [(p, _pglast_facts(text[p.start : p.end])) for p in lexed.statements]
+        return None
+    return slices[len(slices) // 2].start if len(slices) > 1 else None
+
+
+def _parsed(part: str, offset: int, text: str, lexed: Lexed) -> list[tuple[Piece, tuple[Facts, str | None]]]:
+    """The statements of `part`, which starts at `offset` in the script `text` (a whole number of statements)."""
+    try:
+        raw = pglast.parse_sql(part)
+    except pglast.parser.ParseError:
+        pieces = [p for p in lexed.statements if offset <= p.start < offset + len(part)]
+        return [(p, _pglast_facts(text[p.start : p.end])) for p in pieces]
     out: list[tuple[Piece, tuple[Facts, str | None]]] = []
     for stmt in raw:  # pglast gives character offsets (it converts libpg_query's byte offsets)
         start = stmt.stmt_location or 0
-        end = start + stmt.stmt_len if stmt.stmt_len else len(masked.rstrip())
-        while start < end and masked[start].isspace():
+        end = start + stmt.stmt_len if stmt.stmt_len else len(part.rstrip())
+        while start < end and part[start].isspace():
             start += 1
         if start < end and stmt.stmt is not None:
-            out.append((Piece(start, end), _classified(stmt.stmt)))
+            out.append((Piece(offset + start, offset + end), _classified(stmt.stmt)))
     return out
 
 

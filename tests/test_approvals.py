@@ -186,7 +186,7 @@ def test_approvals_recorded_at_once_are_all_kept(tmp_path: Path) -> None:
 
 
 def invoke(*words: str) -> Any:
-    return CliRunner().invoke(app, list(words), env={"COLUMNS": "200", "DBGUARD_POLICY": ""})
+    return CliRunner().invoke(app, list(words), env={"COLUMNS": "200", "DBGUARD_POLICY": "", "DBGUARD_JOURNAL": ""})
 
 
 def test_the_commands_approve_and_list_with_their_exit_codes(tmp_path: Path) -> None:
@@ -342,3 +342,24 @@ def test_the_run_command_says_why_in_one_reason_and_exits_1(warehouse_sqlite: Pa
     assert result.exit_code == 1, result.output
     assert "not approved: 1 of 2 required approvals" in result.output and "Traceback" not in result.output
     assert "load_policy" not in result.output and load_policy(None).run.require_approvals == 0
+
+
+def test_approve_with_a_journal_appends_a_hash_chained_approval_record(tmp_path: Path) -> None:
+    script = script_file(tmp_path)
+    journal = tmp_path / "journal.jsonl"
+    result = invoke("approve", str(script), "-r", "Ana Lima", "-n", "ok", "--journal", str(journal))
+    assert result.exit_code == 0, result.output
+    verification = Journal(journal).verify()
+    assert verification.ok, verification.problems
+    (record,) = verification.records
+    assert record.kind == "approval" and record.fields["reviewer"] == "Ana Lima" and record.fields["user"] == ME
+    assert record.fields["script_sha256"] == hashlib.sha256(script.read_bytes()).hexdigest()
+    assert record.fields["approved_at"] == read_approvals(script)[0].approved_at
+    (listed,) = group_runs(verification.records)
+    assert listed.result == "approved by Ana Lima"
+
+    journal.write_text(journal.read_text().replace('"Ana Lima"', '"Eve"'))  # an edited record: the chain breaks
+    before = approvals_path(script).read_bytes()
+    refused = invoke("approve", str(script), "-r", "Bo", "--journal", str(journal))
+    assert refused.exit_code == 5 and "does not verify" in refused.output, refused.output
+    assert approvals_path(script).read_bytes() == before  # nothing recorded that the journal would lack

@@ -26,14 +26,24 @@ def approve_command(
     script: ScriptArgument,
     reviewer: str = typer.Option(..., "--reviewer", "-r", help="Who signs off: the reviewer's name (one line)."),
     note: str = typer.Option("", "--note", "-n", help="What was reviewed, or a condition (one line)."),
+    journal: Path | None = typer.Option(
+        None,
+        "--journal",
+        envvar="DBGUARD_JOURNAL",
+        help="Also append an 'approval' record to this audit journal (hash-chained, as run's records are).",
+    ),
 ) -> None:
     """Record a reviewer's sign-off of the script as it is now: its sha256, who, when (UTC) and a note, in
     SCRIPT.approvals.json beside it (rewritten atomically). One changed byte of the script voids it. A
     policy's [run] require_approvals makes `dbguard run` refuse a script without that many distinct
     reviewers whose sign-off matches; the OS user running it does not count as one.
 
+    With --journal (or DBGUARD_JOURNAL), the sign-off is also appended to that audit journal as an
+    'approval' record of its own; a journal that does not verify or cannot be written stops it first.
+
     Exits 0 when recorded, 2 on a bad reviewer name or note (empty, a control character, too long), 3 when
-    the script or its approvals file cannot be read (a corrupt approvals file is left as it is).
+    the script or its approvals file cannot be read (a corrupt approvals file is left as it is), 5 when the
+    journal cannot be trusted or written (checked before anything is recorded).
 
     Example:
 
@@ -41,11 +51,23 @@ def approve_command(
         dbguard approve scripts/fix_stock.sql --reviewer "Ana Lima" --note "rows match ticket OPS-112"
         dbguard approvals scripts/fix_stock.sql
     """
-    from dbguard.journal.entries import Subject
+    from dbguard.errors import JournalFailure
+    from dbguard.journal import Journal, new_run_id
+    from dbguard.journal.entries import SignOff, Subject
     from dbguard.review.approvals import approvals_path, record_approval
 
     _no_stdin(script)
+    audit = Journal(journal) if journal else None
+    if audit is not None:  # before the sign-off is recorded: never one in the file that the journal lacks
+        audit.ensure_writable()
+        audit.trusted()
     approval = record_approval(script, reviewer, note, recorded_by=Subject.operator()["user"])
+    if audit is not None:
+        try:
+            audit.append(new_run_id(), SignOff.from_approval(approval, str(script), str(approvals_path(script))))
+        except JournalFailure as error:
+            where = approvals_path(script)
+            raise JournalFailure(f"the sign-off is in {where} but not in the journal: {error}") from None
     typer.echo(f"approved by {approval.reviewer} at {approval.approved_at}: {script} sha256 "
                f"{approval.script_sha256} (in {approvals_path(script)})")  # fmt: skip
 

@@ -4,7 +4,8 @@ A run writes, in order: one `Intent` before its first write, one `Attempt` per t
 (a lock timeout that is retried is an attempt of its own), and one `Outcome` at the end, after
 COMMIT or ROLLBACK, or once `pg_xact_status` has told what happened to a commit whose connection was
 lost. `Repair` is written by `dbguard journal repair`, never by a run. `Drill` is written by `dbguard
-drill`: one record, a run id of its own.
+drill`: one record, a run id of its own. `SignOff` is written by `dbguard approve --journal`: one record, a
+run id of its own.
 
 Every string is passed through `mask` before it is written: a password never reaches the journal,
 whatever a caller puts in a message.
@@ -271,7 +272,30 @@ class Drill:
                    command=command)  # fmt: skip
 
 
-Entry = Intent | Attempt | Outcome | Repair | Drill
+@dataclass(frozen=True, kw_only=True)
+class SignOff:
+    """A reviewer's sign-off of a script's exact bytes, as `dbguard approve` recorded it beside the script."""
+
+    kind: ClassVar[Kind] = Kind.APPROVAL
+
+    user: str  # the OS user who recorded it
+    host: str
+    reviewer: str
+    approved_at: str  # UTC ISO-8601, as in the approvals file
+    script_path: str
+    script_sha256: str
+    note: str = ""
+    approvals_file: str = ""
+    dbguard_version: str = __version__
+
+    @classmethod
+    def from_approval(cls, approval: Approval, script_path: str, approvals_file: str) -> SignOff:
+        return cls(**Subject.operator(), reviewer=approval.reviewer, approved_at=approval.approved_at,
+                   script_path=script_path, script_sha256=approval.script_sha256, note=approval.note,
+                   approvals_file=approvals_file)  # fmt: skip
+
+
+Entry = Intent | Attempt | Outcome | Repair | Drill | SignOff
 
 
 def payload(entry: Entry) -> dict[str, Any]:
@@ -286,9 +310,9 @@ def display_orders() -> dict[str, tuple[str, ...]]:
     """Payload field names in declaration order, per record kind and per nested field ("statements"...)."""
     subject = tuple(f.name for f in fields(Subject))
     shapes: dict[str, Any] = {Kind.INTENT: Intent, Kind.ATTEMPT: Attempt, Kind.OUTCOME: Outcome, Kind.REPAIR: Repair,
-                              Kind.DRILL: Drill, "findings": FindingEntry, "statements": StatementEntry,
-                              "lock_waits": LockWait, "dry_run": DryRunSummary, "invariants": DrillCheck,
-                              "approvals": ApprovalEntry}  # fmt: skip
+                              Kind.DRILL: Drill, Kind.APPROVAL: SignOff, "findings": FindingEntry,
+                              "statements": StatementEntry, "lock_waits": LockWait, "dry_run": DryRunSummary,
+                              "invariants": DrillCheck, "approvals": ApprovalEntry}  # fmt: skip
     orders = {}
     for key, shape in shapes.items():
         names = tuple(f.name for f in fields(shape))

@@ -30,6 +30,7 @@ class Kind(StrEnum):
     OUTCOME = "outcome"
     REPAIR = "repair"
     DRILL = "drill"  # a restore drill (`dbguard drill`): a run of its own, one record
+    APPROVAL = "approval"  # a reviewer's sign-off (`dbguard approve --journal`): a run id of its own, one record
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Record:
 
     seq: int  # 1, 2, ... in the order written
     run_id: str
-    kind: str  # "intent", "attempt", "outcome", "repair", "drill"
+    kind: str  # "intent", "attempt", "outcome", "repair", "drill", "approval"
     at: str  # UTC, ISO 8601 with milliseconds and a Z
     prev_sha256: str
     sha256: str

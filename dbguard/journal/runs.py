@@ -51,6 +51,9 @@ class Run:
         drill = next((r for r in self.records if r.kind == Kind.DRILL), None)
         if drill is not None:
             return f"drill {drill.fields.get('verdict')} (exit {drill.fields.get('exit_code')})"
+        sign_off = next((r for r in self.records if r.kind == Kind.APPROVAL), None)
+        if sign_off is not None:
+            return f"approved by {sign_off.fields.get('reviewer')}"
         return ", ".join(dict.fromkeys(r.kind for r in self.records))  # e.g. "repair"
 
 

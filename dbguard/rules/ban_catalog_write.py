@@ -5,26 +5,31 @@ wrong row there makes the file unreadable ("The Schema Table" in the SQLite docs
 "can easily result in a corrupt database file"). MySQL's `mysql` schema holds the grant tables and
 server metadata: editing them behind GRANT and ALTER USER skips every check those statements make.
 
+On MySQL, `UPDATE mysql.user SET host = '%' WHERE user = 'app'` is such a write; `RENAME USER` is the
+statement that does it with the server's checks.
+
 Bad:
     UPDATE sqlite_master SET sql = 'CREATE TABLE t(a, b)' WHERE name = 't';
 
-    UPDATE mysql.user SET host = '%' WHERE user = 'app';
+    DELETE FROM sqlite_schema WHERE name = 'orders_old_idx';
 
 Good:
     ALTER TABLE t ADD COLUMN b TEXT;
 
-    RENAME USER 'app'@'localhost' TO 'app'@'%';
+    SELECT name, sql FROM sqlite_schema WHERE type = 'table';
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from dbguard.dialects import Dialect
 from dbguard.registry import RuleContext, Severity, Violation, rule
 from dbguard.sql.model import Statement
 
 
-@rule("ban-catalog-write", Severity.ERROR, "Writing to the database's own catalog tables")
+@rule("ban-catalog-write", Severity.ERROR, "Writing to the database's own catalog tables",
+      dialects=frozenset({Dialect.SQLITE, Dialect.MYSQL}))  # fmt: skip
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     for action in statement.actions_of("catalog-write"):
         yield Violation(

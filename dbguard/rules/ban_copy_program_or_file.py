@@ -3,21 +3,18 @@
 Problem: `COPY ... FROM '/path'`, `COPY ... TO '/path'` and `COPY ... PROGRAM '...'` (PostgreSQL),
 `LOAD DATA INFILE` and `SELECT ... INTO OUTFILE | DUMPFILE` (MySQL) read or write files on the
 database server, or run a shell command there, as the server's operating-system user. Their effect
-on the server cannot be rolled back, and the result depends on the server's files.
+on the server cannot be rolled back, and the result depends on the server's files. (MySQL's
+`LOAD DATA LOCAL INFILE` reads the file on the client instead, like COPY FROM STDIN.)
 
 Bad:
     COPY stock FROM '/var/lib/postgresql/stock.csv' WITH (FORMAT csv);
 
     COPY stock TO PROGRAM 'gzip > /tmp/stock.csv.gz';
 
-    LOAD DATA INFILE '/var/lib/mysql-files/stock.csv' INTO TABLE stock;
-
 Good:
     COPY stock FROM STDIN WITH (FORMAT csv);
 
     COPY stock TO STDOUT WITH (FORMAT csv);
-
-    LOAD DATA LOCAL INFILE 'stock.csv' INTO TABLE stock;
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ default setting), CREATE DATABASE, tablespaces, comments on databases and CHECKP
 server or on other databases: they reach other applications, some cannot be rolled back with the
 script, and none can be rehearsed in a sandbox (dry-run refuses them).
 
+MySQL's `SET GLOBAL` and `SET PERSIST` (as in `SET GLOBAL innodb_flush_log_at_trx_commit = 0`) change
+a server variable for every session (PERSIST also across restarts), outside any transaction; `SET
+SESSION` is the script's own.
+
 Bad:
     ALTER DATABASE warehouse RENAME TO warehouse_old;
 
@@ -18,7 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dbguard.registry import POSTGRES_ONLY, RuleContext, Severity, Violation, rule
+from dbguard.dialects import Dialect
+from dbguard.registry import RuleContext, Severity, Violation, rule
 from dbguard.sql.model import Statement
 from dbguard.sql.reach import beyond_the_database
 
@@ -29,8 +34,11 @@ _KINDS = frozenset({"ALTER DATABASE", "ALTER RENAME", "COMMENT", "CREATE DATABAS
 
 
 @rule("ban-server-wide-change", Severity.ERROR, "A change to the server, not to this database",
-      dialects=POSTGRES_ONLY)  # fmt: skip
+      dialects=frozenset({Dialect.POSTGRES, Dialect.MYSQL}))  # fmt: skip
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
+    if statement.dialect is Dialect.MYSQL:
+        yield from _mysql_global_settings(statement)
+        return
     if statement.kind not in _KINDS:
         return
     why = beyond_the_database(statement)
@@ -41,3 +49,19 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
             help="Make server-wide changes through the reviewed configuration process, not a maintenance script; "
             "for a setting this script needs, use SET LOCAL.",
         )
+
+
+_SERVER_SCOPES = {"global": "for every session", "persist": "for every session and across restarts",
+                  "persist_only": "from the next restart on"}  # fmt: skip
+
+
+def _mysql_global_settings(statement: Statement) -> Iterator[Violation]:
+    for action in statement.actions_of("set"):
+        scope = str(action.get("scope") or "")
+        if scope in _SERVER_SCOPES:
+            yield Violation(
+                message=f"SET {scope.upper()} {action.get('name')} = {action.get('value')} changes the server "
+                f"{_SERVER_SCOPES[scope]}, outside the script's transaction; no rollback undoes it",
+                help="Change server variables through the reviewed configuration process; for this script's own "
+                "needs, SET SESSION.",
+            )

@@ -3,7 +3,10 @@
 Problem: without ALGORITHM and LOCK clauses MySQL picks the best method it can, and silently falls
 back to copying the table (ALGORITHM=COPY), which blocks writes for the whole copy, when the change
 cannot be made in place. With ALGORITHM=INPLACE, LOCK=NONE (or ALGORITHM=INSTANT) MySQL refuses such
-a change at once instead ("Online DDL" in the MySQL manual).
+a change at once instead ("Online DDL" in the MySQL manual). Changes that InnoDB always makes
+instantly or in place with concurrent DML need no clause: adding a column with no default or a literal
+one, adding, dropping or renaming a secondary (not FULLTEXT or SPATIAL) index, setting a column's
+default ("Online DDL Operations"; InnoDB, the default engine, is assumed).
 
 MySQL refuses ALGORITHM=INSTANT with any LOCK clause but LOCK=DEFAULT ("Only LOCK=DEFAULT is
 supported for operations that are performed instantly"; MariaDB accepts it). A column added with an
@@ -11,7 +14,7 @@ expression default, `DEFAULT (expr)`, cannot be added instantly: MySQL rebuilds 
 INDEX with ALGORITHM=COPY or LOCK=SHARED|EXCLUSIVE blocks writers for the whole build.
 
 Bad:
-    ALTER TABLE orders ADD INDEX orders_sku_idx (sku);
+    ALTER TABLE orders MODIFY total DECIMAL(12,2);
 
     ALTER TABLE orders ADD COLUMN note TEXT, ALGORITHM=INPLACE, LOCK=SHARED;
 
@@ -23,6 +26,8 @@ Bad:
 
 Good:
     ALTER TABLE orders ADD INDEX orders_sku_idx (sku), ALGORITHM=INPLACE, LOCK=NONE;
+
+    ALTER TABLE orders ADD INDEX orders_sku_idx (sku);
 
     ALTER TABLE orders ADD COLUMN note TEXT, ALGORITHM=INSTANT;
 """
@@ -70,6 +75,8 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
         # INSTANT only touches metadata; MySQL accepts no LOCK clause but DEFAULT with it.
         if algorithm == "instant" or (algorithm == "inplace" and lock == "none"):
             continue
+        if algorithm in (None, "default") and lock in (None, "default", "none") and _online_by_default(statement):
+            continue
         if algorithm != "inplace":
             given = f"ALGORITHM={algorithm.upper()}" if algorithm else "no ALGORITHM clause"
             problem = (f"has {given}: MySQL may silently copy the table, blocking writes until the copy "
@@ -83,3 +90,23 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
             help="Append `, ALGORITHM=INPLACE, LOCK=NONE` (or `, ALGORITHM=INSTANT`) so MySQL refuses the "
             "change instead of copying the table under a lock.",
         )
+
+
+def _online_by_default(statement: Statement) -> bool:
+    """Whether every change in this ALTER TABLE is one InnoDB makes instantly or in place with concurrent
+    DML when no clause is given, so no silent fallback to a table copy can happen."""
+    changes = [a for a in statement.actions if a.kind != "alter-table"]
+    for action in changes:
+        match action.kind:
+            case "rename-index" | "set-default":
+                continue
+            case "add-column" if not (action.get("default_expression") or action.get("default_volatile")):
+                continue
+            case "create-index" if action.get("index_kind") is None:
+                continue
+            case "add-constraint" if action.get("constraint") == "unique":
+                continue  # a secondary unique index
+            case "drop" if action.get("object") == "index":
+                continue
+        return False
+    return bool(changes)  # an ALTER TABLE whose changes dbguard did not see is not vouched for

@@ -81,7 +81,8 @@ class Collector:
         else:
             transactional = first not in _SQLITE_OUTSIDE_TRANSACTION
         return Facts(kind, tables_read=tuple(self.read), tables_written=tuple(self.written),
-                     transactional=transactional, actions=tuple(self.actions), nested_sql=tuple(self.nested))  # fmt: skip
+                     transactional=transactional, actions=tuple(self.actions),
+                     nested_sql=tuple(self.nested))  # fmt: skip
 
 
 def classify(expression: exp.Expr, dialect: Dialect) -> Facts | None:
@@ -307,18 +308,22 @@ def _alter_table(e: exp.Alter, c: Collector) -> str | None:
                     c.add("alter-column-type", table, action.name, type=c.type_name(action.args["dtype"]))
                 elif action.args.get("allow_null") is False:
                     c.add("set-not-null", table, action.name)
+                elif action.args.get("default") is not None or action.args.get("drop"):
+                    c.add("set-default", table, action.name)  # SET / DROP DEFAULT: the catalog only
             case exp.RenameColumn():
                 c.add("rename-column", table, action.this.name, new_name=action.args["to"].name)
             case exp.AlterRename():
                 c.add("rename-table", table, new_name=_name(action.this))
+            case exp.RenameIndex():
+                c.add("rename-index", table, name=action.this.name, new_name=action.args["to"].name)
             case exp.AddConstraint():
                 _add_constraints(table, action, online, c)
             case exp.ForceProperty():
                 c.add("vacuum", table, full=True)  # ALTER TABLE t FORCE rebuilds the table
             case _:
                 return None
-    if exp.EngineProperty in options:
-        c.add("vacuum", table, full=True)  # ENGINE=... rebuilds the table
+    if exp.EngineProperty in options or exp.Order in options:
+        c.add("vacuum", table, full=True)  # ENGINE=... and ORDER BY rebuild the table
     c.add("alter-table", table, **online)
     return "ALTER TABLE"
 
@@ -335,11 +340,19 @@ def _add_column(table: str, col: exp.ColumnDef, c: Collector) -> None:
     volatile = default is not None and any(
         not isinstance(f, _STABLE_FUNCTIONS) for f in default.find_all(exp.Func)
     )  # fmt: skip
-    # default_expression: MySQL's parenthesized `DEFAULT (expr)`, which no ALGORITHM=INSTANT can add.
+    # default_expression: MySQL's parenthesized `DEFAULT (expr)`, which no ALGORITHM=INSTANT can add;
+    # default_constant: SQLite adds a column to a table with rows only with a constant default.
     c.add("add-column", table, col.name, type=c.type_name(col.args.get("kind")), not_null=not_null,
           has_default=default is not None or generated, default_volatile=volatile or generated,
           default_sql=default.sql(dialect=c.dialect.value) if default is not None else None,
-          default_expression=isinstance(default, exp.Paren))  # fmt: skip
+          default_expression=isinstance(default, exp.Paren), default_constant=_constant(default))  # fmt: skip
+
+
+def _constant(default: exp.Expression | None) -> bool:
+    """A literal, signed or in parentheses: what SQLite's ADD COLUMN accepts as a default (no default too)."""
+    while isinstance(default, exp.Paren | exp.Neg):
+        default = default.this
+    return default is None or isinstance(default, exp.Literal | exp.Null | exp.Boolean)
 
 
 def _add_constraints(table: str, action: exp.AddConstraint, online: dict[str, Any], c: Collector) -> None:
@@ -347,7 +360,8 @@ def _add_constraints(table: str, action: exp.AddConstraint, online: dict[str, An
         inner = item.expressions if isinstance(item, exp.Constraint) else [item]
         for con in inner:
             if isinstance(con, exp.IndexColumnConstraint):  # MySQL ADD INDEX / KEY
-                c.add("create-index", table, concurrently=False, unique=False, **online)
+                index_kind = str(con.args.get("kind") or "").lower() or None  # fulltext, spatial
+                c.add("create-index", table, concurrently=False, unique=False, index_kind=index_kind, **online)
                 continue
             kind = next((name for cls, name in _CONSTRAINTS if isinstance(con, cls)), "other")
             c.add("add-constraint", table, constraint=kind, not_valid=False, using_index=False,

@@ -166,6 +166,17 @@ def _create_index_online(m: re.Match[str], c: Collector) -> Facts | None:
     return dataclasses.replace(facts, actions=actions)
 
 
+def _convert_charset(m: re.Match[str], c: Collector) -> str:
+    """ALTER TABLE ... CONVERT TO CHARACTER SET: every text column is converted, so the table is rebuilt
+    (MySQL: "Converting a character set": rebuilds the table, no concurrent DML)."""
+    table = _unquote(m["table"])
+    options = {k.lower(): v.lower() for k, v in ONLINE_OPTION.findall(m[0])}
+    c.write(table)
+    c.add("vacuum", table, full=True)
+    c.add("alter-table", table, algorithm=options.get("algorithm"), lock=options.get("lock"))
+    return "ALTER TABLE"
+
+
 _Handler = Callable[[re.Match[str], Collector], "str | Facts | None"]
 _COMMANDS: list[tuple[str, Dialect | None, _Handler]] = [
     (r"VACUUM\b.*", Dialect.SQLITE, _vacuum),
@@ -176,6 +187,8 @@ _COMMANDS: list[tuple[str, Dialect | None, _Handler]] = [
     (r"(GRANT|REVOKE)\s+(?P<privileges>.+?)(?:\s+ON\s+(?P<objects>.+?))?\s+(?:TO|FROM)\s+(?P<grantees>.+)",
      Dialect.MYSQL, _grant_text),
     (r"REPLACE\s+(?P<rest>.+)", None, _replace),
+    (r"ALTER\s+(?:ONLINE\s+)?TABLE\s+(?P<table>[`\w.$]+)\s+CONVERT\s+TO\s+(?:CHARACTER\s+SET|CHARSET)\s+[\w`'\"]+"
+     r"(?:\s+COLLATE\s+[\w`'\"]+)?(?:\s*,\s*(?:ALGORITHM|LOCK)\s*=?\s*\w+)*\s*", Dialect.MYSQL, _convert_charset),
     (r"CREATE\s+(?:UNIQUE\s+)?INDEX\b.*", Dialect.MYSQL, _create_index_online),
     (r"CREATE\s+(?:DEFINER\s*=\s*\S+\s+)?(?:TEMP(?:ORARY)?\s+)?TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>\S+)"
      r"\s.*?\bON\s+(?P<table>\S+)(?P<rest>.*)", None, _trigger),

@@ -67,8 +67,14 @@ def run_command(
     verified backup inside the run's own transaction, run the script, check integrity, then COMMIT, or
     ROLLBACK and prove it. Everything goes to the audit journal.
 
-    Exits 0 when committed, 1 when blocked before anything ran (findings, dry-run, not confirmed), 2 on a
-    usage error (no terminal and no --yes), 4 when the database cannot be reached or another run holds it,
+    Where the policy sets [run] require_approvals, the script needs that many reviewers' `dbguard approve`
+    of its current bytes (not yours: the OS user running it does not count), checked before the target is
+    opened.
+
+    Exits 0 when committed, 1 when blocked before anything ran (findings, too few approvals, dry-run, not
+    confirmed), 2 on a usage error (no terminal and no --yes; a script from stdin where approvals are
+    required), 3 when the script or its approvals file cannot be read (a corrupt one is refused whole), 4
+    when the database cannot be reached or another run holds it,
     5 when the backup failed (nothing ran), 6 when rolled back and the rollback proved, 7 when the outcome
     is unknown (a person is needed), 130/143 when interrupted (rolled back first).
 

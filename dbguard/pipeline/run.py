@@ -1,6 +1,7 @@
 """`dbguard run`: check, dry-run, plan and confirmation, then each step under guard, all journaled.
 
-1. check: blocking findings stop the run;
+1. check: blocking findings stop the run; so do too few approvals where the policy sets [run] require_approvals
+   (dbguard/review/approvals.py), before the target is opened;
 2. one run per target (advisory lock / lock file); crashed runs on the target are reported;
 3. dry-run in a sandbox (`--skip-dry-run` only where the policy allows it; journaled);
 4. the plan, and a confirmation;
@@ -9,7 +10,8 @@
    ROLLBACK with its proof), stopping at the first that does not commit;
 7. the journal's outcome record, and the report.
 
-Exit codes: 0 committed; 1 blocked before anything ran (findings, dry-run, not confirmed); 4 connection,
+Exit codes: 0 committed; 1 blocked before anything ran (findings, too few approvals, dry-run, not confirmed);
+2 a script from stdin where approvals are required; 3 a corrupt approvals file; 4 connection,
 or another run on the target; 5 the backup failed (nothing ran); 6 rolled back and the rollback proved
 (or a later step rolled back after earlier ones committed: the report gives the restore command); 7 the
 outcome is unknown or the rollback could not be proved; 130/143 interrupted by SIGINT/SIGTERM during the

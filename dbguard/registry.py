@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -40,12 +40,22 @@ class Violation:
 
     message: str
     help: str
+    at_most: Severity | None = None  # what check knows is only a possibility: the rule's severity, capped at this
+
+    def severity(self, rule_severity: Severity) -> Severity:
+        """The finding's severity: the rule's (from the policy), lowered to `at_most` if that is lower."""
+        if self.at_most is not None and self.at_most.rank < rule_severity.rank:
+            return self.at_most
+        return rule_severity
 
 
 @dataclass(frozen=True)
 class RuleContext:
     script: Script
     policy: Policy
+    # (table without `public.`, column) -> its current type as the server names it ("character varying(20)").
+    # Empty offline; a check with a database connection can fill it, and rules then decide instead of guessing.
+    column_types: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     # Computed once per script, on first use: rules ask per statement, and a rescan each time is O(n²).
     @cached_property
@@ -110,6 +120,10 @@ class RuleContext:
             if same_step and added.statement < self.position(statement) and not self.created_earlier(
                     action.table, statement):  # fmt: skip
                 yield action, added
+
+    def column_type(self, table: str | None, column: str | None) -> str | None:
+        """The current type of `table`.`column` if known (see `column_types`), else None."""
+        return self.column_types.get((bare_table(table or "").lower(), column or ""))
 
     def session(self, statement: Statement) -> SessionState:
         """Settings and transaction state before this statement."""

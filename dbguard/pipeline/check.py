@@ -35,7 +35,7 @@ def check_script(script: Script, policy: Policy) -> list[Finding]:
                 findings.append(
                     Finding(
                         rule_id,
-                        severity,
+                        violation.severity(severity),
                         violation.message,
                         violation.help,
                         script.path,

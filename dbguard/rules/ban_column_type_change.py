@@ -1,9 +1,15 @@
 """Changing a column's type rewrites the table while it is locked.
 
 Problem: ALTER COLUMN ... TYPE takes an ACCESS EXCLUSIVE lock and, unless the old type is binary
-coercible to the new one (varchar(n) to text, say), rewrites the table and rebuilds its indexes
-(PostgreSQL docs, ALTER TABLE): every query on the table waits for the whole rewrite. MySQL's MODIFY
-or CHANGE with a new type copies the table, blocking writes until the copy is done.
+coercible to the new one, rewrites the table and rebuilds its indexes (PostgreSQL docs, ALTER TABLE):
+every query on the table waits for the whole rewrite. Some changes need no rewrite: `varchar(n)` to
+`text` or to `varchar(m)` with m >= n, `numeric(p,s)` to `numeric` or `numeric(q,s)` with q >= p,
+`cidr` to `inet`, a time precision raised (dbguard.sql.pg_types, checked against the server). Offline,
+check cannot see the current type: a change to a type some other type reaches without a rewrite is
+then a warning ("may rewrite"); with the current type known (a check that reads the schema), it
+decides. A USING clause computes every value anew: a rewrite. A table the script created is empty: no
+finding. MySQL's MODIFY or CHANGE with a new type
+copies the table, blocking writes until the copy is done.
 
 Bad:
     ALTER TABLE stock ALTER COLUMN qty TYPE bigint;
@@ -11,6 +17,7 @@ Bad:
     ALTER TABLE orders ALTER total SET DATA TYPE numeric(12,2) USING total::numeric;
 
 Good:
+    SET lock_timeout = '2s';
     ALTER TABLE stock ADD COLUMN qty_big bigint;
 """
 
@@ -20,20 +27,49 @@ from collections.abc import Iterator
 
 from dbguard.dialects import Dialect
 from dbguard.registry import RuleContext, Severity, Violation, rule
-from dbguard.sql.model import Statement
+from dbguard.sql.model import Action, Statement
+from dbguard.sql.pg_types import ColumnType, may_skip_rewrite, rewrites
+
+_HELP = ("Add a new column of the new type, backfill it in batches (keeping it in step with a trigger), switch "
+         "the application over, then drop {column} in a later release.")  # fmt: skip
 
 
 @rule("ban-column-type-change", Severity.ERROR, "changing a column's type rewrites the table")
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     for action in statement.actions_of("alter-column-type"):
+        if context.created_earlier(action.table, statement):
+            continue  # a table the script created is empty: nothing to rewrite
         where = f"{action.table}.{action.column}"
+        help_text = _HELP.format(column=action.column)
         if statement.dialect is Dialect.MYSQL:
-            effect = f"copies {action.table} row by row: writes to it wait until the copy is done"
-        else:
-            effect = (f"takes an ACCESS EXCLUSIVE lock on {action.table} and rewrites it with its indexes: "
-                      "every query on the table waits for the whole rewrite")  # fmt: skip
+            yield Violation(message=f"changing the type of {where} to {action.get('type')} copies {action.table} "
+                            "row by row: writes to it wait until the copy is done", help=help_text)  # fmt: skip
+            continue
+        yield from _postgres(action, where, help_text, context)
+
+
+def _postgres(action: Action, where: str, help_text: str, context: RuleContext) -> Iterator[Violation]:
+    new = ColumnType.parse(str(action.get("new_type") or action.get("type")))
+    rewrite = (f"takes an ACCESS EXCLUSIVE lock on {action.table} and rewrites it with its indexes: every query on "
+               "the table waits for the whole rewrite")  # fmt: skip
+    if new is None or action.get("using"):
+        how = " with USING (every value computed anew)" if action.get("using") else ""
+        yield Violation(message=f"changing the type of {where}{how} {rewrite}", help=help_text)
+        return
+    current = context.column_type(action.table, action.column)
+    old = ColumnType.parse(current) if current else None
+    if old is not None:
+        if rewrites(old, new):
+            yield Violation(message=f"changing the type of {where} from {old} to {new} {rewrite}", help=help_text)
+        return  # binary coercible, or a limit that only widens: no rewrite, no scan
+    if may_skip_rewrite(new):
         yield Violation(
-            message=f"changing the type of {where} to {action.get('type')} {effect}",
-            help=f"Add a new column of the new type, backfill it in batches (keeping it in step with a "
-            f"trigger), switch the application over, then drop {action.column} in a later release.",
+            message=f"changing the type of {where} to {new} may rewrite {action.table} under an ACCESS EXCLUSIVE "
+            "lock, unless its current type is binary-coercible to it (varchar(n) -> text, a wider varchar or "
+            "numeric, cidr -> inet): check cannot see the current type offline",
+            help=f"If the current type is binary-coercible to {new} (see ALTER TABLE in the PostgreSQL docs), "
+            f"nothing is rewritten: waive this rule with that reason. Otherwise: {help_text}",
+            at_most=Severity.WARNING,
         )
+        return
+    yield Violation(message=f"changing the type of {where} to {new} {rewrite}", help=help_text)

@@ -13,6 +13,7 @@ from pglast.enums import AlterTableType, ConstrType, ObjectType
 from dbguard.sql.model import LockMode
 from dbguard.sql.pg_locks import TABLE_OBJECTS, dotted
 from dbguard.sql.pg_tree import Collector, deparse, name_of, walk
+from dbguard.sql.pg_types import ColumnType
 
 L = LockMode
 
@@ -151,7 +152,8 @@ def alter_table(node: ast.AlterTableStmt, c: Collector) -> tuple[str, bool]:
         elif sub == AlterTableType.AT_DropColumn:
             c.add("drop-column", table, cmd.name, cascade=cascade(cmd.behavior))
         elif sub == AlterTableType.AT_AlterColumnType:
-            c.add("alter-column-type", table, cmd.name, type=_type_name(cmd.def_.typeName))
+            c.add("alter-column-type", table, cmd.name, type=_type_name(cmd.def_.typeName),
+                  new_type=str(ColumnType.of(cmd.def_.typeName)), using=cmd.def_.raw_default is not None)  # fmt: skip
         elif sub == AlterTableType.AT_SetNotNull:
             c.add("set-not-null", table, cmd.name)
         elif sub == AlterTableType.AT_AddConstraint:

@@ -62,7 +62,7 @@ def test_console_example_prints_what_the_readme_shows(
     monkeypatch.setenv("DBGUARD_BACKUP_DIR", str(tmp_path / "backups"))
     monkeypatch.setenv("DBGUARD_JOURNAL", str(tmp_path / "journal.jsonl"))
     demo_db = ROOT / ".dbguard" / "demo" / "warehouse.db"
-    if str(demo_db.relative_to(ROOT)) in command and not demo_db.exists():  # `make demo` makes it; so may we
+    if str(demo_db.relative_to(ROOT)) in command and not demo_db.exists():  # the README says how to make it; so may we
         demo_db.parent.mkdir(parents=True, exist_ok=True)
         make_sqlite_warehouse(demo_db)
     words = shlex.split(command)[1:]

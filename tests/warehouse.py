@@ -66,7 +66,7 @@ SQLITE_SCHEMA = SCHEMA.with_name("warehouse_sqlite.sql")
 
 
 def make_sqlite_warehouse(path: Path) -> Path:
-    """The same warehouse in a SQLite file, from scripts/schema/warehouse_sqlite.sql (which `make demo` uses)."""
+    """The same warehouse in a SQLite file, from scripts/schema/warehouse_sqlite.sql (which the README's examples use)."""
     conn = sqlite3.connect(path)
     try:
         conn.executescript(SQLITE_SCHEMA.read_text())

@@ -1,5 +1,5 @@
 -- Warehouse schema and demo data for SQLite (NOT a maintenance script): the same tables as
--- warehouse.sql, for `make demo` and the tests. Load it with Python's sqlite3 executescript().
+-- warehouse.sql, for the README's examples and the tests. Load it with sqlite3 or Python's executescript().
 PRAGMA foreign_keys = ON;
 CREATE TABLE warehouses (id INTEGER PRIMARY KEY, code TEXT UNIQUE, name TEXT);
 CREATE TABLE products (id INTEGER PRIMARY KEY, sku TEXT NOT NULL UNIQUE, name TEXT,

@@ -1,6 +1,6 @@
 -- dbguard: dialect=sqlite
 -- SQLite: release reservations that expired before November 4, and give their stock back.
--- The warehouse demo database (`make demo`) runs this through `dbguard dry-run`.
+-- The README's dry-run and run examples run this on scripts/schema/warehouse_sqlite.sql.
 
 DELETE FROM reservations WHERE expires_at < '2026-11-04';
 

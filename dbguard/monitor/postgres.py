@@ -15,6 +15,7 @@ The SQL follows the catalogs of PostgreSQL 12 and later.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ from dbguard.targets.postgres_objects import USER_SCHEMA
 
 SAMPLE_LIMIT = 10
 _CORRUPTION_SQLSTATES = {"XX001", "XX002"}  # data_corrupted, index_corrupted
+_SEED = secrets.randbelow(2**31)  # TABLESAMPLE's REPEATABLE seed, one per process
 
 _CHECK_CONSTRAINTS = SQL("""
 SELECT n.nspname || '.' || c.relname || '.' || con.conname, n.nspname || '.' || c.relname,
@@ -151,18 +153,25 @@ def _bind(function: Callable[..., CheckOutcome], *args: Any) -> Callable[[], Che
 
 
 def _sampled(sample_percent: float | None) -> Composable:
+    """TABLESAMPLE SYSTEM with a seed of this process's own (REPEATABLE): the count and the rows shown read
+    the same pages, and another run of verify reads other pages."""
     if sample_percent is None:
         return SQL("")
-    return SQL(" TABLESAMPLE SYSTEM ({})").format(Literal(sample_percent))
+    return SQL(" TABLESAMPLE SYSTEM ({}) REPEATABLE ({})").format(Literal(sample_percent), Literal(_SEED))
 
 
-def _counted(conn: psycopg.Connection[Any], query: Composed) -> tuple[int, tuple[str, ...], list[tuple[Any, ...]]]:
-    """(all rows the query finds, the sample's column names, up to SAMPLE_LIMIT rows): the query's first
-    column is `count(*) OVER ()`, computed before its LIMIT."""
-    cursor = conn.execute(query)
-    rows = cursor.fetchall()
-    columns = tuple(column.name for column in (cursor.description or ())[1:])
-    return (int(rows[0][0]) if rows else 0), columns, [tuple(row[1:]) for row in rows]
+def _counted(conn: psycopg.Connection[Any], shown: Composable, source: Composed,
+             ) -> tuple[int, tuple[str, ...], list[tuple[Any, ...]]]:  # fmt: skip
+    """(the rows of `FROM ... WHERE ...` in `source`, the names of the `shown` columns, up to SAMPLE_LIMIT
+    of those rows). The count is a query of its own, which the server may run in parallel; the rows are
+    fetched only when there are some: a clean table is read once."""
+    row = conn.execute(SQL("SELECT count(*) {}").format(source)).fetchone()
+    found = int(row[0]) if row else 0
+    if not found:
+        return 0, (), []
+    cursor = conn.execute(SQL("SELECT {} {} LIMIT {}").format(shown, source, Literal(SAMPLE_LIMIT)))
+    columns = tuple(column.name for column in cursor.description or ())
+    return found, columns, [tuple(row) for row in cursor.fetchall()]
 
 
 def _invalid_indexes(conn: psycopg.Connection[Any]) -> CheckOutcome:
@@ -180,11 +189,10 @@ def _invalid_indexes(conn: psycopg.Connection[Any]) -> CheckOutcome:
 def _check_constraint(conn: psycopg.Connection[Any], name: str, table: str, expression: str, definition: str,
                       no_inherit: bool, sample_percent: float | None) -> CheckOutcome:  # fmt: skip
     # NOT (expr): a CHECK passes on NULL, and so does this filter
-    query = SQL("SELECT count(*) OVER (), t.* FROM {only}{table} AS t{sampled} WHERE NOT ({expression}) LIMIT {limit}"
-                ).format(only=SQL("ONLY ") if no_inherit else SQL(""), table=table_identifier(table),
-                         sampled=_sampled(sample_percent), expression=SQL(expression),
-                         limit=Literal(SAMPLE_LIMIT))  # fmt: skip
-    found, columns, sample = _counted(conn, query)
+    source = SQL("FROM {only}{table} AS t{sampled} WHERE NOT ({expression})").format(
+        only=SQL("ONLY ") if no_inherit else SQL(""), table=table_identifier(table),
+        sampled=_sampled(sample_percent), expression=SQL(expression))  # fmt: skip
+    found, columns, sample = _counted(conn, SQL("t.*"), source)
     where = _where(table, sample_percent)
     if not found:
         return CheckOutcome("check constraint", name, table, Status.PASS, f"{definition}: holds for every row{where}",
@@ -200,11 +208,11 @@ def _foreign_key(conn: psycopg.Connection[Any], key: _Key, sample_percent: float
     keyed = (SQL(" OR ") if key.match_full else SQL(" AND ")).join(SQL("{} IS NOT NULL").format(c) for c in columns)
     pairs = zip(key.referenced_columns, columns, strict=True)
     matches = SQL(" AND ").join(SQL("{} = {}").format(Identifier("p", parent), column) for parent, column in pairs)
-    query = SQL("SELECT count(*) OVER (), {columns} FROM {table} AS c{sampled} WHERE ({keyed}) "
-                "AND NOT EXISTS (SELECT FROM {referenced} AS p WHERE {matches}) LIMIT {limit}").format(
-        columns=SQL(", ").join(columns), table=table_identifier(key.table), sampled=_sampled(sample_percent),
-        keyed=keyed, referenced=table_identifier(key.referenced), matches=matches, limit=Literal(SAMPLE_LIMIT))
-    found, _columns, sample = _counted(conn, query)
+    source = SQL("FROM {table} AS c{sampled} WHERE ({keyed}) "
+                 "AND NOT EXISTS (SELECT FROM {referenced} AS p WHERE {matches})").format(
+        table=table_identifier(key.table), sampled=_sampled(sample_percent), keyed=keyed,
+        referenced=table_identifier(key.referenced), matches=matches)
+    found, _columns, sample = _counted(conn, SQL(", ").join(columns), source)
     shape = f"{key.table} ({', '.join(key.columns)}) -> {key.referenced} ({', '.join(key.referenced_columns)})"
     where = _where(key.table, sample_percent)
     if not found:

@@ -102,8 +102,12 @@ def test_a_reviewer_counts_once_however_the_name_is_spelt(tmp_path: Path) -> Non
         approve(script, name)
     count = count_approvals(read_approvals(script), read_file(script).sha256, 2, ME)
     assert len(count.matching) == 3 and [a.reviewer for a in count.counted] == ["Ana Lima"] and not count.met
+    approve(script, "Jos\u00e9")
+    approve(script, "JOSE\u0301")  # the same name, its accent a combining character
+    count = count_approvals(read_approvals(script), read_file(script).sha256, 3, ME)
+    assert [a.reviewer for a in count.counted] == ["Ana Lima", "Jos\u00e9"] and not count.met
     approve(script, "Bo")
-    assert count_approvals(read_approvals(script), read_file(script).sha256, 2, ME).met
+    assert count_approvals(read_approvals(script), read_file(script).sha256, 3, ME).met
 
 
 def test_the_author_does_not_count_as_a_reviewer(tmp_path: Path) -> None:

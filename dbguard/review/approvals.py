@@ -6,7 +6,7 @@ policy sets `[run] require_approvals`. One changed byte changes the sha256 and v
 
 Rules that keep the count honest:
 - a reviewer counts once, however many times they approved: names are compared case-insensitively after
-  their whitespace is normalised ("Ana  Lima" and "ana lima" are one reviewer);
+  their whitespace and Unicode form are normalised ("Ana  Lima" and "ana lima" are one reviewer);
 - the author, the OS user running `run`, never counts as a reviewer of their own run;
 - a file that cannot be read or trusted (not JSON, a field of the wrong type, an unknown format) is an
   `InputError` (exit 3): it is never read as "no approvals" or as "approved" (fail closed).
@@ -100,8 +100,9 @@ def approvals_path(script: Path) -> Path:
 
 
 def reviewer_key(name: str) -> str:
-    """What makes two names one reviewer: whitespace runs collapsed, case folded."""
-    return " ".join(name.split()).casefold()
+    """What makes two names one reviewer: Unicode compatibility-normalised (NFKC: "é" typed as one character
+    or as "e" and an accent is one letter), whitespace runs collapsed, case folded."""
+    return " ".join(unicodedata.normalize("NFKC", name).split()).casefold()
 
 
 def checked_reviewer(name: str) -> str:

@@ -26,7 +26,7 @@ from dbguard.inputs import Source, read_file
 from dbguard.journal import Journal, group_runs
 from dbguard.journal.entries import Subject
 from dbguard.pipeline.run import RunOptions, run_script
-from dbguard.policy.policy import load_policy
+from dbguard.policy.policy import load_policy, parse_policy
 from dbguard.review.approvals import (
     approvals_path,
     count_approvals,
@@ -367,3 +367,12 @@ def test_approve_with_a_journal_appends_a_hash_chained_approval_record(tmp_path:
     refused = invoke("approve", str(script), "-r", "Bo", "--journal", str(journal))
     assert refused.exit_code == 5 and "does not verify" in refused.output, refused.output
     assert approvals_path(script).read_bytes() == before  # nothing recorded that the journal would lack
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "true", '"2"'])
+def test_require_approvals_is_a_whole_number_checked_when_the_policy_loads(value: str) -> None:
+    with pytest.raises(UsageError, match=r"run\.require_approvals must be a non-negative whole number") as refused:
+        parse_policy(f"[run]\nrequire_approvals = {value}\n", "p.toml")
+    assert refused.value.exit_code == 2
+    assert parse_policy("[run]\nrequire_approvals = 3\n", "p.toml").run.require_approvals == 3
+    assert load_policy(None).run.require_approvals == 0 and load_policy("strict").run.require_approvals == 0

@@ -24,8 +24,8 @@ What it measures
      it with os.wait4: that rusage gives the tool's own peak RSS (ru_maxrss, KiB on Linux) and CPU time.
      (The launcher exists because Linux carries a parent's peak RSS over fork + exec into the child's
      ru_maxrss: spawned straight from this ~70 MiB process, squawk would read 70 MiB instead of 35.)
-     dbguard parses a script of 1,000+ statements on two cores (a forked child, whose peak RSS is not in
-     its parent's rusage: the child holds half the parse; cpu s includes only the parent).
+     dbguard parses a script of 1,000+ statements on two cores, in a forked child that it waits for: cpu s
+     counts both processes, and peak RSS is the larger of the two, as rusage reports a reaped child.
      A dbguard exit other than 0, a squawk exit other than 0/1 (1 means violations found), or any
      squawk syntax-error or panic fails the bench (exit status 2).
   4. Prints a table: median/min/max wall seconds, median CPU seconds, median peak RSS, exit codes and

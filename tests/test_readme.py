@@ -129,3 +129,14 @@ def test_every_documented_command_and_option_exists(text: str, least: int, monke
     assert len(commands) >= least, "the examples were not found"
     problems = {" ".join(words): problems_of(words) for words in commands}
     assert {command: found for command, found in problems.items() if found} == {}
+
+
+def test_every_test_the_readme_names_exists() -> None:
+    """"Guarantees and how they are tested" names tests: a renamed or deleted one must not stay named."""
+    named = re.findall(r"`(tests/\w+\.py)(?:::(\w+))?`", README)
+    assert len(named) > 15, "the guarantees name their tests"
+    for path, test in named:
+        source = ROOT / path
+        assert source.exists(), f"README names {path}, which does not exist"
+        if test:
+            assert re.search(rf"^def {test}\(", source.read_text(), re.MULTILINE), f"{path} has no {test}"

@@ -141,3 +141,23 @@ def test_the_partitioned_index_recipe_passes_check_and_builds_a_valid_index(pg_u
         conn.execute(per_partition)
         conn.execute(attach)
         assert conn.execute(valid).fetchone() == (True,)
+
+
+def test_add_column_references_checks_the_rows_only_with_a_default(pg_url: str) -> None:
+    """require-not-valid-foreign-key's claim for ADD COLUMN ... REFERENCES: the referenced table is locked
+    SHARE ROW EXCLUSIVE as by ADD FOREIGN KEY; the rows are scanned only when the new column has a DEFAULT."""
+    _table(pg_url)
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("CREATE TABLE warehouses (id bigint PRIMARY KEY)")
+        conn.execute("INSERT INTO warehouses VALUES (1)")
+        conn.commit()
+        for default, scans in (("", 0), (" DEFAULT 1", 1)):
+            sql = f"ALTER TABLE stock ADD COLUMN warehouse_id bigint{default} REFERENCES warehouses (id)"
+            assert ("require-not-valid-foreign-key" in fired(f"SET lock_timeout = '2s'; {sql};")) is bool(scans)
+            before = _seq_scans(conn)
+            conn.execute(sql)
+            assert _seq_scans(conn) - before == scans, sql
+            locks = conn.execute("SELECT mode FROM pg_locks WHERE relation = 'warehouses'::regclass "
+                                 "AND pid = pg_backend_pid()").fetchall()  # fmt: skip
+            assert ("ShareRowExclusiveLock",) in locks
+            conn.rollback()

@@ -231,6 +231,12 @@ def _add_column(table: str, col: ast.ColumnDef, c: Collector) -> None:
     for constraint_type, name in unique.items():  # ADD COLUMN ... UNIQUE builds an index like ADD CONSTRAINT
         if constraint_type in types:
             c.add("add-constraint", table, constraint=name, not_valid=False, using_index=False, name=None)
+    for foreign in (k for k in constraints if k.contype == ConstrType.CONSTR_FOREIGN):
+        # ADD COLUMN ... REFERENCES locks the referenced table like ADD FOREIGN KEY. It checks the existing rows
+        # only when the new column has a DEFAULT: without one every value is NULL, and the server skips the
+        # check (transformFKConstraints), as NOT VALID would; NOT VALID itself is not allowed inline.
+        c.add("add-constraint", table, constraint="foreign", not_valid=default is None, using_index=False,
+              name=foreign.conname, inline=True)  # fmt: skip
 
 
 def _not_null_column(check: ast.Constraint) -> str | None:

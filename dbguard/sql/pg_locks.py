@@ -57,43 +57,75 @@ def dotted(parts: Iterable[ast.Node]) -> str:
     return ".".join(str(p.sval) for p in parts if isinstance(p, ast.String))
 
 
-def add_locks(node: ast.Node, nodes: list[ast.Node], c: Collector) -> None:
-    """Record the locks `node` takes beyond those its classifier recorded on its target."""
-    cte_names = {cte.ctename for cte in nodes if isinstance(cte, ast.CommonTableExpr)}
+def add_locks(node: ast.Node, nodes: list[ast.Node], c: Collector, runs: bool = True) -> None:
+    """Record the locks `node` takes beyond those its classifier recorded on its target. One pass over
+    `nodes` (every node of the statement, as classify_pg walked them): a query's FROM list is read down
+    its joins only, since each subquery is a node of its own in the pass. `runs`: the statement runs now
+    (not a function body being validated), so the functions it calls run too."""
+    reads: list[tuple[ast.RangeVar, LockMode]] = []
+    locked: set[int] = set()  # subqueries in the FROM of a FOR UPDATE / SHARE query: their rows are locked too
+    cte_names: set[str] = set()
+    runs_functions = runs and isinstance(node, _RUNS_FUNCTIONS)
     for inner in nodes:
-        _query_reads(inner, cte_names, c)
-        if isinstance(inner, ast.Constraint) and inner.contype == ConstrType.CONSTR_FOREIGN and inner.pktable:
+        if type(inner) in _QUERIES:
+            _query_reads(inner, reads, locked)
+        elif isinstance(inner, ast.CommonTableExpr):
+            cte_names.add(str(inner.ctename))
+        elif isinstance(inner, ast.Constraint) and inner.contype == ConstrType.CONSTR_FOREIGN and inner.pktable:
             referenced = name_of(inner.pktable)
             if not (isinstance(node, ast.CreateStmt) and referenced == name_of(node.relation)):  # new itself
                 c.lock_on(referenced, L.SHARE_ROW_EXCLUSIVE)
-        elif isinstance(inner, ast.FuncCall) and isinstance(node, _RUNS_FUNCTIONS):
+        elif isinstance(inner, ast.FuncCall) and runs_functions:
             _sequence_function(inner, c)
+    for rv, mode in reads:
+        if rv.schemaname is not None or rv.relname not in cte_names:
+            c.lock_on(name_of(rv), mode)
     _object_locks(node, c)
 
 
-def _query_reads(node: ast.Node, cte_names: set[str], c: Collector) -> None:
-    sources: Iterable[Any] = ()
-    match node:
-        case ast.SelectStmt():
-            sources = node.fromClause or ()
-            for clause in node.lockingClause or ():
-                named = {rv.relname for rv in clause.lockedRels or ()}
-                for rv in _range_vars(sources, cte_names):
-                    if not named or rv.relname in named or (rv.alias and rv.alias.aliasname in named):
-                        c.lock_on(name_of(rv), L.ROW_SHARE)
-        case ast.UpdateStmt():
-            sources = node.fromClause or ()
-        case ast.DeleteStmt():
-            sources = node.usingClause or ()
-        case ast.MergeStmt():
-            sources = (node.sourceRelation,)
-    for rv in _range_vars(sources, cte_names):
-        c.lock_on(name_of(rv), L.ACCESS_SHARE)
+_QUERIES = {ast.SelectStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt}
 
 
-def _range_vars(sources: Iterable[ast.Node], cte_names: set[str]) -> list[ast.RangeVar]:
-    return [rv for source in sources for rv in walk(source)
-            if isinstance(rv, ast.RangeVar) and not (rv.schemaname is None and rv.relname in cte_names)]  # fmt: skip
+def _query_reads(node: ast.Node, reads: list[tuple[ast.RangeVar, LockMode]], locked: set[int]) -> None:
+    """The relations in a query's FROM (UPDATE's FROM, DELETE's USING, MERGE's USING): ACCESS SHARE; FOR
+    UPDATE / SHARE gives ROW SHARE to those it names (every one without OF), subqueries' included."""
+    if isinstance(node, ast.SelectStmt):
+        relations, subqueries = _from_items(node.fromClause or ())
+        named: set[str] | None = set() if id(node) in locked else None  # empty: every relation
+        for clause in node.lockingClause or ():
+            of = {rv.relname for rv in clause.lockedRels or ()}
+            named = set() if not of or named == set() else (named or set()) | of
+        if named is not None:
+            reads.extend((rv, L.ROW_SHARE) for rv in relations
+                         if not named or rv.relname in named or (rv.alias and rv.alias.aliasname in named))  # fmt: skip
+            locked.update(id(sub.subquery) for sub in subqueries
+                          if not named or (sub.alias and sub.alias.aliasname in named))  # fmt: skip
+    elif isinstance(node, ast.UpdateStmt):
+        relations = _from_items(node.fromClause or ())[0]
+    elif isinstance(node, ast.DeleteStmt):
+        relations = _from_items(node.usingClause or ())[0]
+    elif isinstance(node, ast.MergeStmt):
+        relations = _from_items((node.sourceRelation,))[0]
+    else:
+        return
+    reads.extend((rv, L.ACCESS_SHARE) for rv in relations)
+
+
+def _from_items(items: Iterable[Any]) -> tuple[list[ast.RangeVar], list[ast.RangeSubselect]]:
+    """The relations and the subqueries of a FROM list, through its joins (a subquery's own relations are
+    its own query's, met later in the pass)."""
+    relations: list[ast.RangeVar] = []
+    subqueries: list[ast.RangeSubselect] = []
+    stack = list(items)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.RangeVar):
+            relations.append(item)
+        elif isinstance(item, ast.RangeSubselect):
+            subqueries.append(item)
+        elif isinstance(item, ast.JoinExpr):
+            stack += (item.larg, item.rarg)
+    return relations, subqueries
 
 
 def _sequence_function(call: ast.FuncCall, c: Collector) -> None:
@@ -182,9 +214,8 @@ def _validated_body(node: ast.CreateFunctionStmt, c: Collector) -> None:
         return  # the nested statement reports the syntax error
     for raw in statements:
         nodes = list(walk(raw.stmt))
-        cte_names = {str(cte.ctename) for cte in nodes if isinstance(cte, ast.CommonTableExpr)}
+        add_locks(raw.stmt, nodes, c, runs=False)
         for inner in nodes:
-            _query_reads(inner, cte_names, c)
             if isinstance(inner, ast.InsertStmt | ast.UpdateStmt | ast.DeleteStmt | ast.MergeStmt) and inner.relation:
                 c.lock_on(name_of(inner.relation), L.ROW_EXCLUSIVE)
 

@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/dryrun_scale.py
 	$(BIN)/python bench/backup_speed.py
 	$(BIN)/python bench/run_overhead.py
+	$(BIN)/python bench/verify_cost.py
 	$(BIN)/python bench/accuracy/score.py
 
 clean:

@@ -50,8 +50,7 @@ class Narrator:
         return min(self.console.width, REPORT_WIDTH)
 
     def chapter(self, step: int, title: str) -> None:
-        self._after_claim = False
-        self.console.print()
+        self._gap()
         self.console.rule(Text(f"Step {step}: {title}", style="bold"), align="left")
 
     def say(self, text: str) -> None:
@@ -67,11 +66,16 @@ class Narrator:
                            markup=False, highlight=False, soft_wrap=True)  # fmt: skip
         self.console.print()
 
-    def lines(self, lines: list[str]) -> None:
-        """Plain lines (names from the database: no markup), then a blank line."""
+    def lines(self, lines: list[str], cut: bool = False) -> None:
+        """Plain lines (names from the database: no markup), then a blank line. `cut`: each line ends in "…"
+        at the report width instead of running on."""
         self._gap()
         for line in lines:
-            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+            if cut:
+                self.console.print(line, markup=False, highlight=False, overflow="ellipsis", no_wrap=True,
+                                   width=self.width)  # fmt: skip
+            else:
+                self.console.print(line, markup=False, highlight=False, soft_wrap=True)
         self.console.print()
 
     def _gap(self) -> None:

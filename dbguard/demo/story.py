@@ -89,11 +89,7 @@ class Story:
         file = check_text(script_text(ROGUE_SCRIPT), Dialect.POSTGRES, self.policy, ROGUE_SCRIPT)
         report = CheckReport(policy=self.policy, files=(file,))
         blocking = report.blocking
-        n._gap()
-        for finding in blocking:
-            n.console.print(f"  line {finding.line:>3}  {finding.rule_id:<36} {finding.message}", markup=False,
-                            highlight=False, overflow="ellipsis", no_wrap=True, width=n.width)  # fmt: skip
-        n.console.print()
+        n.lines([f"  line {f.line:>3}  {f.rule_id:<36} {f.message}" for f in blocking], cut=True)
         n.say(f"({plural(len(blocking), 'blocking finding')}; `dbguard check {ROGUE_SCRIPT}` explains each one.)")
         n.say("Among them, what the postmortem's script did:")
         for rule_id, hazard in ROGUE_HAZARDS.items():
@@ -186,7 +182,6 @@ class Story:
                 "blocking findings")  # fmt: skip
 
         def show_plan(plan: RunPlan) -> bool:
-            n.console.print()
             n.report(run_text.render_plan(plan, color=n.color, width=n.width))
             return True  # the demo confirms, as `run --yes` does
 

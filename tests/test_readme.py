@@ -132,7 +132,7 @@ def test_every_documented_command_and_option_exists(text: str, least: int, monke
 
 
 def test_every_test_the_readme_names_exists() -> None:
-    """"Guarantees and how they are tested" names tests: a renamed or deleted one must not stay named."""
+    """The guarantees name their tests: a renamed or deleted test must not stay named."""
     named = re.findall(r"`(tests/\w+\.py)(?:::(\w+))?`", README)
     assert len(named) > 15, "the guarantees name their tests"
     for path, test in named:

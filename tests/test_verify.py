@@ -84,6 +84,13 @@ def test_clean_real_schema_passes_and_is_left_unchanged(real_pg: str, tmp_path: 
     code, report = verify_json("--db", real_pg, "--backup-dir", str(tmp_path / "store"))
     assert code == 0, report
     assert report["verdict"] == "OK" and report["exit_code"] == 0
+    assert set(report) == {"schema_version", "tool", "target", "dialect", "server_version", "policy", "started_at",
+                           "duration_seconds", "sample_percent", "time_budget_seconds", "verdict", "exit_code",
+                           "summary", "checks", "backup"}  # fmt: skip
+    assert set(report["summary"]) == {"checks", "pass", "fail", "skipped", "incomplete"}
+    assert all(set(c) == {"check", "subject", "table", "status", "detail", "violations", "sampled_percent",
+                          "seconds", "sample"} for c in report["checks"])  # fmt: skip
+    assert report["backup"]["newest_verified_id"] is None and report["backup"]["stale"] is None
     by_subject = checks(report)
     # the foreign keys declared on the partitions, each checked once, and the one on the non-ASCII table
     assert {"sales.pay_2024_s1.pay_2024_s1_cust_id_fkey", "sales.pay_2024_s2.pay_2024_s2_cust_id_fkey",

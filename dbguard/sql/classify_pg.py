@@ -7,7 +7,7 @@ and each command's reference page.
 from __future__ import annotations
 
 from pglast import ast
-from pglast.enums import ReindexObjectType
+from pglast.enums import ObjectType, ReindexObjectType
 
 from dbguard.sql import classify_pg_ddl as ddl
 from dbguard.sql import pg_locks
@@ -68,10 +68,11 @@ def classify(node: ast.Node) -> Facts:
     kind, transactional = _classify_into(node, nodes, c)
     pg_locks.add_locks(node, nodes, c)
     cte_names = {cte.ctename for cte in nodes if isinstance(cte, ast.CommonTableExpr)}
+    created = {a.table for a in c.actions if a.kind == "create-table"}  # SELECT INTO / CREATE TABLE AS: not read
     for rv in nodes:
         if isinstance(rv, ast.RangeVar):
             name = name_of(rv)
-            if name not in c.written and name not in c.read and name not in cte_names:
+            if name not in c.written and name not in c.read and name not in cte_names and name not in created:
                 c.read.append(name)
     return Facts(
         kind=kind,
@@ -99,6 +100,10 @@ def _classify_into(node: ast.Node, nodes: list[ast.Node], c: Collector) -> tuple
         c.actions.clear()
     match node:
         case ast.SelectStmt():
+            if node.intoClause is not None:  # SELECT ... INTO new_table (PL/pgSQL's INTO var never gets here)
+                c.add("create-table", name_of(node.intoClause.rel), columns=(), if_not_exists=False,
+                      how="SELECT ... INTO")  # fmt: skip
+                return "SELECT INTO", True
             modifies = any(a.kind in ("delete", "update", "insert", "merge") for a in c.actions)
             return ("WITH" if node.withClause and modifies else "SELECT"), True
         case ast.InsertStmt() | ast.UpdateStmt() | ast.DeleteStmt() | ast.MergeStmt():
@@ -205,6 +210,9 @@ def _classify_into(node: ast.Node, nodes: list[ast.Node], c: Collector) -> tuple
         case ast.CreateStmt():
             return ddl.create_table(node, c)
         case ast.CreateTableAsStmt():
+            if node.objtype == ObjectType.OBJECT_TABLE and node.into is not None:  # not a materialized view
+                c.add("create-table", name_of(node.into.rel), columns=(), if_not_exists=bool(node.if_not_exists),
+                      how="CREATE TABLE AS")  # fmt: skip
             return "CREATE TABLE AS", True
         case ast.ViewStmt():
             return "CREATE VIEW", True

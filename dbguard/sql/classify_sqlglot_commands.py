@@ -11,8 +11,9 @@ import sqlglot
 from sqlglot import exp
 
 from dbguard.dialects import Dialect
-from dbguard.sql.classify_sqlglot import FLAGS, ONLINE_OPTION, Collector, classify
+from dbguard.sql.classify_sqlglot import classify
 from dbguard.sql.model import Action, Facts
+from dbguard.sql.sqlglot_collector import FLAGS, ONLINE_OPTION, Collector
 
 
 def command(e: exp.Command | exp.Block, dialect: Dialect) -> Facts | None:

@@ -9,7 +9,8 @@ server locks, each as a kind, not as one example:
   it names (all of its FROM list without OF);
 - the referenced table of every foreign key (CREATE TABLE, ADD COLUMN, ADD CONSTRAINT) gets SHARE ROW
   EXCLUSIVE;
-- nextval() and setval() give their sequence ROW EXCLUSIVE when the statement runs them;
+- nextval() and setval() give their sequence ROW EXCLUSIVE when the statement runs them, ACCESS SHARE
+  when it stores them (a view, a column default, a rule);
 - the relation an object hangs on: a rule's, trigger's or policy's table (CREATE / DROP, ACCESS EXCLUSIVE),
   a commented relation (SHARE UPDATE EXCLUSIVE), the parent of a new partition (ACCESS EXCLUSIVE) or
   child table (SHARE UPDATE EXCLUSIVE), the source of CREATE TABLE ... LIKE (ACCESS SHARE), the view of
@@ -49,8 +50,12 @@ _COMMENTED_RELATIONS = {
 TABLE_OBJECTS = {ObjectType.OBJECT_TRIGGER, ObjectType.OBJECT_RULE, ObjectType.OBJECT_POLICY}
 # COMMENT ON TRIGGER / RULE / POLICY / CONSTRAINT ... ON tbl only reads its table: ACCESS SHARE.
 _COMMENTED_TABLE_OBJECTS = TABLE_OBJECTS | {ObjectType.OBJECT_TABCONSTRAINT}
-# Statements that run the functions they call (a view's or a default's nextval() is only stored).
-_RUNS_FUNCTIONS = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt, ast.CopyStmt)
+# Statements that run the functions they call: nextval('s') and setval('s', ...) lock s ROW EXCLUSIVE.
+_RUNS_FUNCTIONS = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt, ast.CopyStmt,
+                   ast.CreateTableAsStmt)  # fmt: skip
+# Statements that store an expression (a view's query, a column default, a rule's action): its sequence
+# gets ACCESS SHARE. EXPLAIN without ANALYZE, DECLARE CURSOR and a function body neither run nor store.
+_STORES_FUNCTIONS = (ast.ViewStmt, ast.CreateStmt, ast.RuleStmt)
 
 
 def dotted(parts: Iterable[ast.Node]) -> str:
@@ -65,7 +70,7 @@ def add_locks(node: ast.Node, nodes: list[ast.Node], c: Collector, runs: bool = 
     reads: list[tuple[ast.RangeVar, LockMode]] = []
     locked: set[int] = set()  # subqueries in the FROM of a FOR UPDATE / SHARE query: their rows are locked too
     cte_names: set[str] = set()
-    runs_functions = runs and isinstance(node, _RUNS_FUNCTIONS)
+    sequence_lock = _sequence_lock(node) if runs else None
     for inner in nodes:
         if type(inner) in _QUERIES:
             _query_reads(inner, reads, locked)
@@ -75,8 +80,8 @@ def add_locks(node: ast.Node, nodes: list[ast.Node], c: Collector, runs: bool = 
             referenced = name_of(inner.pktable)
             if not (isinstance(node, ast.CreateStmt) and referenced == name_of(node.relation)):  # new itself
                 c.lock_on(referenced, L.SHARE_ROW_EXCLUSIVE)
-        elif isinstance(inner, ast.FuncCall) and runs_functions:
-            _sequence_function(inner, c)
+        elif isinstance(inner, ast.FuncCall) and sequence_lock:
+            _sequence_function(inner, sequence_lock, c)
     for rv, mode in reads:
         if rv.schemaname is not None or rv.relname not in cte_names:
             c.lock_on(name_of(rv), mode)
@@ -128,15 +133,26 @@ def _from_items(items: Iterable[Any]) -> tuple[list[ast.RangeVar], list[ast.Rang
     return relations, subqueries
 
 
-def _sequence_function(call: ast.FuncCall, c: Collector) -> None:
-    """nextval('s') and setval('s', n) lock their sequence ROW EXCLUSIVE; currval() and lastval() lock none."""
+def _sequence_lock(node: ast.Node) -> LockMode | None:
+    """What nextval('s') in `node` takes on s: ROW EXCLUSIVE when it runs, ACCESS SHARE when it is stored.
+    ADD COLUMN ... DEFAULT nextval(...) does both (it fills the existing rows): ROW EXCLUSIVE."""
+    if isinstance(node, _RUNS_FUNCTIONS):
+        return L.ROW_EXCLUSIVE
+    if isinstance(node, ast.AlterTableStmt):
+        adds = any(AlterTableType(cmd.subtype) == AlterTableType.AT_AddColumn for cmd in node.cmds)
+        return L.ROW_EXCLUSIVE if adds else L.ACCESS_SHARE
+    return L.ACCESS_SHARE if isinstance(node, _STORES_FUNCTIONS) else None
+
+
+def _sequence_function(call: ast.FuncCall, lock: LockMode, c: Collector) -> None:
+    """nextval('s') and setval('s', n) lock their sequence; currval() and lastval() lock none."""
     if str(call.funcname[-1].sval).lower() not in ("nextval", "setval") or not call.args:
         return
     argument = call.args[0]
     if isinstance(argument, ast.TypeCast):  # 'counter_seq'::regclass
         argument = argument.arg
     if isinstance(argument, ast.A_Const) and isinstance(argument.val, ast.String):
-        c.lock_on(argument.val.sval, L.ROW_EXCLUSIVE)
+        c.lock_on(argument.val.sval, lock)
 
 
 def _object_locks(node: ast.Node, c: Collector) -> None:

@@ -1,6 +1,7 @@
 """The CI examples (docs/ci/) and the pre-commit hook (.pre-commit-hooks.yaml) stay true.
 
-Each is valid YAML of its kind; every `dbguard ...` command line in them names commands, options and
+Each is valid YAML and passes its published schema (pre-commit's own manifest check; the JSON schemas of GitHub
+workflows and .gitlab-ci.yml); every `dbguard ...` command line in them names commands, options and
 option values that the real command tree (typer's click tree) has, so renaming a command, an option or
 a format breaks this test; and the pre-commit hook's entry really passes a good script and fails a bad one.
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pre_commit.clientlib import load_manifest
 
 from tests.commandline import dbguard_commands, problems_of
 
@@ -29,12 +31,6 @@ EXAMPLES = [GITHUB, GITLAB, PRE_COMMIT]
 COMMAND_KEYS = {"run", "script", "before_script", "after_script", "entry"}  # where each format keeps shell
 DBGUARD = Path(sys.executable).parent / "dbguard"
 
-# The keys pre-commit documents for a hook in .pre-commit-hooks.yaml (pre-commit.com, "Creating new hooks").
-PRE_COMMIT_KEYS = {
-    "id", "name", "entry", "language", "files", "exclude", "types", "types_or", "exclude_types",
-    "always_run", "fail_fast", "verbose", "pass_filenames", "require_serial", "description",
-    "language_version", "minimum_pre_commit_version", "args", "stages",
-}  # fmt: skip
 # The inputs of the actions the workflow uses (their action.yml).
 ACTION_INPUTS = {
     "github/codeql-action/upload-sarif": {"sarif_file", "checkout_path", "token", "matrix", "category",
@@ -97,9 +93,18 @@ def test_every_example_is_valid_yaml_of_its_kind() -> None:
     jobs = {k: v for k, v in pipeline.items() if not k.startswith(".")}
     assert jobs and all("script" in job for job in jobs.values())
     assert pipeline["dbguard-check"]["artifacts"]["reports"]["codequality"] == "gl-code-quality-report.json"
-    (hook,) = load(PRE_COMMIT)
-    assert {"id", "name", "entry", "language"} <= set(hook) <= PRE_COMMIT_KEYS
-    assert (hook["id"], hook["language"]) == ("dbguard-check", "python")
+    (hook,) = load_manifest(str(PRE_COMMIT))  # pre-commit's own validation: InvalidManifestError if not
+    assert (hook["id"], hook["language"], hook["pass_filenames"]) == ("dbguard-check", "python", True)
+
+
+@pytest.mark.parametrize(("path", "schema"), [(GITHUB, "vendor.github-workflows"), (GITLAB, "vendor.gitlab-ci")],
+                         ids=["github", "gitlab"])  # fmt: skip
+def test_each_pipeline_validates_against_its_published_schema(path: Path, schema: str) -> None:
+    """The JSON schemas of GitHub workflows and of .gitlab-ci.yml (SchemaStore's, as check-jsonschema ships them)."""
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run([str(checker), "--builtin-schema", schema, str(path)],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

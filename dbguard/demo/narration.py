@@ -101,13 +101,13 @@ class Narrator:
         """Each table's rows and content hash before and after, side by side (shortened; compared whole)."""
         self._gap()
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-        for name, justify in (("table", "left"), ("rows before", "right"), ("rows after", "right"),
-                              ("hash before", "left"), ("hash after", "left"), ("", "left")):  # fmt: skip
+        for name, justify in (("table", "left"), ("rows before -> after", "right"), ("hash before", "left"),
+                              ("hash after", "left"), ("", "left")):  # fmt: skip
             table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
         for name in sorted(set(before) | set(after)):
             old, new = before.get(name), after.get(name)
             same = old is not None and new is not None and (old.rows, old.hash) == (new.rows, new.hash)
-            table.add_row(name, _rows(old), _rows(new), _hash(old), _hash(new),
+            table.add_row(name, f"{_rows(old)} -> {_rows(new)}", _hash(old), _hash(new),
                           Text("same", "green") if same else Text("DIFFERENT", "bold red"))  # fmt: skip
         self.console.print(table)
         self.console.print()
@@ -136,4 +136,4 @@ def _hash(stats: TableStats | None) -> str:
     if stats is None:
         return "-"
     first, _, second = stats.hash.partition(":")
-    return f"{first[:12]}…:{second[:8]}…" if len(first) > 12 else stats.hash
+    return f"{first[:9]}…:{second[:6]}…" if len(first) > 9 or len(second) > 6 else stats.hash

@@ -152,7 +152,7 @@ class Story:
         n.report(run_text.render(report, color=n.color, width=n.width))
         after = table_images(self.target)
         n.say("dbguard's own proof is in the report above (\"rollback proved\"). Counted and hashed again, from "
-              "outside the run, every table of the warehouse:")  # fmt: skip
+              "outside the run, every table of the warehouse (the hashes shortened here, compared whole):")  # fmt: skip
         n.hashes(before, after)
         failed = [g.result.name for step in report.steps for g in step.blocking_gates]
         proofs = [step.proof for step in report.steps if step.proof is not None]

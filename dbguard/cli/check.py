@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from dbguard.cli.base import app, emit, policy_from, stderr
 from dbguard.config import Config, discover
@@ -124,23 +123,23 @@ def _render(report: CheckReport, output_format: Format, output: Path | None) -> 
 
 
 class _progress:
-    """A progress bar on stderr for many files; silent for one file or when stderr is not a terminal."""
+    """A progress bar on stderr for many files; none for one file or when stderr is not a terminal."""
 
     def __init__(self, total: int) -> None:
-        self.bar = Progress(
-            TextColumn("checking"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.description}"),
-            console=stderr,
-            transient=True,
-            disable=total < 2 or not stderr.is_terminal,
-        )
-        self.task = self.bar.add_task("", total=total)
+        self.bar: Any = None
+        if total >= 2 and stderr.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn  # 25 ms: only to show
+
+            self.bar = Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.description}"), console=stderr, transient=True)  # fmt: skip
+            self.task = self.bar.add_task("", total=total)
 
     def __enter__(self) -> Any:
+        if self.bar is None:
+            return lambda name: None
         self.bar.start()
         return lambda name: self.bar.update(self.task, advance=1, description=name)
 
     def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
+        if self.bar is not None:
+            self.bar.stop()

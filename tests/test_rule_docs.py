@@ -1,13 +1,14 @@
-"""Every registered rule is documented, and its own Bad example fires while its Good example does not."""
+"""Every registered rule is documented, its own Bad example fires while its Good example does not, and no
+Good example draws a blocking finding from any rule."""
 
 from __future__ import annotations
 
 import pytest
 
 from dbguard.dialects import Dialect
-from dbguard.policy.policy import Policy
+from dbguard.policy.policy import Policy, load_policy
 from dbguard.rules import RULES
-from tests.conftest import fired
+from tests.conftest import findings_for, fired
 
 # Examples for protected-table-write need a policy that protects something.
 _PROTECTING_STOCK = Policy(protected_tables=frozenset({"stock"}))
@@ -33,3 +34,15 @@ def test_bad_example_fires_and_good_example_does_not(rule_id: str) -> None:
         assert rule_id in fired(bad, dialect, _PROTECTING_STOCK), f"{rule_id} does not fire on its Bad: {bad}"
     for good in rule.examples("Good"):
         assert rule_id not in fired(good, dialect, _PROTECTING_STOCK), f"{rule_id} fires on its Good: {good}"
+
+
+@pytest.mark.parametrize("rule_id", sorted(r.id for r in RULES.values() if r.stage == "check"))
+def test_good_example_passes_check_under_the_default_policy(rule_id: str) -> None:
+    """A rule's Good example is advice: `check` must not block it, through this rule or any other."""
+    rule = RULES[rule_id]
+    dialect = next(d for d in (Dialect.POSTGRES, Dialect.SQLITE, Dialect.MYSQL) if d in rule.dialects)
+    policy = load_policy(None)
+    for good in rule.examples("Good"):
+        blocking = [f"{f.rule_id}: {f.message}" for f in findings_for(good, dialect, policy)
+                    if not f.waived and f.severity.rank >= policy.fail_on.rank]  # fmt: skip
+        assert not blocking, f"{rule_id}'s Good example is blocked:\n{good}\n{blocking}"

@@ -11,8 +11,10 @@ Bad:
     ALTER TABLE orders ADD COLUMN channel text NOT NULL, ADD COLUMN note text;
 
 Good:
+    SET lock_timeout = '2s';
     ALTER TABLE stock ADD COLUMN warehouse_id bigint NOT NULL DEFAULT 1;
 
+    SET lock_timeout = '2s';
     ALTER TABLE stock ADD COLUMN warehouse_id bigint;
 """
 
@@ -37,5 +39,6 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
         yield Violation(
             message=f"column {action.table}.{action.column} is added NOT NULL without a default: {outcome}",
             help="Give the column a constant DEFAULT, or add it nullable, backfill it in batches, and make "
-            "it NOT NULL in a later step.",
+            "it NOT NULL in a later step without a scan: CHECK (column IS NOT NULL) NOT VALID, VALIDATE it in a "
+            "step of its own, then SET NOT NULL (see ban-set-not-null).",
         )

@@ -12,8 +12,10 @@ Bad:
     ALTER TABLE orders ADD PRIMARY KEY (id);
 
 Good:
+    SET lock_timeout = '2s';
     ALTER TABLE stock ADD CONSTRAINT stock_sku_key UNIQUE USING INDEX stock_sku_idx;
 
+    SET lock_timeout = '2s';
     CREATE TABLE returns (id bigint, sku text);
     ALTER TABLE returns ADD PRIMARY KEY (id);
 """

@@ -12,6 +12,7 @@ Bad:
     ALTER TABLE stock DROP COLUMN legacy_bin CASCADE;
 
 Good:
+    SET lock_timeout = '2s';
     DROP VIEW stock_summary;
 """
 

@@ -14,9 +14,7 @@ Bad:
 Good:
     CREATE INDEX CONCURRENTLY stock_sku_idx ON stock (sku);
 
-    BEGIN;
-    CREATE INDEX stock_sku_idx ON stock (sku);
-    COMMIT;
+    DROP INDEX CONCURRENTLY stock_sku_idx;
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ Bad:
     SET session_replication_role = replica;
 
 Good:
+    SET lock_timeout = '2s';
     ALTER TABLE stock ENABLE TRIGGER ALL;
 
     SET lock_timeout = '2s';

@@ -9,6 +9,7 @@ Bad:
     ALTER TABLE stock DROP COLUMN IF EXISTS reserved_qty CASCADE;
 
 Good:
+    SET lock_timeout = '2s';
     ALTER TABLE stock ADD COLUMN bin_code text;
 """
 

@@ -9,6 +9,7 @@ Bad:
     DROP DATABASE warehouse_old;
 
 Good:
+    SET lock_timeout = '2s';
     DROP VIEW warehouse.stock_summary;
 """
 

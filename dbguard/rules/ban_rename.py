@@ -10,6 +10,7 @@ Bad:
     ALTER TABLE stock RENAME COLUMN qty TO quantity;
 
 Good:
+    SET lock_timeout = '2s';
     ALTER TABLE stock ADD COLUMN quantity integer;
 """
 

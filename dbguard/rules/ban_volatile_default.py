@@ -14,8 +14,10 @@ Bad:
     ALTER TABLE stock ADD COLUMN row_id bigint GENERATED ALWAYS AS IDENTITY;
 
 Good:
+    SET lock_timeout = '2s';
     ALTER TABLE orders ADD COLUMN seen_at timestamptz NOT NULL DEFAULT now();
 
+    SET lock_timeout = '2s';
     ALTER TABLE stock ADD COLUMN reserved integer NOT NULL DEFAULT 0;
 """
 

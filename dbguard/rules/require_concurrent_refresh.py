@@ -7,6 +7,7 @@ Bad:
     REFRESH MATERIALIZED VIEW stock_summary;
 
 Good:
+    SET lock_timeout = '2s';
     REFRESH MATERIALIZED VIEW CONCURRENTLY stock_summary;
 """
 

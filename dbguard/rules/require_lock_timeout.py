@@ -19,7 +19,7 @@ Good:
     ALTER TABLE stock ADD COLUMN note text;
 
     SET LOCAL lock_timeout = '500ms';
-    DROP TABLE stock_staging;
+    ALTER TABLE stock ALTER COLUMN note SET DEFAULT '';
 """
 
 from __future__ import annotations

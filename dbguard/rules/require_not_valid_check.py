@@ -10,8 +10,10 @@ Bad:
     ALTER TABLE stock ADD CONSTRAINT stock_qty_positive CHECK (qty >= 0);
 
 Good:
+    SET lock_timeout = '2s';
     ALTER TABLE stock ADD CONSTRAINT stock_qty_positive CHECK (qty >= 0) NOT VALID;
 
+    SET lock_timeout = '2s';
     CREATE TABLE returns (id bigint PRIMARY KEY, qty integer);
     ALTER TABLE returns ADD CONSTRAINT returns_qty_positive CHECK (qty > 0);
 """

@@ -8,6 +8,7 @@ Bad:
     SELECT 1;
 
 Good:
+    SET lock_timeout = '2s';
     -- dbguard: allow ban-truncate reason="staging table, rebuilt nightly"
     TRUNCATE staging_import;
 """

@@ -9,6 +9,7 @@ Bad:
     TRUNCATE staging_import;
 
 Good:
+    SET lock_timeout = '2s';
     -- dbguard: allow ban-truncate reason="staging table, rebuilt nightly from the supplier feed"
     TRUNCATE staging_import;
 """

@@ -17,7 +17,7 @@ def demo_command(
         "--db",
         help="A PostgreSQL server to tell the story on (postgresql://user@host:5432/postgres): the "
         "demo makes a database of its own there, dbguard_demo_<time>_<pid>, and drops it afterwards. Without "
-        "it, SQLite.",
+        "it, SQLite. (DBGUARD_DB is not read: the demo never goes near a real target by accident.)",
     ),
     workdir: Path | None = typer.Option(
         None,
@@ -43,7 +43,7 @@ def demo_command(
        journal verified.
 
     Each claim is checked against what dbguard returned: exits 0 when every claim held, 1 when one did
-    not, 2 on a usage error, 4 when the PostgreSQL server cannot be reached. The demo's databases (and
+    not, 2 on a usage error, 4 when the PostgreSQL server cannot be reached, 130 when interrupted. The demo's databases (and
     its temporary directory) are removed afterwards, on error and Ctrl-C too; the user's .dbguard/ is
     never written.
 

@@ -43,9 +43,9 @@ def demo_command(
        journal verified.
 
     Each claim is checked against what dbguard returned: exits 0 when every claim held, 1 when one did
-    not, 2 on a usage error, 4 when the PostgreSQL server cannot be reached, 130 when interrupted. The demo's databases (and
-    its temporary directory) are removed afterwards, on error and Ctrl-C too; the user's .dbguard/ is
-    never written.
+    not, 2 on a usage error, 4 when the PostgreSQL server cannot be reached, 130 when interrupted. The
+    demo's databases (and its temporary directory) are removed afterwards, on error and Ctrl-C too; the
+    user's .dbguard/ is never written.
 
     Examples:
 

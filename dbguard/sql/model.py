@@ -12,14 +12,15 @@ every dialect. The action kinds, with the details each carries:
 | drop | name | object ("table", "schema", "database", "index", "view", ...), cascade, concurrently |
 | drop-column | table, column | cascade |
 | add-column | table, column | type, not_null, has_default, default_volatile, default_sql |
-| alter-column-type | table, column | type |
+| alter-column-type | table, column | type; new_type (pg_types.ColumnType text), using (PostgreSQL) |
 | set-not-null | table, column | |
-| add-constraint | table | constraint ("foreign", "check", "unique", "primary", "exclusion"), not_valid, using_index |
-| validate-constraint | table | |
+| detach-partition | table | partition, concurrently |
+| add-constraint | table | constraint (foreign, check, ...), not_valid, using_index, name, not_null_column¹, inline² |
+| validate-constraint | table | name |
 | alter-table | table | algorithm, lock (MySQL online DDL options, lower case) |
 | alter-type | name (of the domain or type) | object ("domain", "type"): ALTER DOMAIN, ALTER TYPE |
-| create-table | table | columns: tuple of (name, type, is_primary_key, is_identity), if_not_exists |
-| create-index | table | concurrently, unique |
+| create-table | table | columns: tuple of (name, type, is_primary_key, is_identity), if_not_exists, how³ |
+| create-index | table | concurrently, unique, only (ON ONLY: a partitioned table, nothing built) |
 | reindex | name | concurrently, target |
 | vacuum | table or None | full |
 | cluster | table or None | |
@@ -31,9 +32,13 @@ every dialect. The action kinds, with the details each carries:
 | alter-system | | |
 | copy | table | program, file, is_from |
 | grant, revoke | | to_public, privileges, objects |
-| sequence-reset | name | how |
+| sequence-reset | name | how, value (None: check cannot evaluate it), from_data⁴, table_emptied⁵ |
 | pragma | | name, value |
 | dynamic-sql | | expression (EXECUTE in PL/pgSQL: its text cannot be checked) |
+
+¹ the column of a CHECK (col IS NOT NULL). ² ADD COLUMN ... REFERENCES; not_valid when the column has no
+DEFAULT (all NULL: the server skips the check). ³ "SELECT ... INTO" or "CREATE TABLE AS" (columns empty).
+⁴ setval() to a max() read from the data: the standard repair. ⁵ TRUNCATE ... RESTART IDENTITY.
 """
 
 from __future__ import annotations

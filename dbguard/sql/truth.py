@@ -21,15 +21,17 @@ _VARYING = (exp.Column, exp.Query, exp.Func, exp.Placeholder, exp.Parameter)
 
 def always_true(where: exp.Expr) -> bool:
     """True when `where` selects every row (`x = x`: every row where x is not null)."""
+    statement = where.find_ancestor(exp.Delete, exp.Update)
+    table = statement.this if statement is not None and isinstance(statement.this, exp.Table) else None
     sizes: dict[int, int] = {}
     for node in reversed(list(where.walk())):  # breadth first: reversed, every node comes after its children
         sizes[id(node)] = sizes.get(id(node), 0) + 1
         if node is not where and node.parent is not None:
             sizes[id(node.parent)] = sizes.get(id(node.parent), 0) + sizes[id(node)]
-    return _truth(where, sizes) is True
+    return _truth(where, sizes, table) is True
 
 
-def _truth(root: exp.Expr, sizes: dict[int, int] | None) -> bool | None:
+def _truth(root: exp.Expr, sizes: dict[int, int] | None, table: exp.Table | None = None) -> bool | None:
     """True when `root` holds for every row (`x = x`: every row where x is not null), False for none, None when
     it depends on the row.
 
@@ -48,9 +50,9 @@ def _truth(root: exp.Expr, sizes: dict[int, int] | None) -> bool | None:
             operands = [truth[id(operand)] for operand in node.iter_expressions()]
             truth[id(node)] = _connect(node, operands)
         elif sizes is not None and sizes[id(node)] <= SIMPLIFY_MAX_NODES:
-            truth[id(node)] = _truth(_simplified(node), None)
+            truth[id(node)] = _truth(_simplified(node), None, table)
         else:
-            truth[id(node)] = _judged(node, unsimplified=sizes is not None)
+            truth[id(node)] = _judged(node, unsimplified=sizes is not None, table=table)
     return truth[id(root)]
 
 
@@ -70,8 +72,9 @@ def _simplified(node: exp.Expr) -> exp.Expr:
     return node
 
 
-def _judged(node: exp.Expr, unsimplified: bool) -> bool | None:
-    """A part that is no AND, OR or NOT, as written; `unsimplified` when it was too large for simplify()."""
+def _judged(node: exp.Expr, unsimplified: bool, table: exp.Table | None = None) -> bool | None:
+    """A part that is no AND, OR or NOT, as written; `unsimplified` when it was too large for simplify();
+    `table`: the one the DELETE or UPDATE changes, when known."""
     if isinstance(node, exp.Boolean):
         return bool(node.this)
     if isinstance(node, exp.Literal):  # SQLite and MySQL: WHERE 1, WHERE '1' (PostgreSQL rejects both)
@@ -85,9 +88,26 @@ def _judged(node: exp.Expr, unsimplified: bool) -> bool | None:
         has_column = node.left.find(exp.Column) is not None
         if has_column and not any(isinstance(n, exp.Func) for n in node.left.walk()):
             return True
+    if isinstance(node, exp.In) and table is not None and _every_key_of(node, table):
+        return True
     if unsimplified and node.find(*_VARYING) is None:
         return True  # the same for every row, and too large to work out: fail closed, as if always true
     return None
+
+
+def _every_key_of(node: exp.In, table: exp.Table) -> bool:
+    """`id IN (SELECT id FROM t)` in a DELETE or UPDATE of t: every row whose id is not null."""
+    query = node.args.get("query")
+    select = query.this if isinstance(query, exp.Subquery) else query
+    if not isinstance(select, exp.Select) or not isinstance(node.this, exp.Column) or len(select.expressions) != 1:
+        return False
+    source = select.args.get("from_")
+    others = ("where", "joins", "limit", "group", "having", "qualify", "offset", "distinct", "with_")
+    if source is None or not isinstance(source.this, exp.Table) or any(select.args.get(k) for k in others):
+        return False
+    picked = select.expressions[0]
+    same_table = source.this.name == table.name and source.this.db == table.db
+    return same_table and isinstance(picked, exp.Column) and picked.name == node.this.name
 
 
 def _nonzero(number: str) -> bool:

@@ -11,7 +11,7 @@ every dialect. The action kinds, with the details each carries:
 | truncate | table | cascade |
 | drop | name | object ("table", "schema", "database", "index", "view", ...), cascade, concurrently |
 | drop-column | table, column | cascade |
-| add-column | table, column | type, not_null, has_default, default_volatile, default_sql |
+| add-column | table, column | type, not_null, has_default, default_volatile, default_sql; more in ⁷ |
 | alter-column-type | table, column | type; new_type (pg_types.ColumnType text), using (PostgreSQL) |
 | set-not-null | table, column | |
 | detach-partition | table | partition, concurrently |
@@ -20,17 +20,20 @@ every dialect. The action kinds, with the details each carries:
 | alter-table | table | algorithm, lock (MySQL online DDL options, lower case) |
 | alter-type | name (of the domain or type) | object ("domain", "type"): ALTER DOMAIN, ALTER TYPE |
 | create-table | table | columns: tuple of (name, type, is_primary_key, is_identity), if_not_exists, how³ |
-| create-index | table | concurrently, unique, only (ON ONLY: a partitioned table, nothing built) |
+| create-index | table | concurrently, unique, only (ON ONLY: partitioned, nothing built); more in ⁷ |
 | reindex | name | concurrently, target |
 | vacuum | table or None | full |
 | cluster | table or None | |
 | lock-table | table | mode |
 | rename-table, rename-column | table, column | new_name |
+| rename-index | table | name, new_name (MySQL ALTER TABLE ... RENAME INDEX) |
+| set-default | table, column | (SET / DROP DEFAULT on SQLite and MySQL) |
+| catalog-write | table | (a write to sqlite_schema/sqlite_master or MySQL's mysql.* tables) |
 | set | | name, value, local |
 | transaction-control | | command |
 | disable-trigger | table | trigger |
 | alter-system | | |
-| copy | table | program, file, is_from |
+| copy | table | program, file, is_from, statement, path⁸ |
 | grant, revoke | | to_public, privileges, objects |
 | sequence-reset | name | how, value (None: check cannot evaluate it), from_data⁴, table_emptied⁵ |
 | pragma | | name, value |
@@ -39,6 +42,10 @@ every dialect. The action kinds, with the details each carries:
 ¹ the column of a CHECK (col IS NOT NULL). ² ADD COLUMN ... REFERENCES; not_valid when the column has no
 DEFAULT (all NULL: the server skips the check). ³ "SELECT ... INTO" or "CREATE TABLE AS" (columns empty).
 ⁴ setval() to a max() read from the data: the standard repair. ⁵ TRUNCATE ... RESTART IDENTITY.
+⁷ SQLite and MySQL, add-column: default_expression (MySQL's `DEFAULT (expr)`), default_constant (a
+literal: all SQLite's ADD COLUMN accepts); create-index: algorithm, lock, index_kind ("fulltext",
+"spatial"). ⁸ MySQL's LOAD DATA [LOCAL] INFILE and SELECT ... INTO OUTFILE | DUMPFILE: the statement's
+name and the file.
 """
 
 from __future__ import annotations

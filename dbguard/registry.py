@@ -16,6 +16,7 @@ from dbguard.sql.constraints import AddedConstraint, ConstraintHistory, constrai
 from dbguard.sql.session import SessionState, bare_table, first_creations, session_states
 
 if TYPE_CHECKING:
+    from dbguard.catalog.snapshot import Catalog, TableInfo
     from dbguard.policy.policy import Policy
     from dbguard.sql.model import Action, Script, Statement
 
@@ -56,6 +57,8 @@ class RuleContext:
     # (table without `public.`, column) -> its current type as the server names it ("character varying(20)").
     # Empty offline; a check with a database connection can fill it, and rules then decide instead of guessing.
     column_types: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # The database's tables as a snapshot (`check --db` / `--stats`): sizes, columns, indexes. None offline.
+    catalog: Catalog | None = None
 
     # Computed once per script, on first use: rules ask per statement, and a rescan each time is O(n²).
     @cached_property
@@ -124,6 +127,24 @@ class RuleContext:
     def column_type(self, table: str | None, column: str | None) -> str | None:
         """The current type of `table`.`column` if known (see `column_types`), else None."""
         return self.column_types.get((bare_table(table or "").lower(), column or ""))
+
+    def table(self, name: str | None, statement: Statement) -> TableInfo | None:
+        """The snapshot's table that `name` (as the statement spells it) denotes before `statement`, through
+        the session's search_path; None offline, for an unknown name, or for a table the script created
+        earlier (its rows are the script's own: none at its start)."""
+        if self.catalog is None or not name or self.created_earlier(name, statement):
+            return None
+        return self.catalog.find(name, self.search_path(statement))
+
+    def search_path(self, statement: Statement) -> list[str]:
+        """The schemas an unqualified name is looked up in before `statement`: what the script SET, else
+        the server's default (public)."""
+        try:
+            value = self.session(statement).settings["search_path"]
+        except KeyError:
+            return []
+        schemas = [part.strip().strip("'\"") for part in value.split(",")]
+        return [s for s in schemas if s and s != "$user"]
 
     def session(self, statement: Statement) -> SessionState:
         """Settings and transaction state before this statement."""

@@ -1,7 +1,8 @@
 """Every rule's fixture cases: `tests/fixtures/rules/<rule-id>.toml`, each with [[fires]] and [[passes]].
 
 A case is `sql = "..."`, with optional `dialect` (default postgres), `protected_tables` (a policy
-that protects those tables) and `policy` (a built-in policy by name: "strict"; default "default").
+that protects those tables), `policy` (a built-in policy by name: "strict"; default "default") and
+`tables` (table statistics, as `check --stats` would give: see tests/catalogs.py).
 All rules run on each case, the way `dbguard check` runs them.
 """
 
@@ -16,6 +17,8 @@ import pytest
 from dbguard.dialects import Dialect
 from dbguard.policy.policy import Policy, load_policy
 from dbguard.rules import RULES
+from dbguard.pipeline.check import check_text
+from tests.catalogs import catalog_of
 from tests.conftest import fired
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
@@ -41,7 +44,11 @@ def _policy(case: dict[str, Any]) -> Policy:
 @pytest.mark.parametrize(("rule_id", "expect", "case"), _cases())
 def test_rule_fixture(rule_id: str, expect: str, case: dict[str, Any]) -> None:
     dialect = Dialect(case.get("dialect", "postgres"))
-    hits = fired(case["sql"], dialect, _policy(case))
+    if "tables" in case:
+        report = check_text(case["sql"], dialect, _policy(case), catalog=catalog_of(case["tables"], dialect))
+        hits = {f.rule_id for f in report.findings if not f.waived}
+    else:
+        hits = fired(case["sql"], dialect, _policy(case))
     if expect == "fires":
         assert rule_id in hits, f"{rule_id} should fire on: {case['sql']}"
     else:

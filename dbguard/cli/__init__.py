@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 # Each command -> the module in dbguard.cli that registers it; `--help` lists them in this order.
 COMMANDS: dict[str, str] = {
     "check": "check",
+    "stats": "stats",
     "dry-run": "dryrun",
     "run": "run",
     "approve": "approve",

@@ -1,4 +1,5 @@
-"""`dbguard check`: the policy's rules over scripts, offline, in seven report formats."""
+"""`dbguard check`: the policy's rules over scripts, offline or against a database's table statistics (`--db`
+read-only, or a `--stats` file from `dbguard stats`), in seven report formats."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from dbguard.inputs import read_sources
 from dbguard.registry import Severity
 
 if TYPE_CHECKING:
+    from dbguard.catalog.snapshot import Catalog
     from dbguard.report.check.model import CheckReport
 
 
@@ -63,8 +65,18 @@ def check(
         case_sensitive=False,
         help="Lowest severity that exits 1 (default: the policy's fail_on, error).",
     ),
+    db: str | None = typer.Option(
+        None, "--db", help="Read table sizes, columns and indexes from this database (read-only; no data)."
+    ),
+    stats: str | None = typer.Option(
+        None, "--stats", envvar="DBGUARD_STATS", help="Read them from a file `dbguard stats` wrote (- reads stdin)."
+    ),
 ) -> None:
-    """Check scripts against the policy's safety rules, offline. Exits 1 on blocking findings.
+    """Check scripts against the policy's safety rules. Exits 1 on blocking findings.
+
+    Offline by default. With --db or --stats, findings know each table's size: a long lock or full scan
+    on a table above the policy's large_table_rows is an error, below small_table_rows a warning; type
+    changes are decided from the real column type; a name that is not in the database is a finding.
 
     Examples:
 
@@ -72,6 +84,9 @@ def check(
         dbguard check scripts/fix_stock.sql
         dbguard check scripts/ --format sarif --output results.sarif
         cat x.sql | dbguard check - --dialect sqlite
+        dbguard check scripts/ --db postgresql://readonly@db1:5432/shop
+        dbguard stats --db postgresql://readonly@db1:5432/shop > stats.json
+        dbguard check scripts/ --stats stats.json
     """
     from dbguard.pipeline.check import check_sources  # the parsers load here, not for every command
     from dbguard.report.check.model import CheckReport
@@ -82,14 +97,33 @@ def check(
     chosen_policy = policy_from(policy, config)
     chosen_format = _format(output_format, config)
     threshold = _fail_on(fail_on, config)
+    if db is not None and stats is not None:
+        raise UsageError("give --db or --stats, not both: both are the same table statistics")
+    if stats == "-" and "-" in paths:
+        raise UsageError("--stats - and a script from - cannot both read stdin")
     sources = list(read_sources(paths))
+    catalog = _catalog(db, stats)
     with _progress(len(sources)) as advance:
-        report = check_sources(sources, chosen_dialect, chosen_policy, on_file=advance)
+        report = check_sources(sources, chosen_dialect, chosen_policy, on_file=advance, catalog=catalog)
     if threshold is not None:
         report = CheckReport(policy=report.policy, files=report.files, fail_on=threshold)
     emit(_render(report, chosen_format, output), output)
     if report.blocking:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+def _catalog(db: str | None, stats: str | None) -> Catalog | None:
+    """The table statistics to check against, if asked for: the database is opened read-only."""
+    if stats is not None:
+        from dbguard.catalog.read import load_stats
+
+        return load_stats(stats)
+    if db is not None:
+        from dbguard.catalog.read import read_catalog  # the database driver loads only here
+        from dbguard.targets.url import DatabaseUrl
+
+        return read_catalog(DatabaseUrl.parse(db))
+    return None
 
 
 def _format(option: Format | None, config: Config) -> Format:

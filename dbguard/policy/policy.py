@@ -47,6 +47,8 @@ _MAX_DURATION_MS = 2**31 - 1  # the largest timeout the server accepts
 class Thresholds:
     max_rows_affected: int = 10_000  # rows one statement may change in a dry-run
     max_delete_percent: float = 10.0  # share of a table one statement may remove
+    large_table_rows: int = 100_000  # check with table sizes: a locking/scanning finding here is an error
+    small_table_rows: int = 10_000  # ... and on a table below this, at most a warning
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,14 @@ def _section(data: dict[str, Any], key: str, settings: type[Any]) -> Any:
     return settings(**checked)
 
 
+def _thresholds(data: dict[str, Any]) -> Thresholds:
+    thresholds: Thresholds = _section(data, "thresholds", Thresholds)
+    if thresholds.small_table_rows > thresholds.large_table_rows:
+        raise ValueError(f"thresholds.small_table_rows ({thresholds.small_table_rows}) must not be above "
+                         f"thresholds.large_table_rows ({thresholds.large_table_rows})")  # fmt: skip
+    return thresholds
+
+
 def _build(data: dict[str, Any], source: str) -> Policy:
     _no_unknown(data, _TOP_KEYS, "top level")
     severities = {}
@@ -270,7 +280,7 @@ def _build(data: dict[str, Any], source: str) -> Policy:
         protected_tables=frozenset(t.lower() for t in _names(data.get("protected_tables", []), "protected_tables")),
         allow_non_transactional=_flag(data.get("allow_non_transactional", False), "allow_non_transactional"),
         allow_online_steps=_flag(data.get("allow_online_steps", True), "allow_online_steps"),
-        thresholds=_section(data, "thresholds", Thresholds),
+        thresholds=_thresholds(data),
         timeouts=_section(data, "timeouts", Timeouts),
         invariants=tuple(_invariant(i, n) for n, i in enumerate(invariants, 1)),
         run=_section(data, "run", RunSettings),

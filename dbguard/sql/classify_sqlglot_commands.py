@@ -48,15 +48,23 @@ _OUTFILE = re.compile(r"\bINTO\s+(?P<how>OUTFILE|DUMPFILE)\s+(?P<file>" + _QUOTE
                       FLAGS)  # fmt: skip
 
 
-def file_access(sql: str, dialect: Dialect) -> Facts | None:
-    """MySQL's server-side file statements, which sqlglot cannot parse: `LOAD DATA [LOCAL] INFILE` and
-    `SELECT ... INTO OUTFILE | DUMPFILE`. They are `copy` actions, like PostgreSQL's COPY: the server reads
-    or writes a file of its own host (LOCAL: the client sends the file, like COPY FROM STDIN). None for
-    anything else, or when the rest of the statement is not understood."""
+_FLUSH_READ_LOCK = re.compile(
+    r"FLUSH\s+(?:NO_WRITE_TO_BINLOG\s+|LOCAL\s+)?TABLES?\s*(?P<rest>.*?)\s*WITH\s+READ\s+LOCK", FLAGS)  # fmt: skip
+
+
+def unparsable(sql: str, dialect: Dialect) -> Facts | None:
+    """MySQL statements sqlglot fails on (a parse error, not a Command): the server-side file statements
+    `LOAD DATA [LOCAL] INFILE` and `SELECT ... INTO OUTFILE | DUMPFILE`, and `FLUSH TABLES ... WITH READ
+    LOCK`. The file statements are `copy` actions, like PostgreSQL's COPY: the server reads or writes a file
+    of its own host (LOCAL: the client sends the file, like COPY FROM STDIN). None for anything else, or when
+    the rest of the statement is not understood."""
     if dialect is not Dialect.MYSQL:
         return None
     text = sql.strip().rstrip(";").strip()
     c = Collector(dialect)
+    flush = _FLUSH_READ_LOCK.fullmatch(text)
+    if flush:
+        return c.facts(_flush_read_lock(flush, c))
     load = _LOAD.fullmatch(text)
     if load:
         table = _unquote(load["table"])
@@ -98,6 +106,14 @@ def _lock_tables(m: re.Match[str], c: Collector) -> str | None:
             c.read.append(table)
         c.add("lock-table", table, mode=mode)
     return "LOCK TABLES"
+
+
+def _flush_read_lock(m: re.Match[str], c: Collector) -> str:
+    """FLUSH TABLES [t, ...] WITH READ LOCK: every named table (all of them, server-wide, when none is named)
+    is locked against writes until UNLOCK TABLES."""
+    for name in [n.strip() for n in m["rest"].split(",") if n.strip()] or ["*"]:
+        c.add("lock-table", _unquote(name), mode="READ")
+    return "FLUSH TABLES"
 
 
 def _optimize(m: re.Match[str], c: Collector) -> str:

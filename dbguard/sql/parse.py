@@ -149,9 +149,9 @@ def _sqlglot_facts(sql: str, dialect: Dialect) -> tuple[Facts, str | None]:
     from dbguard.sql import classify_sqlglot, classify_sqlglot_commands
 
     try:
-        files = classify_sqlglot_commands.file_access(sql, dialect)  # syntax sqlglot cannot parse
-        if files is not None:
-            return files, None
+        unparsable = classify_sqlglot_commands.unparsable(sql, dialect)  # syntax sqlglot cannot parse
+        if unparsable is not None:
+            return unparsable, None
         parsed = [e for e in sqlglot.parse(sql, read=dialect.sqlglot_name) if e is not None]
         if not parsed:
             return Facts(kind=UNRECOGNIZED), "expected one statement"

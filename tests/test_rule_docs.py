@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from dbguard.dialects import Dialect
-from dbguard.policy.policy import Policy, load_policy
-from dbguard.rules import RULES
 from dbguard.pipeline.check import check_text
+from dbguard.policy.policy import Policy, load_policy
 from dbguard.report.check.model import Finding
+from dbguard.rules import RULES
 from tests.catalogs import catalog_of
 from tests.conftest import findings_for
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from dbguard.dialects import Dialect
+from dbguard.pipeline.check import check_text
 from dbguard.policy.policy import Policy, load_policy
 from dbguard.rules import RULES
-from dbguard.pipeline.check import check_text
 from tests.catalogs import catalog_of
 from tests.conftest import fired
 

@@ -77,7 +77,7 @@ class TableInfo:
         leading = {i.columns[0] for i in self.indexes if i.valid and not i.partial and i.columns and i.columns[0]}
         for constraint in self.constraints:
             if constraint.type == "primary" and "(" in constraint.definition:
-                leading.add(constraint.definition.split("(", 1)[1].split(",")[0].strip(" )\"`"))
+                leading.add(constraint.definition.split("(", 1)[1].split(",")[0].strip(' )"`'))
         return leading | ({"rowid", "oid", "_rowid_"} if self.schema == "main" else set())
 
     @property
@@ -92,7 +92,7 @@ class Catalog:
     """The snapshot: the database's tables by "schema.name", and the other relations' names by kind."""
 
     dialect: Dialect
-    source: str  # where it was read: the URL without password, or the stats file's path
+    source: str  # the database it describes: its URL without password, or the SQLite file's path
     server_version: str
     taken_at: str  # ISO 8601, UTC
     tables: Mapping[str, TableInfo] = field(default_factory=dict)
@@ -158,7 +158,7 @@ def from_json(text: str, source: str) -> Catalog:
         relations = {_text(r, "name"): _text(r, "kind") for r in _list(document, "relations")}
         return Catalog(
             dialect=Dialect.parse(_text(document, "dialect")),
-            source=source,
+            source=_text(document, "source"),  # the database the statistics describe, not the file's path
             server_version=_text(document, "server_version"),
             taken_at=_text(document, "taken_at"),
             tables={t.qualified: t for t in tables},

@@ -44,7 +44,7 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
         if table is None or table.estimated_rows is None or table.estimated_rows <= large:
             continue
         indexed = table.indexed_leading_columns()
-        if search.bounded or search.has_where and not search.joined and search.index_usable(indexed):
+        if search.bounded or (search.has_where and not search.joined and search.index_usable(indexed)):
             continue
         yield Violation(message=f"{search.kind.upper()} {search.table} {_why(search, indexed)}: one statement "
                         "reads the whole table and holds every changed row's lock until commit",

@@ -75,3 +75,11 @@ def test_server_side_files_are_copy_actions() -> None:
     assert load.actions[0].get("file") is True and load.actions[0].get("is_from") is True
     assert export.kind == "SELECT INTO FILE" and export.facts.tables_read == ("orders",)
     assert export.actions[-1].get("path") == "/tmp/o.csv"
+
+
+def test_a_delimiter_glued_to_a_word_still_ends_the_statement() -> None:
+    sql = ("DELIMITER $$\nCREATE TRIGGER t_bi BEFORE INSERT ON orders FOR EACH ROW BEGIN SET NEW.created_at = NOW(); "
+           "END$$\nDELIMITER ;\nDELETE FROM orders;\n")  # fmt: skip
+    top = [s for s in parse_script(sql, M).statements if s.parent is None]
+    assert [s.kind for s in top] == ["CREATE TRIGGER", "DELETE"]
+    assert top[0].text.endswith("END")

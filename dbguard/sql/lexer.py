@@ -117,6 +117,10 @@ def lex(text: str, dialect: Dialect) -> Lexed:
             pos = quoted_end
             continue
         word = _WORD.match(text, pos)
+        if word and delimiter != ";" and delimiter in word.group():  # `END$$`: $ may be part of a name
+            cut = text.find(delimiter, pos, word.end())
+            if cut > pos:
+                word = _WORD.match(text[:cut], pos)
         if word:
             upper = word.group().upper()
             if len(words) < 4:

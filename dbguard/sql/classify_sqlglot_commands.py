@@ -54,10 +54,10 @@ _FLUSH_READ_LOCK = re.compile(
 
 def unparsable(sql: str, dialect: Dialect) -> Facts | None:
     """MySQL statements sqlglot fails on (a parse error, not a Command): the server-side file statements
-    `LOAD DATA [LOCAL] INFILE` and `SELECT ... INTO OUTFILE | DUMPFILE`, and `FLUSH TABLES ... WITH READ
-    LOCK`. The file statements are `copy` actions, like PostgreSQL's COPY: the server reads or writes a file
-    of its own host (LOCAL: the client sends the file, like COPY FROM STDIN). None for anything else, or when
-    the rest of the statement is not understood."""
+    `LOAD DATA [LOCAL] INFILE` and `SELECT ... INTO OUTFILE | DUMPFILE`, `FLUSH TABLES ... WITH READ LOCK`
+    and `DEALLOCATE PREPARE`. The file statements are `copy` actions, like PostgreSQL's COPY: the server
+    reads or writes a file of its own host (LOCAL: the client sends the file, like COPY FROM STDIN). None
+    for anything else, or when the rest of the statement is not understood."""
     if dialect is not Dialect.MYSQL:
         return None
     text = sql.strip().rstrip(";").strip()
@@ -65,6 +65,8 @@ def unparsable(sql: str, dialect: Dialect) -> Facts | None:
     flush = _FLUSH_READ_LOCK.fullmatch(text)
     if flush:
         return c.facts(_flush_read_lock(flush, c))
+    if re.fullmatch(r"DEALLOCATE\s+PREPARE\s+[`\w$]+", text, FLAGS):
+        return c.facts("DEALLOCATE PREPARE")
     load = _LOAD.fullmatch(text)
     if load:
         table = _unquote(load["table"])
@@ -194,6 +196,18 @@ def _convert_charset(m: re.Match[str], c: Collector) -> str:
     return "ALTER TABLE"
 
 
+def _prepare(m: re.Match[str], c: Collector) -> str:
+    """PREPARE name FROM 'sql' is checked as the SQL it holds; FROM @variable is SQL built at run time."""
+    source = m["source"].strip()
+    if source[:1] in ("'", '"') and source[-1:] == source[:1]:
+        quote = source[0]
+        sql = source[1:-1].replace(quote * 2, quote).replace("\\" + quote, quote)
+        c.nested.append((f"prepared statement {m['name']}", sql, "sql"))
+    else:
+        c.add("dynamic-sql", expression=source, statement="PREPARE ... FROM")
+    return "PREPARE"
+
+
 _Handler = Callable[[re.Match[str], Collector], "str | Facts | None"]
 _COMMANDS: list[tuple[str, Dialect | None, _Handler]] = [
     (r"VACUUM\b.*", Dialect.SQLITE, _vacuum),
@@ -204,6 +218,9 @@ _COMMANDS: list[tuple[str, Dialect | None, _Handler]] = [
     (r"(GRANT|REVOKE)\s+(?P<privileges>.+?)(?:\s+ON\s+(?P<objects>.+?))?\s+(?:TO|FROM)\s+(?P<grantees>.+)",
      Dialect.MYSQL, _grant_text),
     (r"REPLACE\s+(?P<rest>.+)", None, _replace),
+    (r"PREPARE\s+(?P<name>[`\w$]+)\s+FROM\s+(?P<source>.+)", Dialect.MYSQL, _prepare),
+    (r"EXECUTE\s+[`\w$]+(?:\s+USING\s+@[\w$]+(?:\s*,\s*@[\w$]+)*)?\s*", Dialect.MYSQL, lambda m, c: "EXECUTE"),
+    (r"DROP\s+PREPARE\s+[`\w$]+\s*", Dialect.MYSQL, lambda m, c: "DEALLOCATE PREPARE"),
     (r"ALTER\s+(?:ONLINE\s+)?TABLE\s+(?P<table>[`\w.$]+)\s+CONVERT\s+TO\s+(?:CHARACTER\s+SET|CHARSET)\s+[\w`'\"]+"
      r"(?:\s+COLLATE\s+[\w`'\"]+)?(?:\s*,\s*(?:ALGORITHM|LOCK)\s*=?\s*\w+)*\s*", Dialect.MYSQL, _convert_charset),
     (r"CREATE\s+(?:UNIQUE\s+)?INDEX\b.*", Dialect.MYSQL, _create_index_online),

@@ -52,7 +52,7 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
                 help="Add the column with no default or a literal one (ALGORITHM=INSTANT), then fill it in "
                 "batches, or make the change with an online schema-change tool.",
             )
-    for action in statement.actions_of("create-index"):
+    for action in statement.actions_of("create-index") if statement.kind == "CREATE INDEX" else ():
         algorithm, lock = action.get("algorithm"), action.get("lock")
         if algorithm == "copy" or lock in ("shared", "exclusive"):
             given = f"ALGORITHM={algorithm.upper()}" if algorithm == "copy" else f"LOCK={lock.upper()}"
@@ -64,9 +64,11 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
             )
     for action in statement.actions_of("alter-table"):
         algorithm, lock = action.get("algorithm"), action.get("lock")
+        on = " on" if statement.kind != "ALTER TABLE" else ""  # DROP INDEX ... ALGORITHM=: MySQL maps it to ALTER
+        subject = f"{statement.kind}{on} {action.table}"
         if algorithm == "instant" and lock not in (None, "default"):
             yield Violation(
-                message=f"ALTER TABLE {action.table} asks for ALGORITHM=INSTANT with LOCK={lock.upper()}: MySQL "
+                message=f"{subject} asks for ALGORITHM=INSTANT with LOCK={lock.upper()}: MySQL "
                 "rejects that (only LOCK=DEFAULT goes with INSTANT), so the script fails there",
                 help="Drop the LOCK clause: `, ALGORITHM=INSTANT` alone already takes no lock beyond a brief "
                 "metadata lock.",
@@ -77,7 +79,10 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
             continue
         if algorithm in (None, "default") and lock in (None, "default", "none") and _online_by_default(statement):
             continue
-        if algorithm != "inplace":
+        if lock in ("shared", "exclusive"):
+            blocked = "reads and writes" if lock == "exclusive" else "writes"
+            problem = f"asks for LOCK={lock.upper()}: MySQL blocks {blocked} for the whole change"
+        elif algorithm != "inplace":
             given = f"ALGORITHM={algorithm.upper()}" if algorithm else "no ALGORITHM clause"
             problem = (f"has {given}: MySQL may silently copy the table, blocking writes until the copy "
                        "is done")  # fmt: skip
@@ -86,7 +91,7 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
             problem = (f"runs in place with LOCK={(lock or 'default').upper()}: MySQL may block {blocked} "
                        "for the whole change")  # fmt: skip
         yield Violation(
-            message=f"ALTER TABLE {action.table} {problem}",
+            message=f"{subject} {problem}",
             help="Append `, ALGORITHM=INPLACE, LOCK=NONE` (or `, ALGORITHM=INSTANT`) so MySQL refuses the "
             "change instead of copying the table under a lock.",
         )

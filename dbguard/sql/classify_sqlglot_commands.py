@@ -67,6 +67,8 @@ def unparsable(sql: str, dialect: Dialect) -> Facts | None:
         return c.facts(_flush_read_lock(flush, c))
     if re.fullmatch(r"DEALLOCATE\s+PREPARE\s+[`\w$]+", text, FLAGS):
         return c.facts("DEALLOCATE PREPARE")
+    if re.match(r"DROP\s+INDEX\b", text, FLAGS) and ONLINE_OPTION.search(text):
+        return _drop_index_online(text, c)
     load = _LOAD.fullmatch(text)
     if load:
         table = _unquote(load["table"])
@@ -84,6 +86,18 @@ def unparsable(sql: str, dialect: Dialect) -> Facts | None:
                "statement": f"SELECT ... INTO {out['how'].upper()}"}  # fmt: skip
     action = Action("copy", None, details=details)
     return dataclasses.replace(query, kind="SELECT INTO FILE", actions=(*query.actions, action))
+
+
+def _drop_index_online(text: str, c: Collector) -> Facts | None:
+    """MySQL DROP INDEX ... ON t ALGORITHM=... LOCK=...: MySQL maps it to ALTER TABLE t DROP INDEX, so the
+    options become the statement's alter-table action, judged like ALTER TABLE's."""
+    options = {k.lower(): v.lower() for k, v in ONLINE_OPTION.findall(text)}
+    facts = _reparsed(ONLINE_OPTION.sub("", text), c)
+    if facts is None or facts.kind != "DROP INDEX" or len(facts.tables_written) != 1:
+        return None
+    online = Action("alter-table", facts.tables_written[0], details={"algorithm": options.get("algorithm"),
+                                                                     "lock": options.get("lock")})  # fmt: skip
+    return dataclasses.replace(facts, actions=(*facts.actions, online))
 
 
 def _unquote(name: str) -> str:

@@ -247,3 +247,22 @@ def test_thresholds_are_validated() -> None:
             raise UsageError(str(error)) from None
     with pytest.raises((UsageError, ValueError), match="large_table_rows must be a non-negative whole number"):
         parse_policy('[thresholds]\nlarge_table_rows = "big"\n', "p.toml")
+
+
+def test_a_rule_severity_the_policy_sets_is_not_resized() -> None:
+    from dbguard.dialects import Dialect
+    from dbguard.pipeline.check import check_text
+    from tests.catalogs import catalog_of
+
+    catalog = catalog_of([{"name": "big", "rows": 5_000_000}, {"name": "small", "rows": 10}])
+    sql = "CREATE INDEX big_a ON big (a);\nCREATE INDEX small_a ON small (a);\n"
+    default = check_text(sql, Dialect.POSTGRES, parse_policy("", "default.toml"), catalog=catalog).findings
+    chosen = parse_policy('[rules]\nrequire-concurrent-index-creation = "warning"\n', "p.toml")
+    own = check_text(sql, Dialect.POSTGRES, chosen, catalog=catalog).findings
+    rule = "require-concurrent-index-creation"
+    assert [f.severity.value for f in default if f.rule_id == rule] == ["error", "warning"]
+    assert [f.severity.value for f in own if f.rule_id == rule] == ["warning", "warning"]
+    # data-loss rules are never lowered by size
+    loss = check_text("SET lock_timeout = '2s';\nDROP TABLE small;\n", Dialect.POSTGRES, parse_policy("", "d.toml"), catalog=catalog).findings
+    assert [(f.rule_id, f.severity.value) for f in loss] == [("ban-drop-table", "error")]
+    assert "(small: 10 rows, 80 kB)" in loss[0].message

@@ -4,9 +4,9 @@ With a snapshot (`check --db` / `--stats`), every finding on a statement whose t
 names that table's size ("(stock: ~2.3M rows, 412 MB)"), and the findings of the rules below, which are
 about how long a lock is held or a table is scanned or rewritten, take their severity from the size:
 an error above the policy's `large_table_rows`, at most a warning below `small_table_rows`, the rule's
-own in between. Rules about data loss (DROP, DELETE or UPDATE without WHERE, TRUNCATE, ...) are never
-lowered by size: losing every row of a small table is still a loss. A table of unknown size (never
-analyzed) keeps the rule's own severity, as offline.
+own in between (a rule whose severity the policy's [rules] sets keeps it). Rules about data loss (DROP,
+DELETE or UPDATE without WHERE, TRUNCATE, ...) are never lowered by size: losing every row of a small
+table is still a loss. A table of unknown size (never analyzed) keeps the rule's own severity, as offline.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def _sized(
     table = concerned_table(statement, context)
     if table is None:
         return violation.severity(severity), violation.message
-    if rule_id in SIZE_AWARE_RULES:
+    if rule_id in SIZE_AWARE_RULES and rule_id not in context.policy.severities:  # the policy's own word wins
         severity = by_size(severity, table, context.policy.thresholds)
     return violation.severity(severity), violation.message + size_note(table)
 

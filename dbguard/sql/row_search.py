@@ -5,7 +5,7 @@ rules that ask (prefer-batched-update, with table statistics only): offline chec
 A term is (column, operator): "=" (also IN), "range" (<, <=, >, >=, BETWEEN), "null" (IS NULL),
 "not-null" (IS NOT NULL), or "other" (anything else: a function of a column, OR, a column compared with
 another column). Only "=" and "range" on a column that leads an index let the server find rows by index.
-`col IN (SELECT ... LIMIT n)` counts as "=": it is the batching recipe's own lookup.
+`col IN (SELECT ...)` counts as "=": the server can look each key up (the batching recipe's own lookup).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _pg_terms(node: object) -> Iterator[tuple[str, str]]:
         return
     if isinstance(node, ast.SubLink) and node.subLinkType == SubLinkType.ANY_SUBLINK:
         column = _pg_column(node.testexpr)
-        yield (column, "=") if column and _pg_limited(node.subselect) else ("", "other")
+        yield (column, "=") if column else ("", "other")
         return
     if isinstance(node, ast.NullTest):
         column = _pg_column(node.arg)
@@ -151,11 +151,8 @@ def _glot_terms(node: object) -> Iterator[tuple[str, str]]:
         yield node.this.this.name, "not-null"
         return
     if isinstance(node, exp.In) and isinstance(node.this, exp.Column):
-        query = node.args.get("query")
-        select = query.this if isinstance(query, exp.Subquery) else query
-        if query is None or (isinstance(select, exp.Select) and select.args.get("limit") is not None):
-            yield node.this.name, "="
-            return
+        yield node.this.name, "="
+        return
     if isinstance(node, exp.Between) and isinstance(node.this, exp.Column):
         yield node.this.name, "range"
         return

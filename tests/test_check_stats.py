@@ -263,6 +263,19 @@ def test_a_rule_severity_the_policy_sets_is_not_resized() -> None:
     assert [f.severity.value for f in default if f.rule_id == rule] == ["error", "warning"]
     assert [f.severity.value for f in own if f.rule_id == rule] == ["warning", "warning"]
     # data-loss rules are never lowered by size
-    loss = check_text("SET lock_timeout = '2s';\nDROP TABLE small;\n", Dialect.POSTGRES, parse_policy("", "d.toml"), catalog=catalog).findings
+    loss = check_text(
+        "SET lock_timeout = '2s';\nDROP TABLE small;\n", Dialect.POSTGRES, parse_policy("", "d.toml"), catalog=catalog
+    ).findings
     assert [(f.rule_id, f.severity.value) for f in loss] == [("ban-drop-table", "error")]
     assert "(small: 10 rows, 80 kB)" in loss[0].message
+
+
+def test_stats_refuses_what_it_cannot_do(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    sqlite3.connect(path).close()
+    schema = runner.invoke(app, ["stats", "--db", f"sqlite:///{path}", "--schema", "sales"])
+    assert schema.exit_code == 2 and "--schema selects PostgreSQL schemas" in schema.output
+    mysql = runner.invoke(app, ["stats", "--db", "mysql://root@127.0.0.1:3306/shop"])
+    assert mysql.exit_code == 2 and "unsupported database 'mysql'" in mysql.output
+    missing = runner.invoke(app, ["stats", "--db", f"sqlite:///{tmp_path / 'none.db'}"])
+    assert missing.exit_code == 4 and not (tmp_path / "none.db").exists()

@@ -21,6 +21,9 @@ def read_catalog(url: DatabaseUrl, schemas: Sequence[str] = ()) -> Catalog:
     if url.dialect is Dialect.SQLITE:
         from dbguard.catalog.read_sqlite import read_sqlite
 
+        if schemas:
+            raise UsageError("--schema selects PostgreSQL schemas; a SQLite database has one (main): leave it out")
+
         return read_sqlite(url)
     raise UsageError(f"table statistics are read from PostgreSQL and SQLite, not {url.dialect.value}")
 

@@ -15,10 +15,14 @@ import re
 import psycopg
 import pytest
 
+from dbguard.catalog.read import read_catalog
 from dbguard.dialects import Dialect
+from dbguard.pipeline.check import check_text
+from dbguard.policy.policy import load_policy
 from dbguard.registry import Severity
 from dbguard.run.steps import split_steps
 from dbguard.sql.parse import parse_script
+from dbguard.targets.url import DatabaseUrl
 from tests.conftest import findings_for, fired
 
 ROWS = 20_000
@@ -161,3 +165,29 @@ def test_add_column_references_checks_the_rows_only_with_a_default(pg_url: str) 
                                  "AND pid = pg_backend_pid()").fetchall()  # fmt: skip
             assert ("ShareRowExclusiveLock",) in locks
             conn.rollback()
+
+
+def test_a_check_already_on_the_table_is_seen_with_the_database(pg_url: str) -> None:
+    """Offline, a validated CHECK (sku IS NOT NULL) already on the table cannot be known: ban-set-not-null
+    fires and says so. With `check --db` (the catalog read from the server) it is seen, SET NOT NULL is no
+    finding, nor is dropping that CHECK after it; a NOT VALID one counts once the script validates it."""
+    _table(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE stock ADD CONSTRAINT stock_sku_not_null CHECK (sku IS NOT NULL)")
+        conn.execute("ALTER TABLE stock ADD CONSTRAINT stock_qty_not_null CHECK (qty IS NOT NULL) NOT VALID")
+    catalog = read_catalog(DatabaseUrl.parse(pg_url))
+    sku = ("SET lock_timeout = '2s';\nALTER TABLE stock ALTER COLUMN sku SET NOT NULL;\n"
+           "ALTER TABLE stock DROP CONSTRAINT stock_sku_not_null;\n")  # fmt: skip
+    offline = {f.rule_id: f.message for f in findings_for(sku)}
+    assert "cannot see offline" in offline["ban-set-not-null"] and "ban-disabling-integrity" in offline
+    with_db = {f.rule_id for f in check_text(sku, Dialect.POSTGRES, load_policy(None), catalog=catalog).findings}
+    assert not with_db & {"ban-set-not-null", "ban-disabling-integrity"}, with_db
+
+    qty = "SET lock_timeout = '2s';\nALTER TABLE stock ALTER COLUMN qty SET NOT NULL;\n"
+    not_yet = {f.rule_id: f.message for f in check_text(qty, Dialect.POSTGRES, load_policy(None),
+                                                         catalog=catalog).findings}  # fmt: skip
+    assert "ban-set-not-null" in not_yet and "offline" not in not_yet["ban-set-not-null"]
+    validated = qty.replace("ALTER TABLE stock ALTER", "ALTER TABLE stock VALIDATE CONSTRAINT stock_qty_not_null;\n"
+                            "-- dbguard: step\nALTER TABLE stock ALTER")  # fmt: skip
+    assert "ban-set-not-null" not in {f.rule_id for f in check_text(validated, Dialect.POSTGRES, load_policy(None),
+                                                                    catalog=catalog).findings}  # fmt: skip

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from dbguard.registry import RuleContext, Severity, Violation, rule
-from dbguard.sql.constraints import key
+from dbguard.sql.constraints import key, not_null_column_of
 from dbguard.sql.model import Action, Statement
 
 _OFF, _ON = False, True
@@ -77,9 +77,12 @@ def _replaced_by_not_null(drop: Action, statement: Statement, context: RuleConte
     data to the same rule (the recipe of ban-set-not-null)."""
     table, name = key(drop.table), str(drop.get("name") or "").lower()
     added = context.constraints.added.get((table, name))
-    if added is None or added.not_null_column is None:
+    column = added.not_null_column if added else None
+    if added is None and (info := context.table(drop.table, statement)):  # a CHECK already on the table (--db)
+        column = next((not_null_column_of(c.definition) for c in info.constraints if c.name.lower() == name), None)
+    if column is None:
         return False
-    set_at = context.constraints.not_null_set_at.get((table, added.not_null_column))
+    set_at = context.constraints.not_null_set_at.get((table, column))
     return set_at is not None and set_at < context.position(statement)  # one ALTER drops before it checks
 
 

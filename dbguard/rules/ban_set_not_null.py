@@ -7,7 +7,7 @@ not null. So: add `CHECK (col IS NOT NULL) NOT VALID`, validate it in a later st
 EXCLUSIVE: reads and writes go on), then SET NOT NULL, which no longer scans, and drop the CHECK, which
 the NOT NULL now replaces. Offline, `check` knows only the CHECKs the script itself validates: a
 validated CHECK already on the table cannot be seen, and this rule then fires (waive it, with that
-reason, after looking).
+reason, after looking); with `check --db` or `--stats` it sees the table's constraints.
 
 Bad:
     ALTER TABLE stock ALTER COLUMN sku SET NOT NULL;
@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from dbguard.registry import POSTGRES_ONLY, RuleContext, Severity, Violation, rule
+from dbguard.sql.constraints import key, not_null_column_of
 from dbguard.sql.model import Statement
 
 
@@ -38,12 +39,28 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
             continue  # a table the script created: empty, nothing to scan
         if context.constraints.validated_not_null_check(table, column, context.position(statement)):
             continue  # PostgreSQL 12+ uses the validated CHECK and skips the scan
+        if _validated_on_the_table(table, column, statement, context):
+            continue
+        offline = (f" (unless a validated CHECK ({column} IS NOT NULL) is already on the table, which check cannot "
+                   "see offline)") if context.catalog is None else ""  # fmt: skip
         yield Violation(
             message=f"SET NOT NULL on {table}.{column} takes an ACCESS EXCLUSIVE lock and scans every row: "
-            f"every query on {table} waits for the scan (unless a validated CHECK ({column} IS NOT NULL) is "
-            "already on the table, which check cannot see offline)",
+            f"every query on {table} waits for the scan{offline}",
             help=f"Add CHECK ({column} IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT it in a later step (a line "
             "`-- dbguard: step` before it; SHARE UPDATE EXCLUSIVE: reads and writes go on); SET NOT NULL after the "
             "VALIDATE then uses the constraint and skips the scan (PostgreSQL 12+), and the CHECK can be dropped. "
             "If such a CHECK is already validated on the table, waive this rule with that reason.",
         )
+
+
+def _validated_on_the_table(table: str, column: str, statement: Statement, context: RuleContext) -> bool:
+    """A CHECK (column IS NOT NULL) already on the table (`check --db` / `--stats`), validated there or by the
+    script before this statement."""
+    info = context.table(table, statement)
+    for constraint in info.constraints if info else ():
+        if constraint.type != "check" or not_null_column_of(constraint.definition) != column:
+            continue
+        validated_at = context.constraints.validated_at.get((key(table), constraint.name.lower()))
+        if constraint.validated or (validated_at is not None and validated_at < context.position(statement)):
+            return True
+    return False

@@ -168,7 +168,7 @@ def alter_table(node: ast.AlterTableStmt, c: Collector) -> tuple[str, bool]:
                 not_valid=bool(con.skip_validation),
                 using_index=bool(con.indexname),
                 name=con.conname,
-                not_null_column=_not_null_column(con) if kind == "check" else None,
+                not_null_column=not_null_column(con) if kind == "check" else None,
             )
         elif sub == AlterTableType.AT_ValidateConstraint:
             c.add("validate-constraint", table, name=cmd.name)
@@ -239,7 +239,7 @@ def _add_column(table: str, col: ast.ColumnDef, c: Collector) -> None:
               name=foreign.conname, inline=True)  # fmt: skip
 
 
-def _not_null_column(check: ast.Constraint) -> str | None:
+def not_null_column(check: ast.Constraint) -> str | None:
     """The column of `CHECK (column IS NOT NULL)`: once validated, it lets SET NOT NULL skip its scan."""
     expr = check.raw_expr
     if isinstance(expr, ast.NullTest) and int(expr.nulltesttype) == 1 and isinstance(expr.arg, ast.ColumnRef):

@@ -3,13 +3,19 @@ a column is SET NOT NULL. Rules ask it about one statement; it is computed once 
 
 The safe recipes span statements: `ADD CONSTRAINT ... NOT VALID`, then `VALIDATE CONSTRAINT` in a later
 step; `CHECK (col IS NOT NULL)` validated, then `SET NOT NULL` (no scan since PostgreSQL 12), then the CHECK
-dropped. Offline, only what the script itself does is known: a constraint already on the table is not.
+dropped. Offline, only what the script itself does is known: a constraint already on the table is not
+(with `check --db` or `--stats`, the table's constraints come from the catalog: `not_null_column_of`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pglast
+from pglast import ast
+from pglast.enums import ConstrType
+
+from dbguard.sql.classify_pg_ddl import not_null_column
 from dbguard.sql.model import Script
 from dbguard.sql.session import bare_table
 
@@ -38,6 +44,20 @@ class ConstraintHistory:
             if on == key(table) and added.not_null_column == column and validated is not None and validated < before:
                 return added
         return None
+
+
+def not_null_column_of(definition: str) -> str | None:
+    """The column of a CHECK (col IS NOT NULL) as pg_get_constraintdef() writes it ("CHECK ((sku IS NOT
+    NULL))", a constraint already on the table, from `check --db`), or None for any other constraint."""
+    try:
+        (raw,) = pglast.parse_sql(f"ALTER TABLE t ADD {definition}")
+    except (pglast.parser.ParseError, ValueError):
+        return None
+    commands = raw.stmt.cmds if isinstance(raw.stmt, ast.AlterTableStmt) else ()
+    constraint = commands[0].def_ if commands else None
+    if isinstance(constraint, ast.Constraint) and constraint.contype == ConstrType.CONSTR_CHECK:
+        return not_null_column(constraint)
+    return None
 
 
 def key(name: str | None) -> str:

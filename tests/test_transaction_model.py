@@ -145,6 +145,14 @@ def test_the_partitioned_index_recipe_passes_check_and_builds_a_valid_index(pg_u
         conn.execute(per_partition)
         conn.execute(attach)
         assert conn.execute(valid).fetchone() == (True,)
+    # With the database known (check --db), a partitioned table needs no ON ONLY to be recognised.
+    catalog = read_catalog(DatabaseUrl.parse(pg_url))
+    for sql, says in (("CREATE INDEX CONCURRENTLY orders_any_idx ON orders (created_at);", "refuses"),
+                      ("CREATE INDEX orders_any_idx ON orders (created_at);", "every partition")):  # fmt: skip
+        (finding,) = [f for f in check_text(sql, Dialect.POSTGRES, load_policy(None), catalog=catalog).findings
+                      if f.rule_id == "require-concurrent-index-creation"]  # fmt: skip
+        assert says in finding.message and "ON ONLY orders" in finding.help, finding
+        assert "Use CREATE INDEX CONCURRENTLY" not in finding.help
 
 
 def test_add_column_references_checks_the_rows_only_with_a_default(pg_url: str) -> None:

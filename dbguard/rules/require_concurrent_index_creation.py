@@ -9,7 +9,8 @@ A partitioned table cannot be indexed CONCURRENTLY (PostgreSQL refuses it). Its 
 CREATE INDEX page: `CREATE INDEX ... ON ONLY parent` (touches no partition: the index stays invalid,
 nothing is built), then `CREATE INDEX CONCURRENTLY` on each partition, then `ALTER INDEX parent_index
 ATTACH PARTITION partition_index` for each; the parent's index becomes valid once all are attached.
-`ON ONLY` tells check the table is partitioned; offline it cannot tell otherwise.
+`ON ONLY` tells check the table is partitioned; offline it cannot tell otherwise (with `check --db` or
+`--stats` it knows, and advises the recipe alone).
 
 Bad:
     CREATE INDEX stock_sku_idx ON stock (sku);
@@ -48,15 +49,25 @@ def partitioned_recipe(table: str) -> str:
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     for action in statement.actions_of("create-index"):
         table = str(action.table)
-        if action.get("only") and action.get("concurrently"):
+        info = context.table(table, statement)  # with check --db / --stats: whether it is partitioned
+        partitioned = bool(action.get("only")) or bool(info and info.partitioned)
+        if partitioned and action.get("concurrently"):
+            only = " ON ONLY" if action.get("only") else ""
             yield Violation(
-                message=f"CREATE INDEX CONCURRENTLY ON ONLY {table}: {table} is partitioned, and PostgreSQL "
+                message=f"CREATE INDEX CONCURRENTLY{only} {table}: {table} is partitioned, and PostgreSQL "
                 "refuses to index a partitioned table concurrently",
                 help=f"Drop CONCURRENTLY here: {partitioned_recipe(table)}.",
             )
             continue
         if action.get("only") or action.get("concurrently") or context.created_earlier(table, statement):
             continue  # ON ONLY builds nothing: the partitions' indexes are built (CONCURRENTLY) one by one
+        if partitioned:
+            yield Violation(
+                message=f"CREATE INDEX on the partitioned table {table} builds the index on every partition under "
+                "a SHARE lock: writes to them wait until all are built",
+                help=f"CONCURRENTLY is refused on a partitioned table: {partitioned_recipe(table)}.",
+            )
+            continue
         yield Violation(
             message=f"CREATE INDEX on {table} takes a SHARE lock: writes to {table} wait until the index is built",
             help="Use CREATE INDEX CONCURRENTLY (SHARE UPDATE EXCLUSIVE: reads and writes go on), run as "

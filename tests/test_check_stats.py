@@ -279,3 +279,23 @@ def test_stats_refuses_what_it_cannot_do(tmp_path: Path) -> None:
     assert mysql.exit_code == 2 and "unsupported database 'mysql'" in mysql.output
     missing = runner.invoke(app, ["stats", "--db", f"sqlite:///{tmp_path / 'none.db'}"])
     assert missing.exit_code == 4 and not (tmp_path / "none.db").exists()
+
+
+def test_names_resolve_like_the_server_does(sized_pg: str, tmp_path: Path) -> None:
+    """Quoted and non-ASCII names, other schemas, search_path, partitions and views: no false missing table."""
+    script = tmp_path / "names.sql"
+    script.write_text(
+        'UPDATE "Kundendienst"."Fälle" SET "Größe" = \'L\' WHERE "Nr" = 1;\n'
+        "SET search_path = sales, public;\n"
+        "UPDATE pay_2023 SET amt = 0 WHERE id = 1;\n"
+        "SELECT * FROM open_pay, stock WHERE open_pay.id = stock.id;\n"
+        'SELECT nextval(\'"Kundendienst"."Fall_Nr"\');\n'
+        "UPDATE customer SET name = 'x' WHERE id = 1;\n"
+        'UPDATE "Kundendienst"."Falle" SET "Größe" = \'L\' WHERE "Nr" = 1;\n'
+        "UPDATE Stock SET qty = 1 WHERE id = 1;\n"
+        'UPDATE "Stock" SET qty = 1 WHERE id = 1;\n'
+    )
+    _, findings, output = _check(str(script), "--db", sized_pg)
+    missing = sorted((f["line"], f["message"].split(" does not exist")[0]) for f in findings
+                     if f["rule"] == "require-existing-table")  # fmt: skip
+    assert missing == [(7, "Kundendienst.Falle"), (9, "Stock")], output

@@ -17,6 +17,7 @@ other version, or a file that is not one, with a one-line `UsageError` (exit 2).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from dbguard.dialects import Dialect
 from dbguard.errors import UsageError
 
 STATS_VERSION = 1
+_NAME_PART = re.compile(r'"((?:[^"]|"")*)"|([^."]+)')
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,9 @@ class Catalog:
         return self._resolve(name, search_path, {**self.relations, **self.tables}) is not None
 
     def _resolve(self, name: str, search_path: Iterable[str], known: Mapping[str, object]) -> str | None:
+        if '"' in name:  # regclass text, as in nextval('"Sales"."Seq"'): the server's own reading of it
+            name = ".".join(quoted.replace('""', '"') if not bare else bare.lower()
+                            for quoted, bare in _NAME_PART.findall(name))  # fmt: skip
         if "." in name:
             schema, _, bare = name.rpartition(".")
             if self.dialect is Dialect.SQLITE and schema in ("main", "temp"):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dbguard.catalog.snapshot import Catalog, from_json
 from dbguard.dialects import Dialect
 from dbguard.errors import UsageError
-from dbguard.targets.url import DatabaseUrl
+
+if TYPE_CHECKING:
+    from dbguard.targets.url import DatabaseUrl
 
 
 def read_catalog(url: DatabaseUrl, schemas: Sequence[str] = ()) -> Catalog:

@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 from dbguard.dialects import Dialect
@@ -108,7 +109,11 @@ class Catalog:
 
     def exists(self, name: str, search_path: Iterable[str] = ()) -> bool:
         """Whether `name` denotes any relation: a table, a view, a sequence, an index, ..."""
-        return self._resolve(name, search_path, {**self.relations, **self.tables}) is not None
+        return self._resolve(name, search_path, self._every_relation) is not None
+
+    @cached_property
+    def _every_relation(self) -> dict[str, object]:
+        return {**self.relations, **self.tables}
 
     def _resolve(self, name: str, search_path: Iterable[str], known: Mapping[str, object]) -> str | None:
         if '"' in name:  # regclass text, as in nextval('"Sales"."Seq"'): the server's own reading of it

@@ -3,7 +3,8 @@
 Problem: some built-in functions do their damage without touching a table dbguard can see:
 pg_terminate_backend ends other people's sessions, lo_unlink deletes large objects,
 pg_drop_replication_slot breaks a replica, dblink_exec runs SQL on another server. None of it can be
-rolled back with the script's transaction.
+rolled back with the script's transaction. MySQL's `KILL [CONNECTION | QUERY] id` ends another
+session's connection or statement the same way.
 
 Bad:
     SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'warehouse';
@@ -18,18 +19,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dbguard.registry import POSTGRES_ONLY, RuleContext, Severity, Violation, rule
+from dbguard.dialects import Dialect
+from dbguard.registry import RuleContext, Severity, Violation, rule
 from dbguard.sql.model import Statement
 
 
 @rule("ban-dangerous-function", Severity.ERROR, "A function with effects outside the transaction",
-      dialects=POSTGRES_ONLY)  # fmt: skip
+      dialects=frozenset({Dialect.POSTGRES, Dialect.MYSQL}))  # fmt: skip
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     for action in statement.actions_of("dangerous-function"):
         name = action.get("name")
+        call = action.get("statement") or f"{name}()"  # MySQL's KILL is a statement, not a function
         yield Violation(
-            message=f"{name}() acts outside the script's transaction (other sessions, large objects, replication "
+            message=f"{call} acts outside the script's transaction (other sessions, large objects, replication "
             "or another server): a rollback does not undo it",
-            help=f"Do what {name}() does by hand, deliberately, outside the maintenance script; or waive this "
+            help=f"Do what {call} does by hand, deliberately, outside the maintenance script; or waive this "
             "rule with a reason after review.",
         )

@@ -92,6 +92,11 @@ def _statement(e: exp.Expr, c: Collector) -> str | None:
             return "DESCRIBE" if isinstance(e.this, exp.Table) else "EXPLAIN"
         case exp.Analyze():
             return "ANALYZE"
+        case exp.Kill():  # MySQL KILL [CONNECTION | QUERY] id: another session's work, not this transaction's
+            what = " ".join(part for part in ("KILL", text_of(e.args.get("kind"), c.dialect).upper(),
+                                              text_of(e.this, c.dialect)) if part)  # fmt: skip
+            c.add("dangerous-function", name="KILL", statement=what)
+            return "KILL"
         case exp.Show() | exp.Attach() | exp.Detach() | exp.Use():
             c.skip(e)
             return type(e).__name__.upper()

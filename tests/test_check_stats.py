@@ -299,3 +299,20 @@ def test_names_resolve_like_the_server_does(sized_pg: str, tmp_path: Path) -> No
     missing = sorted((f["line"], f["message"].split(" does not exist")[0]) for f in findings
                      if f["rule"] == "require-existing-table")  # fmt: skip
     assert missing == [(7, "Kundendienst.Falle"), (9, "Stock")], output
+
+
+def test_a_never_analyzed_table_keeps_the_rules_severity(tmp_path: Path) -> None:
+    """reltuples is -1 until the first ANALYZE or VACUUM: a table with pages is of unknown size (the rule's
+    own severity, as offline); one without a page is empty."""
+    with scratch_database("dbguard_unanalyzed") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE filled (id int, a int); CREATE TABLE empty (id int);"
+                         "INSERT INTO filled SELECT i, i FROM generate_series(1, 5000) i")  # fmt: skip
+        script = tmp_path / "idx.sql"
+        script.write_text("CREATE INDEX filled_a ON filled (a);\nCREATE INDEX empty_id ON empty (id);\n")
+        _, findings, output = _check(str(script), "--db", url)
+    found = _by_line(findings)
+    assert found[(1, "require-concurrent-index-creation")]["severity"] == "error", output
+    assert "(filled: unknown rows (never analyzed), " in found[(1, "require-concurrent-index-creation")]["message"]
+    assert found[(2, "require-concurrent-index-creation")]["severity"] == "warning"
+    assert "(empty: 0 rows, 0 bytes)" in found[(2, "require-concurrent-index-creation")]["message"]

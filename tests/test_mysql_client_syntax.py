@@ -1,6 +1,6 @@
 """What the mysql client and server do with a script's text before any statement runs: DELIMITER
-(obeyed as the client obeys it), executable comments `/*!NNNNN ... */` (classified, or reported with what
-they hold), and the server-side file statements sqlglot cannot parse."""
+(obeyed as the client obeys it), executable comments `/*!NNNNN ... */` (read in their place, as the server
+runs them, or reported with what they hold), and the server-side file statements sqlglot cannot parse."""
 
 from __future__ import annotations
 
@@ -50,21 +50,29 @@ def test_an_executable_comment_not_understood_is_reported_with_what_it_holds() -
     findings = [f for f in findings_for("/*!40000 ALTER TABLE orders DISABLE KEYS */;", M)
                 if f.rule_id == "unrecognized-statement"]  # fmt: skip
     assert len(findings) == 1
-    assert 'MySQL runs "ALTER TABLE orders DISABLE KEYS"' in findings[0].message
-    assert "from 4.0.0 on" in findings[0].message
+    assert '"ALTER TABLE orders DISABLE KEYS" (MySQL, servers from 4.0.0 on)' in findings[0].message
 
 
-def test_an_executable_comment_inside_a_statement_names_its_clause() -> None:
+def test_an_executable_comment_inside_a_statement_is_read_in_its_place() -> None:
+    script = parse_script("CREATE TABLE t (a int) /*!50100 ENGINE=InnoDB */ /*!40101 DEFAULT CHARSET=utf8mb4 */;", M)
+    assert [s.kind for s in script.statements] == ["CREATE TABLE"]
     findings = findings_for("CREATE TABLE t (a int) /*!50100 PARTITION BY HASH (a) PARTITIONS 4 */;", M)
     messages = [f.message for f in findings if f.rule_id == "unrecognized-statement"]
     assert len(messages) == 1
-    assert '"PARTITION BY HASH (a) PARTITIONS 4"' in messages[0]
-    assert "part of the statement around it" in messages[0]
+    assert '"PARTITION BY HASH (a) PARTITIONS 4" (MySQL, servers from 5.1.0 on)' in messages[0]
+
+
+def test_mysqldump_splits_one_statement_over_several_executable_comments() -> None:
+    sql = ("DELIMITER ;;\n/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER stock_bu "
+           "BEFORE UPDATE ON stock FOR EACH ROW BEGIN DELETE FROM stock_cache; END */;;\nDELIMITER ;\n")  # fmt: skip
+    script = parse_script(sql, M)
+    assert [s.kind for s in script.statements] == ["CREATE TRIGGER", "DELETE"]
+    assert "ban-delete-without-where" in fired(sql, M)  # the body the comments hold is checked too
 
 
 def test_mariadb_executable_comment_names_mariadb() -> None:
     findings = findings_for("/*M!100101 SET STATEMENT max_statement_time=1 FOR DELETE FROM t */;", M)
-    assert any("MariaDB runs" in f.message and "10.1.1" in f.message for f in findings)
+    assert any("(MariaDB, servers from 10.1.1 on)" in f.message for f in findings)
 
 
 def test_server_side_files_are_copy_actions() -> None:

@@ -77,6 +77,8 @@ def lex(text: str, dialect: Dialect) -> Lexed:
                 break
             if dialect is Dialect.MYSQL and text.startswith(("/*!", "/*M!"), pos):
                 out.executable_comments.append(Piece(pos, comment_end))
+                if stmt_start is None:  # the server runs what it holds: part of a statement, maybe all of it
+                    stmt_start = pos
             else:
                 out.comments.append(Piece(pos, comment_end))
             pos = comment_end

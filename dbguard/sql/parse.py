@@ -39,11 +39,6 @@ def parse_script(text: str, dialect: Dialect, path: str = "<stdin>") -> Script:
     lexed = lex(text, dialect)
     pieces = _pieces(text, dialect, lexed)
     pieces += [(m, (Facts(kind=META_COMMAND), "psql meta-command")) for m in lexed.meta_commands]
-    starts = [p.start for p in lexed.statements]
-    for hidden in lexed.executable_comments:
-        at = bisect_right(starts, hidden.start) - 1  # the statement it may sit inside
-        inside = at >= 0 and lexed.statements[at].end > hidden.start
-        pieces.append((hidden, _executable_comment(text[hidden.start : hidden.end], dialect, inside)))
     if lexed.unterminated is not None:
         u = lexed.unterminated
         pieces.append((u, (Facts(kind=UNRECOGNIZED), "unterminated string, quoted name or comment")))
@@ -111,6 +106,8 @@ def _parsed(part: str, offset: int, text: str, lexed: Lexed) -> list[tuple[Piece
 def _pieces(text: str, dialect: Dialect, lexed: Lexed) -> list[tuple[Piece, tuple[Facts, str | None]]]:
     if dialect is Dialect.POSTGRES and not _NOT_SQL.search(text):
         return _postgres_statements(text, lexed)
+    if lexed.executable_comments:
+        return [(p, _with_executable_comments(text, p, lexed.executable_comments)) for p in lexed.statements]
     return [(p, _piece_facts(text[p.start : p.end], dialect)) for p in lexed.statements]
 
 
@@ -170,25 +167,33 @@ def _sqlglot_facts(sql: str, dialect: Dialect) -> tuple[Facts, str | None]:
 _EXECUTABLE = re.compile(r"/\*(?P<mariadb>M?)!(?P<version>\d{5,6})?(?P<sql>.*)\*/", re.DOTALL)
 
 
-def _executable_comment(comment: str, dialect: Dialect, inside: bool) -> tuple[Facts, str | None]:
-    """MySQL's `/*!NNNNN sql */` (MariaDB's `/*M!NNNNNN sql */`): the server runs the SQL, the comment hides
-    it from other readers. Standing alone, it is classified as the statement it holds, so the rules judge
-    what it does; inside another statement (a clause), or not understood, it is unrecognized, with its SQL
-    named in the reason."""
-    match = _EXECUTABLE.fullmatch(comment)
-    inner = match["sql"].strip() if match else comment
-    if not inside and inner:
-        facts, _ = _sqlglot_facts(inner, dialect)
-        if facts.kind != UNRECOGNIZED:
-            return facts, None
-    server = "MariaDB" if match and match["mariadb"] else "MySQL"
-    version = match["version"] if match else None
-    since = f" (servers from {int(version[:-4])}.{int(version[-4:-2])}.{int(version[-2:])} on)" if version else ""
-    shown = " ".join(inner.split())
-    shown = shown if len(shown) <= 80 else shown[:77] + "..."
-    where = "as part of the statement around it" if inside else "as a statement"
-    return Facts(kind=UNRECOGNIZED), f'{server} runs "{shown}" hidden in an executable comment{since} {where}; ' \
-        "dbguard cannot check it there"
+def _with_executable_comments(text: str, piece: Piece, hidden: list[Piece]) -> tuple[Facts, str | None]:
+    """A MySQL statement with executable comments in it (`/*!NNNNN sql */`, MariaDB's `/*M!NNNNNN sql */`):
+    classified as the server runs it, with each comment's SQL in its place (mysqldump even splits one
+    statement over several: `/*!50003 CREATE*/ /*!50017 DEFINER=...*/ /*!50003 TRIGGER ...*/`). When that
+    is not understood, the reason names the SQL the comments hold and the server version they need."""
+    first = bisect_right([h.start for h in hidden], piece.start - 1)
+    inside = [h for h in hidden[first:] if h.end <= piece.end]
+    sql, at, shown = [], piece.start, []
+    for comment in inside:
+        match = _EXECUTABLE.fullmatch(text, comment.start, comment.end)
+        inner = match["sql"] if match else ""
+        sql += [text[at : comment.start], " ", inner, " "]
+        at = comment.end
+        server = "MariaDB" if match and match["mariadb"] else "MySQL"
+        version = match["version"] if match else None
+        since = f", servers from {int(version[:-4])}.{int(version[-4:-2])}.{int(version[-2:])} on" if version else ""
+        shown.append(f'"{_shortened(inner)}" ({server}{since})')
+    sql.append(text[at : piece.end])
+    facts, error = _piece_facts("".join(sql), Dialect.MYSQL)
+    if facts.kind != UNRECOGNIZED:
+        return facts, None
+    return facts, f"the server runs {', '.join(shown)} hidden in executable comments, and {error}"
+
+
+def _shortened(sql: str) -> str:
+    words = " ".join(sql.split())
+    return words if len(words) <= 80 else words[:77] + "..."
 
 
 def _nested(sql: str, origin: str, language: str, parent: Statement, first_index: int, depth: int,

@@ -107,7 +107,8 @@ def _pieces(text: str, dialect: Dialect, lexed: Lexed) -> list[tuple[Piece, tupl
     if dialect is Dialect.POSTGRES and not _NOT_SQL.search(text):
         return _postgres_statements(text, lexed)
     if lexed.executable_comments:
-        return [(p, _with_executable_comments(text, p, lexed.executable_comments)) for p in lexed.statements]
+        starts = [h.start for h in lexed.executable_comments]
+        return [(p, _with_executable_comments(text, p, lexed.executable_comments, starts)) for p in lexed.statements]
     return [(p, _piece_facts(text[p.start : p.end], dialect)) for p in lexed.statements]
 
 
@@ -167,13 +168,14 @@ def _sqlglot_facts(sql: str, dialect: Dialect) -> tuple[Facts, str | None]:
 _EXECUTABLE = re.compile(r"/\*(?P<mariadb>M?)!(?P<version>\d{5,6})?(?P<sql>.*)\*/", re.DOTALL)
 
 
-def _with_executable_comments(text: str, piece: Piece, hidden: list[Piece]) -> tuple[Facts, str | None]:
+def _with_executable_comments(text: str, piece: Piece, hidden: list[Piece],
+                              starts: list[int]) -> tuple[Facts, str | None]:  # fmt: skip
     """A MySQL statement with executable comments in it (`/*!NNNNN sql */`, MariaDB's `/*M!NNNNNN sql */`):
     classified as the server runs it, with each comment's SQL in its place (mysqldump even splits one
     statement over several: `/*!50003 CREATE*/ /*!50017 DEFINER=...*/ /*!50003 TRIGGER ...*/`). When that
     is not understood, the reason names the SQL the comments hold and the server version they need."""
-    first = bisect_right([h.start for h in hidden], piece.start - 1)
-    inside = [h for h in hidden[first:] if h.end <= piece.end]
+    first, last = bisect_right(starts, piece.start - 1), bisect_right(starts, piece.end)
+    inside = [h for h in hidden[first:last] if h.end <= piece.end]  # `starts`: where each of `hidden` starts
     sql, at, shown = [], piece.start, []
     for comment in inside:
         match = _EXECUTABLE.fullmatch(text, comment.start, comment.end)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlglot
 from pglast import ast
 from pglast.stream import RawStream
-from sqlglot import exp
 
 from dbguard.sql.model import Action, LockMode
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 
 def name_of(range_var: ast.RangeVar) -> str:
@@ -58,6 +59,8 @@ def to_sqlglot(node: ast.Node | None) -> exp.Expr | None:
     """Re-read a pglast expression with sqlglot, for rules that reason about expressions."""
     if node is None:
         return None
+    import sqlglot  # only for a WHERE that may be always true: a check of anything else never loads it
+
     try:
         return sqlglot.parse_one(deparse(node), read="postgres")
     except Exception:  # any failure means the rules cannot simplify it: they treat it as opaque

@@ -20,16 +20,17 @@ def name_of(range_var: ast.RangeVar) -> str:
 
 
 def walk(node: Any) -> Iterator[ast.Node]:
-    """Every node below `node`, in source order (scalar attributes are never pushed: this is the hot loop)."""
+    """Every node below `node`, in source order. This is the hot loop: only the attributes that can hold a
+    node are read (see _node_attributes), never a node's strings, numbers, flags or locations."""
     stack = [node]
     push, pop = stack.append, stack.pop
     while stack:
         item = pop()
         if isinstance(item, ast.Node):
             yield item
-            for attr in reversed(list(item)):
+            for attr in _node_attributes(type(item)):
                 value = getattr(item, attr)
-                if isinstance(value, ast.Node | tuple):
+                if value is not None:
                     push(value)
         elif isinstance(item, tuple | list):
             stack.extend(reversed(item))
@@ -38,17 +39,36 @@ def walk(node: Any) -> Iterator[ast.Node]:
 def children(node: ast.Node) -> list[ast.Node]:
     """The nodes right below `node`, in source order, lists flattened: the same ones `walk` visits next."""
     out: list[ast.Node] = []
-    stack = [value for attr in reversed(list(node)) if isinstance(value := getattr(node, attr), ast.Node | tuple)]
+    stack = [value for attr in _node_attributes(type(node)) if (value := getattr(node, attr)) is not None]
     push, pop = stack.append, stack.pop
     while stack:
         item = pop()
         if isinstance(item, ast.Node):
             out.append(item)
-        else:
+        elif isinstance(item, tuple | list):
             for value in reversed(item):
                 if isinstance(value, ast.Node | tuple | list):
                     push(value)
     return out
+
+
+_NODE_ATTRIBUTES: dict[type, tuple[str, ...]] = {}
+
+
+def _node_attributes(node_type: type) -> tuple[str, ...]:
+    """The attributes of a pglast node class that may hold nodes or lists, last first (walk pops them in
+    source order). pglast describes each attribute by its C type: a pointer other than char* (Node*, List*,
+    RangeVar*...), the ValUnion of A_Const, or a struct embedded by value (CreateForeignTableStmt.base)."""
+    attributes = _NODE_ATTRIBUTES.get(node_type)
+    if attributes is None:
+        slots = getattr(node_type, "__slots__", {})
+        attributes = tuple(
+            name for name, info in reversed(slots.items())
+            if (info.c_type.endswith("*") and info.c_type != "char*") or info.c_type == "ValUnion"
+            or isinstance(getattr(ast, info.c_type, None), type)
+        )  # fmt: skip
+        _NODE_ATTRIBUTES[node_type] = attributes
+    return attributes
 
 
 def deparse(node: ast.Node) -> str:

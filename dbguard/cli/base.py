@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer._click.exceptions import UsageError as CommandLineError  # typer vendors click from 0.27 on
 from typer.core import TyperGroup
 
 from dbguard import __version__
@@ -22,10 +23,6 @@ from dbguard.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DbguardError, UsageE
 from dbguard.policy.policy import Policy, load_policy
 
 stderr = Console(stderr=True, highlight=False)
-try:  # typer vendors click from 0.20 on
-    from typer._click.exceptions import UsageError as CommandLineError
-except ImportError:  # pragma: no cover - older typer, with click beside it
-    from click.exceptions import UsageError as CommandLineError  # type: ignore[no-redef]
 
 
 class Guarded(TyperGroup):

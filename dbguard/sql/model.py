@@ -142,7 +142,7 @@ class Facts:
     actions: tuple[Action, ...] = ()
     nested_sql: tuple[tuple[str, str, str], ...] = ()  # (origin, sql, language): bodies checked like top-level SQL
 
-    @property
+    @cached_property  # rules ask for it once per statement each
     def lock(self) -> LockMode | None:
         """The strongest of `locks`, or None when the statement locks no relation it names."""
         return max((mode for _, mode in self.locks), default=None)

@@ -297,17 +297,37 @@ def invalid_indexes(url: str) -> list[tuple[Any, ...]]:
     return query(url, "SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid")
 
 
+class _Watched(list[str]):
+    """What a run said, each line also shown to `on_line` as it is said."""
+
+    def __init__(self, on_line: Callable[[str], object]) -> None:
+        super().__init__()
+        self.on_line = on_line
+
+    def append(self, line: str) -> None:
+        super().append(line)
+        self.on_line(line)
+
+
 def test_a_concurrent_index_build_that_times_out_drops_its_invalid_index_before_the_retry(runs: Runs) -> None:
     """The build's wait for older snapshots is a lock wait: lock_timeout cancels it after the INVALID index
     exists. Left there, the retry failed on the name being taken."""
     holder = OldSnapshot(runs.url)
-    timer = threading.Timer(1.0, holder.release)
-    timer.start()
+    first_attempt_failed = threading.Event()  # released then, not after a fixed time: a loaded machine is slower
+    runs.said = _Watched(lambda line: "it left was dropped" in line and first_attempt_failed.set())
+
+    def release_after_the_first_attempt() -> None:
+        first_attempt_failed.wait(timeout=120)
+        holder.release()
+
+    releaser = threading.Thread(target=release_after_the_first_attempt)
+    releaser.start()
     try:
         report = runs.run("CREATE INDEX CONCURRENTLY stock_qty ON stock (qty);", lock_timeout="300ms",
                           lock_retries=5, allow_non_transactional=True)  # fmt: skip
     finally:
-        timer.join()
+        first_attempt_failed.set()
+        releaser.join()
         holder.close()
     assert report.exit_code == 0 and report.transaction is Transaction.COMMITTED, report.reasons
     assert report.steps[0].attempts >= 2

@@ -2,7 +2,8 @@
 
 A case is `sql = "..."`, with optional `dialect` (default postgres), `protected_tables` (a policy
 that protects those tables), `policy` (a built-in policy by name: "strict"; default "default") and
-`tables` (table statistics, as `check --stats` would give: see tests/catalogs.py).
+`tables` (table statistics, as `check --stats` would give: see tests/catalogs.py). A [[fires]] case may
+name the `severity` the rule's finding must have ("warning": check only knows the hazard is possible).
 All rules run on each case, the way `dbguard check` runs them.
 """
 
@@ -19,7 +20,6 @@ from dbguard.pipeline.check import check_text
 from dbguard.policy.policy import Policy, load_policy
 from dbguard.rules import RULES
 from tests.catalogs import catalog_of
-from tests.conftest import fired
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 
@@ -44,13 +44,15 @@ def _policy(case: dict[str, Any]) -> Policy:
 @pytest.mark.parametrize(("rule_id", "expect", "case"), _cases())
 def test_rule_fixture(rule_id: str, expect: str, case: dict[str, Any]) -> None:
     dialect = Dialect(case.get("dialect", "postgres"))
-    if "tables" in case:
-        report = check_text(case["sql"], dialect, _policy(case), catalog=catalog_of(case["tables"], dialect))
-        hits = {f.rule_id for f in report.findings if not f.waived}
-    else:
-        hits = fired(case["sql"], dialect, _policy(case))
+    catalog = catalog_of(case["tables"], dialect) if "tables" in case else None
+    report = check_text(case["sql"], dialect, _policy(case), catalog=catalog)
+    findings = [f for f in report.findings if not f.waived]
+    hits = {f.rule_id for f in findings}
     if expect == "fires":
         assert rule_id in hits, f"{rule_id} should fire on: {case['sql']}"
+        if "severity" in case:
+            severities = {f.severity.value for f in findings if f.rule_id == rule_id}
+            assert severities == {case["severity"]}, f"{rule_id} fired at {severities} on: {case['sql']}"
     else:
         assert rule_id not in hits, f"{rule_id} should not fire on: {case['sql']}"
 

@@ -111,6 +111,13 @@ class Catalog:
         """Whether `name` denotes any relation: a table, a view, a sequence, an index, ..."""
         return self._resolve(name, search_path, self._every_relation) is not None
 
+    def kind(self, name: str, search_path: Iterable[str] = ()) -> str | None:
+        """What `name` denotes: "table", another relation's kind ("view", "sequence", ...), or None."""
+        key = self._resolve(name, search_path, self._every_relation)
+        if key is None:
+            return None
+        return "table" if key in self.tables else self.relations[key]
+
     @cached_property
     def _every_relation(self) -> dict[str, object]:
         return {**self.relations, **self.tables}

@@ -61,8 +61,9 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
 
 def _named(statement: Statement) -> list[str]:
     """The relations the statement acts on, writes or locks, in order (not the ones it creates)."""
-    creates = {a.table for a in statement.actions_of("create-table")}
-    names = [a.table for a in statement.actions if a.table and a.kind not in ("create-table", "drop")]
+    creates = {a.table for a in statement.actions_of("create-table", "create-relation")}
+    names = [a.table for a in statement.actions if a.table and a.kind not in ("create-table", "create-relation",
+                                                                              "drop")]  # fmt: skip
     names += [a.table for a in statement.actions_of("drop") if a.table and a.get("object") in ("table", "view")]
     names += [*statement.facts.tables_written, *(name for name, _ in statement.facts.locks)]
     if not statement.facts.locks:  # SQLite and MySQL: no lock facts; reads are named in tables_read
@@ -79,7 +80,7 @@ def _created(script: Script) -> dict[str, int]:
     created: dict[str, int] = {}
     for statement in script.statements:
         position = script.top_of[statement.index]
-        names = [a.table for a in statement.actions_of("create-table") if a.table]
+        names = [a.table for a in statement.actions_of("create-table", "create-relation") if a.table]
         names += [str(a.get("new_name")) for a in statement.actions_of("rename-table") if a.get("new_name")]
         if statement.kind.startswith(_CREATES_RELATION):
             locked = {name for name, _ in statement.facts.locks}

@@ -33,7 +33,6 @@ _SIMPLE_KINDS: dict[type, tuple[str, bool]] = {
     ast.ExplainStmt: ("EXPLAIN", True),
     ast.CommentStmt: ("COMMENT", True),
     ast.CreateSchemaStmt: ("CREATE SCHEMA", True),
-    ast.CreateSeqStmt: ("CREATE SEQUENCE", True),
     ast.CreateExtensionStmt: ("CREATE EXTENSION", True),
     ast.CreateTrigStmt: ("CREATE TRIGGER", True),
     ast.CreateEnumStmt: ("CREATE TYPE", True),
@@ -213,9 +212,16 @@ def _classify_into(node: ast.Node, nodes: list[ast.Node], c: Collector) -> tuple
             if node.objtype == ObjectType.OBJECT_TABLE and node.into is not None:  # not a materialized view
                 c.add("create-table", name_of(node.into.rel), columns=(), if_not_exists=bool(node.if_not_exists),
                       how="CREATE TABLE AS")  # fmt: skip
+            elif node.into is not None:
+                c.add("create-relation", name_of(node.into.rel), object="materialized view",
+                      if_not_exists=bool(node.if_not_exists))  # fmt: skip
             return "CREATE TABLE AS", True
         case ast.ViewStmt():
+            c.add("create-relation", name_of(node.view), object="view", if_not_exists=bool(node.replace))
             return "CREATE VIEW", True
+        case ast.CreateSeqStmt():
+            c.add("create-relation", name_of(node.sequence), object="sequence", if_not_exists=bool(node.if_not_exists))
+            return "CREATE SEQUENCE", True
         case ast.DoStmt():
             language = next((a.arg.sval for a in node.args if a.defname == "language"), "plpgsql")
             if language.lower() == "plpgsql":

@@ -20,6 +20,7 @@ every dialect. The action kinds, with the details each carries:
 | alter-table | table | algorithm, lock (MySQL online DDL options, lower case) |
 | alter-type | name (of the domain or type) | object ("domain", "type"): ALTER DOMAIN, ALTER TYPE |
 | create-table | table | columns: tuple of (name, type, is_primary_key, is_identity), if_not_exists, how³ |
+| create-relation | name | object ("view", "materialized view", "sequence"), if_not_exists (or OR REPLACE) |
 | create-index | table | concurrently, unique, only (ON ONLY: partitioned, nothing built); more in ⁷ |
 | reindex | name | concurrently, target |
 | vacuum | table or None | full |

@@ -191,13 +191,15 @@ def _classify_into(node: ast.Node, nodes: list[ast.Node], c: Collector) -> tuple
             )
             return "COPY", True
         case ast.GrantStmt():
-            to_public = any(g.roletype == 4 for g in node.grantees or () if isinstance(g, ast.RoleSpec))
-            objects = [deparse(o) for o in node.objects or ()]
-            privileges = [p.priv_name for p in node.privileges or () if p.priv_name] or ["all"]
-            c.add("grant" if node.is_grant else "revoke", to_public=to_public, privileges=privileges, objects=objects)
+            _grant(node, c)
             return ("GRANT" if node.is_grant else "REVOKE"), True
+        case ast.AlterDefaultPrivilegesStmt():
+            _grant(node.action, c)
+            return "ALTER DEFAULT PRIVILEGES", True
         case ast.GrantRoleStmt():
-            c.add("grant" if node.is_grant else "revoke", to_public=False, privileges=["role"], objects=[])
+            admin = any(o.defname == "admin" for o in node.opt or ())
+            c.add("grant" if node.is_grant else "revoke", to_public=False, privileges=["role"], objects=[],
+                  scope="role membership", grant_option=admin)  # fmt: skip
             return ("GRANT" if node.is_grant else "REVOKE"), True
         case ast.AlterSeqStmt():
             # START WITH only records the value a later RESTART uses: the sequence does not move.
@@ -271,6 +273,24 @@ def _classify_into(node: ast.Node, nodes: list[ast.Node], c: Collector) -> tuple
 
 
 _DML_NODES = (ast.DeleteStmt, ast.UpdateStmt, ast.InsertStmt, ast.MergeStmt)
+# GrantStmt.targtype: named objects, ALL <kind> IN SCHEMA, ALTER DEFAULT PRIVILEGES (objects not made yet).
+_GRANT_SCOPES = {0: "object", 1: "all in schema", 2: "default privileges"}
+
+
+def _grant(node: ast.GrantStmt, c: Collector) -> None:
+    """GRANT / REVOKE of privileges: scope ("object", "all in schema", "default privileges"), grant_option."""
+    to_public = any(g.roletype == 4 for g in node.grantees or () if isinstance(g, ast.RoleSpec))
+    scope = _GRANT_SCOPES.get(int(node.targtype), "object")
+    if scope == "all in schema":
+        kind = ObjectType(node.objtype).name.removeprefix("OBJECT_").lower()
+        objects = [f"ALL {kind.upper()}S IN SCHEMA {deparse(o).strip(chr(39))}" for o in node.objects or ()]
+    else:
+        objects = [deparse(o) for o in node.objects or ()]
+    privileges = [p.priv_name for p in node.privileges or () if p.priv_name] or ["all"]
+    roles = [g.rolename or ("PUBLIC" if g.roletype == 4 else "CURRENT_USER") for g in node.grantees or ()
+             if isinstance(g, ast.RoleSpec)]  # fmt: skip
+    c.add("grant" if node.is_grant else "revoke", to_public=to_public, privileges=privileges, objects=objects,
+          scope=scope, grant_option=bool(node.grant_option), roles=roles)  # fmt: skip
 
 
 def _dml(node: ast.Node, c: Collector) -> None:

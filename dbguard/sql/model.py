@@ -35,7 +35,7 @@ every dialect. The action kinds, with the details each carries:
 | disable-trigger | table | trigger |
 | alter-system | | |
 | copy | table | program, file, is_from, statement, path⁸ |
-| grant, revoke | | to_public, privileges, objects |
+| grant, revoke | | to_public, privileges, objects; PostgreSQL: scope⁹, grant_option, roles |
 | sequence-reset | name | how, value (None: check cannot evaluate it), from_data⁴, table_emptied⁵ |
 | pragma | | name, value |
 | dynamic-sql | | expression (EXECUTE in PL/pgSQL: its text cannot be checked) |
@@ -46,7 +46,7 @@ DEFAULT (all NULL: the server skips the check). ³ "SELECT ... INTO" or "CREATE 
 ⁷ SQLite and MySQL, add-column: default_expression (MySQL's `DEFAULT (expr)`), default_constant (a
 literal: all SQLite's ADD COLUMN accepts); create-index: algorithm, lock, index_kind ("fulltext",
 "spatial"). ⁸ MySQL's LOAD DATA [LOCAL] INFILE and SELECT ... INTO OUTFILE | DUMPFILE: the statement's
-name and the file.
+name and the file. ⁹ "object", "all in schema", "default privileges" (ALTER DEFAULT PRIVILEGES), "role membership".
 """
 
 from __future__ import annotations

@@ -122,7 +122,7 @@ def drill(
         failure = str(error)
     if manifest.scope == "tables":
         notes.append(f"scoped backup: only the rows of its {len(manifest.tables)} table(s) were restored; an "
-                     "invariant over another table is skipped; an SQL invariant sees other tables empty")  # fmt: skip
+                     "invariant over another table is skipped")  # fmt: skip
     report = DrillReport(
         backup_id=manifest.id, source=manifest.target, dialect=manifest.dialect, scope=manifest.scope,
         taken_at=taken.isoformat(), drilled_at=drilled.isoformat(),
@@ -173,21 +173,37 @@ def taken_at(manifest: Manifest) -> datetime:
 
 def evaluate_on_restore(invariants: Sequence[Invariant], restored: Target, manifest: Manifest) -> list[CheckResult]:
     """Each invariant on the restored data, in order. A row-count bound limits a script's change, which a
-    drill has none of, and an invariant over a table whose rows a scoped backup left out would judge an
-    empty table: both are skipped, and say so."""
+    drill has none of; and on a scoped backup, an invariant over a table whose rows the backup left out
+    (for an SQL invariant: a table its query reads, as dbguard's parser finds them, or any query the
+    parser cannot read) would judge an empty table, passing or failing for nothing: all are skipped, and
+    say so. A skipped invariant never counts as passed."""
     backed_up = set(manifest.tables) | set(manifest.partitions)
     results: dict[int, CheckResult] = {}
     for index, invariant in enumerate(invariants):
         if invariant.kind == "row_count":
             results[index] = CheckResult(invariant.name, True, "a bound on a script's row-count change: a drill "
                                          "changes nothing", skipped=True)  # fmt: skip
-        elif invariant.table and manifest.scope == "tables":
-            canonical = restored.resolve([invariant.table]).get(invariant.table)
-            if canonical not in backed_up:
-                results[index] = CheckResult(invariant.name, True, f"the rows of {invariant.table} are not in "
-                                             "this scoped backup", skipped=True)  # fmt: skip
+        elif manifest.scope == "tables" and (missing := _left_out(invariant, restored, backed_up)):
+            results[index] = CheckResult(invariant.name, True, f"it reads {missing}, whose rows are not in this "
+                                         "scoped backup", skipped=True)  # fmt: skip
     evaluated = iter(evaluate([i for n, i in enumerate(invariants) if n not in results], restored, {}, {}))
     return [results[n] if n in results else next(evaluated) for n in range(len(invariants))]
+
+
+def _left_out(invariant: Invariant, restored: Target, backed_up: set[str]) -> str | None:
+    """What `invariant` reads that a scoped backup does not hold, or None when it holds all of it."""
+    if invariant.kind != "sql":
+        names = [invariant.table] if invariant.table else []
+    else:
+        from dbguard.sql.parse import parse_script
+
+        script = parse_script(invariant.sql or "", restored.url.dialect, invariant.name)
+        if not script.statements or not all(s.recognized for s in script.statements):
+            return "tables dbguard cannot tell from its query"
+        names = sorted({name for s in script.statements for name in s.facts.tables_read})
+    canonical = restored.resolve(names)
+    outside = [name for name in names if canonical.get(name) not in backed_up]
+    return ", ".join(outside) or None
 
 
 @contextmanager

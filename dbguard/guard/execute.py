@@ -26,6 +26,7 @@ from psycopg.sql import SQL, Identifier
 
 from dbguard.dialects import Dialect
 from dbguard.policy.policy import Timeouts
+from dbguard.run.wrapper import transaction_wrapper
 from dbguard.sql.model import LockMode, Script, Statement
 from dbguard.targets.url import mask
 
@@ -206,12 +207,18 @@ def execute_script(
     runner.begin(timeouts, in_transaction)
     sequences_before = runner.sequences()
     runs = [_planned(s) for s in script.statements if s.parent is None]
+    wrapper = transaction_wrapper(script)
     start = time.perf_counter()
     committed = 0
     pending = False  # a statement ran in the open transaction: committing it is worth a note
     for run, statement in zip(runs, (s for s in script.statements if s.parent is None), strict=True):
         if on_statement:
             on_statement(run)
+        if statement.index in wrapper:  # the script's own BEGIN ... COMMIT: this transaction is the one it asks for
+            run.executed = True
+            run.notices.append(f"not sent to the server: dbguard's own transaction stands in for the {statement.kind} "
+                               "that wraps the whole script")  # fmt: skip
+            continue
         refusal = _refusal(statement) or (refuse(statement) if refuse else None)
         if refusal:
             run.error = refusal

@@ -7,7 +7,9 @@ not null. So: add `CHECK (col IS NOT NULL) NOT VALID`, validate it in a later st
 EXCLUSIVE: reads and writes go on), then SET NOT NULL, which no longer scans, and drop the CHECK, which
 the NOT NULL now replaces. Offline, `check` knows only the CHECKs the script itself validates: a
 validated CHECK already on the table cannot be seen, and this rule then fires (waive it, with that
-reason, after looking); with `check --db` or `--stats` it sees the table's constraints.
+reason, after looking); with `check --db` or `--stats` it sees the table's constraints. ALTER DOMAIN
+... SET NOT NULL (or ADD CONSTRAINT ... NOT NULL) scans every table with a column of the domain under a
+SHARE lock (writes wait): a CHECK (VALUE IS NOT NULL) NOT VALID, validated later, is the way there.
 
 Bad:
     ALTER TABLE stock ALTER COLUMN sku SET NOT NULL;
@@ -33,6 +35,14 @@ from dbguard.sql.model import Statement
 @rule("ban-set-not-null", Severity.ERROR, "SET NOT NULL scans the table under ACCESS EXCLUSIVE",
       dialects=POSTGRES_ONLY)  # fmt: skip
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
+    for action in statement.actions_of("alter-type"):
+        if action.get("change") == "set-not-null":
+            yield Violation(
+                message=f"NOT NULL on domain {action.table} checks every stored value of the domain: each table "
+                "with a column of it is locked SHARE (writes wait) and scanned",
+                help=f"Add CHECK (VALUE IS NOT NULL) NOT VALID to domain {action.table} instead, and validate it in "
+                "a later step, at a time when writes to those tables may wait.",
+            )
     for action in statement.actions_of("set-not-null"):
         table, column = str(action.table), str(action.column)
         if context.created_earlier(table, statement):

@@ -63,7 +63,7 @@ def _named(statement: Statement) -> list[str]:
     """The relations the statement acts on, writes or locks, in order (not the ones it creates)."""
     creates = {a.table for a in statement.actions_of("create-table", "create-relation")}
     names = [a.table for a in statement.actions if a.table and a.kind not in ("create-table", "create-relation",
-                                                                              "drop")]  # fmt: skip
+                                                                              "drop", "alter-type")]  # fmt: skip
     names += [a.table for a in statement.actions_of("drop") if a.table and a.get("object") in ("table", "view")]
     names += [*statement.facts.tables_written, *(name for name, _ in statement.facts.locks)]
     if not statement.facts.locks:  # SQLite and MySQL: no lock facts; reads are named in tables_read

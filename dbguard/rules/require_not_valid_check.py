@@ -6,6 +6,11 @@ the constraint is enforced for new rows at once, and VALIDATE CONSTRAINT later c
 a SHARE UPDATE EXCLUSIVE lock that lets reads and writes go on. A table created earlier in the same
 script is empty, so there is nothing to check.
 
+ALTER DOMAIN ... ADD CONSTRAINT ... CHECK checks the value in every column of the domain, in every
+table that has one, under a SHARE lock on each (writes wait; PostgreSQL 15's pg_locks). Added NOT
+VALID, it checks new values only; VALIDATE CONSTRAINT on a domain still takes SHARE on those tables in
+PostgreSQL 15, so run it when writes may wait.
+
 Bad:
     ALTER TABLE stock ADD CONSTRAINT stock_qty_positive CHECK (qty >= 0);
 
@@ -38,6 +43,15 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
             help=f"ADD the CHECK ... NOT VALID, then ALTER TABLE {action.table} VALIDATE CONSTRAINT {name} "
             "in a later step (SHARE UPDATE EXCLUSIVE: reads and writes go on).",
         )
+    for action in statement.actions_of("alter-type"):
+        if action.get("change") == "add-check" and not action.get("not_valid"):
+            name = action.get("name") or "<constraint name>"
+            yield Violation(
+                message=f"adding CHECK constraint {name} to domain {action.table} checks every stored value of the "
+                "domain: each table with a column of it is locked SHARE (writes wait) and scanned",
+                help=f"ADD the CHECK ... NOT VALID (new values are checked at once), then ALTER DOMAIN {action.table} "
+                f"VALIDATE CONSTRAINT {name} in a later step, at a time when writes to those tables may wait.",
+            )
     for action, added in context.validated_in_same_step(statement, "check"):
         held = f"the ADD's ACCESS EXCLUSIVE lock on {action.table} stays held (every query on it waits)"
         yield Violation(

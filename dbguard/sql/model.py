@@ -18,7 +18,7 @@ every dialect. The action kinds, with the details each carries:
 | add-constraint | table | constraint (foreign, check, ...), not_valid, using_index, name, not_null_column¹, inline² |
 | validate-constraint | table | name |
 | alter-table | table | algorithm, lock (MySQL online DDL options, lower case) |
-| alter-type | name (of the domain or type) | object ("domain", "type"): ALTER DOMAIN, ALTER TYPE |
+| alter-type | name (of the domain or type) | object ("domain", "type"); ALTER DOMAIN: change¹⁰, name, not_valid |
 | create-table | table | columns: tuple of (name, type, is_primary_key, is_identity), if_not_exists, how³ |
 | create-relation | name | object ("view", "materialized view", "sequence"), if_not_exists (or OR REPLACE) |
 | create-index | table | concurrently, unique, only (ON ONLY: partitioned, nothing built); more in ⁷ |
@@ -47,6 +47,7 @@ DEFAULT (all NULL: the server skips the check). ³ "SELECT ... INTO" or "CREATE 
 literal: all SQLite's ADD COLUMN accepts); create-index: algorithm, lock, index_kind ("fulltext",
 "spatial"). ⁸ MySQL's LOAD DATA [LOCAL] INFILE and SELECT ... INTO OUTFILE | DUMPFILE: the statement's
 name and the file. ⁹ "object", "all in schema", "default privileges" (ALTER DEFAULT PRIVILEGES), "role membership".
+¹⁰ "add-check", "set-not-null" (also ADD CONSTRAINT ... NOT NULL), "validate", or None.
 """
 
 from __future__ import annotations

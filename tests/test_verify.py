@@ -25,7 +25,7 @@ from dbguard.cli import app
 from dbguard.monitor.backups import backup_freshness
 from dbguard.targets.url import DatabaseUrl
 from tests.realschema import load_real_schema
-from tests.warehouse import make_sqlite_warehouse, scratch_database
+from tests.warehouse import load_warehouse, make_sqlite_warehouse, scratch_database
 
 runner = CliRunner()
 SECRET = "Sup3rSecretPW"
@@ -406,6 +406,28 @@ def test_backup_freshness(tmp_path: Path) -> None:
     code, report = verify_json("--db", url, "--backup-dir", str(store_dir))
     assert code == 0 and report["backup"]["stale"] is None
 
+
+def test_a_table_scoped_backup_is_no_fresh_backup_of_the_database(tmp_path: Path) -> None:
+    """The backup `run` takes holds only the tables the script writes: it cannot bring the database back, so
+    a store whose only recent backups are scoped must still alert (a nightly full backup that stopped)."""
+    with scratch_database() as url:
+        load_warehouse(url)
+        store_dir = tmp_path / "store"
+        store = BackupStore(store_dir)
+        scoped = take_backup(DatabaseUrl.parse(url), store, ["stock"])
+        assert scoped.scope == "tables" and scoped.verification.status == "VERIFIED"
+        code, report = verify_json("--db", url, "--backup-dir", str(store_dir), "--max-backup-age", "26h")
+        assert code == 5 and report["verdict"] == "BACKUP STALE", report["backup"]
+        assert report["backup"]["newest_verified_id"] is None and report["backup"]["stale"] is True
+        assert any(scoped.id in problem and "scoped" in problem for problem in report["backup"]["problems"])
+        full = take_backup(DatabaseUrl.parse(url), store, None)
+        newer_scoped = take_backup(DatabaseUrl.parse(url), store, ["stock"])
+        code, report = verify_json("--db", url, "--backup-dir", str(store_dir), "--max-backup-age", "26h")
+        assert code == 0, report["backup"]
+        assert report["backup"]["newest_verified_id"] == full.id  # not the newer, scoped one
+        assert any(newer_scoped.id in problem for problem in report["backup"]["problems"])
+        code, text, _ = verify("--db", url, "--backup-dir", str(store_dir), "--max-backup-age", "26h")
+        assert f"newest verified: {full.id}" in text and "scoped" in text
 
 def test_help_documents_the_exit_codes() -> None:
     result = runner.invoke(app, ["verify", "--help"], env={"COLUMNS": "120"})

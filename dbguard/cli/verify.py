@@ -43,7 +43,8 @@ def verify_command(
     manifest_key: ManifestKeyOption = None,
     max_backup_age: str | None = typer.Option(
         None, "--max-backup-age", envvar="DBGUARD_MAX_BACKUP_AGE", metavar="DURATION",
-        help="Alert (exit 5) when the newest verified backup is older than this (26h, 2d, 90m), or there is none.",
+        help="Alert (exit 5) when the newest verified full backup is older than this (26h, 2d, 90m), or there is "
+        "none (a table-scoped backup does not count).",
     ),
     output_format: VerifyFormat = typer.Option(
         VerifyFormat.TEXT, "--format", "-f", case_sensitive=False, help="Report format: text, json or prometheus."
@@ -53,7 +54,7 @@ def verify_command(
     """Check a live database's integrity, read-only, for monitoring: every validated CHECK constraint and
     foreign key row by row (partitions included), domain constraints, invalid indexes, amcheck's
     bt_index_check where the extension is installed (PostgreSQL); integrity_check, foreign_key_check and
-    CHECK clauses (SQLite); the policy's invariants; and the age of the newest verified backup. The target
+    CHECK clauses (SQLite); the policy's invariants; and the age of the newest verified full backup. The target
     is opened read-only and nothing is written to it.
 
     Exit codes (the worst finding decides):
@@ -63,7 +64,7 @@ def verify_command(
       1  a violation: rows break a constraint or an invariant, an index is INVALID, corruption
       2  usage error
       4  the database cannot be reached
-      5  no verified backup younger than --max-backup-age
+      5  no verified full backup younger than --max-backup-age
       8  incomplete: a check did not finish (--time-budget, a lock, a refused query); nothing failed
 
     Example:

@@ -58,10 +58,11 @@ class CheckOutcome:
 
 @dataclass(frozen=True)
 class BackupFreshness:
-    """The newest verified backup of the target in the store, and whether it is recent enough.
+    """The newest verified full backup of the target in the store, and whether it is recent enough.
 
-    `stale` is the alert: True when `max_age_seconds` is set and there is no usable verified backup (none,
-    its dump file missing or changed) or the newest one is older; None when no threshold was given."""
+    `stale` is the alert: True when `max_age_seconds` is set and there is no usable verified full backup
+    (none, its dump file missing or changed, only table-scoped ones) or the newest one is older; None when
+    no threshold was given."""
 
     store: str  # the store's directory
     newest_verified_id: str | None

@@ -86,7 +86,7 @@ def _problem(console: Console, outcome: CheckOutcome) -> None:
 def backup_lines(backup: BackupFreshness) -> list[str]:
     threshold = "" if backup.max_age_seconds is None else f" (max {age_text(backup.max_age_seconds)})"
     if backup.newest_verified_id is None:
-        first = f"backup   no verified backup of this database in {backup.store}{threshold}"
+        first = f"backup   no verified full backup of this database in {backup.store}{threshold}"
     else:
         first = (f"backup   newest verified: {backup.newest_verified_id}, {age_text(backup.age_seconds or 0)} old"
                  f"{threshold}")  # fmt: skip

@@ -208,6 +208,20 @@ def test_a_scoped_backup_skips_invariants_over_tables_it_left_out(real_pg: str, 
     assert any("scoped backup" in note for note in report.notes)
 
 
+def test_the_newest_full_backup_is_drilled_not_a_newer_table_scoped_one(real_pg: str, tmp_path: Path) -> None:
+    """A run's backup holds the tables it wrote: drilling it would time the restore of a few tables and call
+    minutes of changes the RPO, while a recovery of the database would come from the last full backup."""
+    store, full = backup_of(real_pg, tmp_path / "store")
+    scoped = take_backup(DatabaseUrl.parse(real_pg), store, ["sales.store"], verify=False)
+    report = drill(DatabaseUrl.parse(real_pg), store, load_policy(None))
+    assert report.backup_id == full.id and report.scope == "full" and report.passed, report.reasons
+    assert any(scoped.id in note and "passed over" in note for note in report.notes), report.notes
+    assert drill(None, store, load_policy(None), backup_id=scoped.id).scope == "tables"  # chosen by hand: drilled
+    only_scoped = BackupStore(tmp_path / "scoped")
+    take_backup(DatabaseUrl.parse(real_pg), only_scoped, ["sales.store"], verify=False)
+    report = drill(DatabaseUrl.parse(real_pg), only_scoped, load_policy(None))
+    assert report.scope == "tables" and any("no full backup" in note for note in report.notes), report.notes
+
 def test_an_interrupted_drill_removes_its_sandbox_and_journals_nothing(real_pg: str, tmp_path: Path) -> None:
     store, _ = backup_of(real_pg, tmp_path / "store")
     restoring: list[str] = []

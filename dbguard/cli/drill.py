@@ -33,7 +33,7 @@ class DrillFormat(StrEnum):
 @app.command("drill")
 def drill_command(
     db: str | None = typer.Option(
-        None, "--db", envvar="DBGUARD_DB", help="The database whose newest backup is drilled (never written)."
+        None, "--db", envvar="DBGUARD_DB", help="The database whose newest full backup is drilled (never written)."
     ),
     backup_id: str | None = typer.Option(
         None, "--backup", help="Drill this backup instead: an id from `dbguard backup list`, or its start (unique)."
@@ -58,9 +58,10 @@ def drill_command(
     ),
     output: OutputOption = None,
 ) -> None:
-    """Restore the newest backup of --db (or the --backup chosen) into a sandbox, never into the database
-    itself, and time it: the restored tables' row counts and hashes must equal the manifest's, and the
-    policy's invariants must hold on the restored data. Reports the RTO (seconds from the start of the
+    """Restore the newest full backup of --db (or the --backup chosen) into a sandbox, never into the
+    database itself, and time it (a newer table-scoped backup, such as run's, is passed over and named):
+    the restored tables' row counts and hashes must equal the manifest's, and the policy's invariants must
+    hold on the restored data. Reports the RTO (seconds from the start of the
     restore to verified data) and the RPO (the backup's age, in seconds: what restoring it now would lose),
     and appends the result to the journal. The sandbox is removed afterwards, on Ctrl-C too.
 

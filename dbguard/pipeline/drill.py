@@ -70,7 +70,8 @@ def drill(
     """Restore a backup into a sandbox, time it, verify it and run `policy`'s invariants on it.
 
     The backup: `backup_id` (or any unique start of one, as `BackupStore.resolve` takes it), else the newest
-    backup in `store` whose manifest names `target` as its source database. With both, the backup must be
+    full backup in `store` whose manifest names `target` as its source database (the newest table-scoped
+    one when there is no full one; the report's notes say so). With both, the backup must be
     of `target`. The "server" provider makes its sandbox database on `options.sandbox_url`, else on
     `target`'s server, else on the backup's own server.
 
@@ -158,7 +159,19 @@ def choose_backup(store: BackupStore, target: DatabaseUrl | None, backup_id: str
     if not ours:
         raise BackupFailure(f"no backup of {target} in {store.directory}: nothing to drill (take one with "
                             "`dbguard backup --db URL`)")  # fmt: skip
-    return max(ours, key=lambda manifest: (taken_at(manifest), manifest.id)), notes
+    newest = max(ours, key=lambda manifest: (taken_at(manifest), manifest.id))
+    # A table-scoped backup (run takes one of the tables it writes) holds those rows only: its RTO and RPO
+    # say nothing of a recovery of the database. The newest full backup is the one a recovery would use.
+    full = [manifest for manifest in ours if manifest.scope == "full"]
+    if not full:
+        notes.append(f"no full backup of {target} in {store.directory}: this table-scoped backup is the newest; "
+                     "the database could not be recovered whole from it")  # fmt: skip
+        return newest, notes
+    chosen = max(full, key=lambda manifest: (taken_at(manifest), manifest.id))
+    if chosen is not newest:
+        notes.append(f"the newest full backup was drilled; a newer table-scoped backup ({newest.id}) was passed "
+                     "over: it holds the rows of some tables only (`--backup ID` drills it)")  # fmt: skip
+    return chosen, notes
 
 
 def taken_at(manifest: Manifest) -> datetime:

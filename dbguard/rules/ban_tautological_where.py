@@ -1,8 +1,9 @@
 """A DELETE or UPDATE whose WHERE clause is always true touches every row, just like no WHERE at all.
 
 Problem: `WHERE 1=1`, `WHERE true` or `WHERE qty = qty` looks like a filter but selects every row
-(`col = col` every row where the column is not null). It is usually a placeholder left over from
-building the query, or a typo for a comparison with another column or a value.
+(`col = col` every row where the column is not null), and so do `col IS NULL OR col IS NOT NULL` and
+`id IN (SELECT id FROM <the same table>)` (every row whose id is not null). It is usually a placeholder
+left over from building the query, or a typo for a comparison with another column or a value.
 
 Bad:
     DELETE FROM stock WHERE 1 = 1;
@@ -10,6 +11,10 @@ Bad:
     UPDATE stock SET qty = 0 WHERE qty = qty;
 
     DELETE FROM reservations WHERE expires_at < now() OR true;
+
+    UPDATE products SET active = false WHERE discontinued_at IS NULL OR discontinued_at IS NOT NULL;
+
+    DELETE FROM sessions WHERE id IN (SELECT id FROM sessions);
 
 Good:
     DELETE FROM stock WHERE qty < 0;
@@ -39,7 +44,7 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
             continue
         from dbguard.sql.truth import always_true  # sqlglot loads here, not for every check
 
-        if always_true(where):
+        if always_true(where, action.table):
             verb = "DELETE FROM" if action.kind == "delete" else "UPDATE"
             yield Violation(
                 message=f"{verb} {action.table} has a WHERE clause that is always true "

@@ -305,7 +305,7 @@ def _dml(node: ast.Node, c: Collector) -> None:
                 kind,
                 table,
                 has_where=where is not None,
-                where=to_sqlglot(where) if _may_be_always_true(where) else None,
+                where=to_sqlglot(where) if _may_be_always_true(where, node.relation) else None,
             )
         case ast.InsertStmt():
             c.write(name_of(node.relation), L.ROW_EXCLUSIVE)
@@ -354,9 +354,10 @@ _VARYING = (ast.ColumnRef, ast.ParamRef, ast.RangeVar, ast.FuncCall)  # a subque
 _SAME_TEXT_MAX_NODES = 50  # sides this small are compared as text: deparse() recurses several frames a level
 
 
-def _may_be_always_true(where: ast.Node | None) -> bool:
-    """Cheap pre-filter: only a WHERE with a constant part, or a comparison of a thing with itself, can be
-    always true. Re-reading every WHERE with sqlglot would cost more than all the rules together.
+def _may_be_always_true(where: ast.Node | None, changed: ast.RangeVar | None = None) -> bool:
+    """Cheap pre-filter: only a WHERE with a constant part, a comparison of a thing with itself, `x IS NULL OR
+    x IS NOT NULL`, or `key IN (SELECT key FROM <the table `changed`>)` can be always true. Re-reading every
+    WHERE with sqlglot would cost more than all the rules together.
 
     One bottom-up pass: a WHERE of thousands of terms must not be re-walked at every node (that was
     quadratic: 245 s for a sum of 16,000 terms)."""
@@ -370,9 +371,28 @@ def _may_be_always_true(where: ast.Node | None) -> bool:
         size[id(node)] = 1 + sum(size[id(child)] for child in below)
         if isinstance(node, ast.BoolExpr) and not all(varies[id(arg)] for arg in node.args or ()):
             return True  # ... OR true, NOT false
+        if isinstance(node, ast.BoolExpr) and node.boolop == 1 and _null_and_not_null(node.args or ()):
+            return True  # x IS NULL OR x IS NOT NULL
+        if isinstance(node, ast.SubLink) and changed is not None and _from_only(node.subselect, changed):
+            return True  # id IN (SELECT id FROM the changed table): truth.py decides
         if isinstance(node, ast.A_Expr) and _constant_or_reflexive(node, varies, size):
             return True  # an inner 1 = 1, or x = x
     return not varies[id(where)]  # WHERE true, WHERE 1 = 1
+
+
+def _null_and_not_null(args: tuple[ast.Node, ...]) -> bool:
+    tested: dict[str, set[int]] = {}
+    for arg in args:
+        if isinstance(arg, ast.NullTest) and arg.arg is not None and len(tested) < _SAME_TEXT_MAX_NODES:
+            tested.setdefault(deparse(arg.arg), set()).add(int(arg.nulltesttype))
+    return any(len(kinds) == 2 for kinds in tested.values())
+
+
+def _from_only(query: ast.Node | None, table: ast.RangeVar) -> bool:
+    """A SELECT from `table` alone (as named: truth.py compares schema and name)."""
+    sources = query.fromClause if isinstance(query, ast.SelectStmt) else None
+    return bool(sources) and len(sources) == 1 and isinstance(sources[0], ast.RangeVar) and (
+        sources[0].relname == table.relname)  # fmt: skip
 
 
 def _constant_or_reflexive(node: ast.A_Expr, varies: dict[int, bool], size: dict[int, int]) -> bool:

@@ -19,10 +19,13 @@ SIMPLIFY_MAX_NODES = 200
 _VARYING = (exp.Column, exp.Query, exp.Func, exp.Placeholder, exp.Parameter)
 
 
-def always_true(where: exp.Expr) -> bool:
-    """True when `where` selects every row (`x = x`: every row where x is not null)."""
+def always_true(where: exp.Expr, changed: str | None = None) -> bool:
+    """True when `where` selects every row (`x = x`: every row where x is not null). `changed`: the table the
+    DELETE or UPDATE changes ("schema.name" or "name"), for a WHERE read without its statement."""
     statement = where.find_ancestor(exp.Delete, exp.Update)
     table = statement.this if statement is not None and isinstance(statement.this, exp.Table) else None
+    if table is None and changed:
+        table = exp.to_table(changed)
     sizes: dict[int, int] = {}
     for node in reversed(list(where.walk())):  # breadth first: reversed, every node comes after its children
         sizes[id(node)] = sizes.get(id(node), 0) + 1
@@ -49,6 +52,8 @@ def _truth(root: exp.Expr, sizes: dict[int, int] | None, table: exp.Table | None
         if id(node) in expanded:
             operands = [truth[id(operand)] for operand in node.iter_expressions()]
             truth[id(node)] = _connect(node, operands)
+            if truth[id(node)] is None and isinstance(node, exp.Or) and not isinstance(node.parent, exp.Or):
+                truth[id(node)] = _null_or_not_null(node) or None  # the top of an OR chain: linear
         elif sizes is not None and sizes[id(node)] <= SIMPLIFY_MAX_NODES:
             truth[id(node)] = _truth(_simplified(node), None, table)
         else:
@@ -64,6 +69,18 @@ def _connect(node: exp.Expr, operands: list[bool | None]) -> bool | None:
     if isinstance(node, exp.And):
         return False if False in operands else (True if all(operands) else None)
     return True if True in operands else (False if all(o is False for o in operands) else None)  # exp.Or
+
+
+def _null_or_not_null(chain: exp.Or) -> bool:
+    """`x IS NULL OR ... OR x IS NOT NULL`: one of the two holds for every row (IS NULL is never null)."""
+    tested: dict[exp.Expr, set[bool]] = {}
+    for term in chain.flatten():
+        term = term.unnest()
+        negated = isinstance(term, exp.Not)
+        test = term.this.unnest() if negated else term
+        if isinstance(test, exp.Is) and isinstance(test.expression, exp.Null):
+            tested.setdefault(test.this, set()).add(negated != bool(test.args.get("negate")))
+    return any(len(kinds) == 2 for kinds in tested.values())
 
 
 def _simplified(node: exp.Expr) -> exp.Expr:

@@ -152,6 +152,24 @@ def test_foreign_key_on_a_partitioned_table_is_checked_once_through_its_partitio
     assert amount == ["sales.pay.amt_positive"]
 
 
+def test_foreign_key_of_a_table_with_inheritance_children_binds_its_own_rows_only(real_pg: str) -> None:
+    """PostgreSQL does not give a table's INHERITS children its foreign keys: a child row without a parent
+    row is legal, and verify must not call the database violated for it (exit 1 on a sound database)."""
+    superuser(real_pg, "CREATE TABLE sales.visit (id int PRIMARY KEY, store_id int REFERENCES sales.store)",
+              "CREATE TABLE sales.visit_2024 () INHERITS (sales.visit)",
+              "INSERT INTO sales.visit VALUES (1, 1)",
+              "INSERT INTO sales.visit_2024 VALUES (2, 4242)")  # fmt: skip
+    for sample in ((), ("--sample", "50")):  # FROM ONLY ... TABLESAMPLE too
+        code, report = verify_json("--db", real_pg, *sample)
+        assert code == 0, checks(report, "fail")
+        assert checks(report)["sales.visit.visit_store_id_fkey"]["status"] == "pass"
+    # an orphan in the table itself still fails
+    superuser(real_pg, "SET session_replication_role = replica; INSERT INTO sales.visit VALUES (3, 4343)")
+    code, report = verify_json("--db", real_pg)
+    failed = checks(report, "fail")
+    assert code == 1 and set(failed) == {"sales.visit.visit_store_id_fkey"}, failed
+    assert failed["sales.visit.visit_store_id_fkey"]["sample"] == [{"store_id": 4343}]
+
 def test_invalid_index_from_a_failed_concurrent_build(real_pg: str) -> None:
     with pytest.raises(psycopg.errors.UniqueViolation):
         superuser(real_pg, "CREATE UNIQUE INDEX CONCURRENTLY customer_since_unique ON sales.customer (since)")

@@ -45,7 +45,7 @@ SELECT n.nspname || '.' || c.relname || '.' || con.conname, n.nspname || '.' || 
         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum ORDER BY k.position),
   ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, position)
         JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum ORDER BY k.position),
-  con.confmatchtype = 'f'
+  con.confmatchtype = 'f', c.relkind = 'r'
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_class p ON p.oid = con.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
@@ -87,8 +87,8 @@ def planned_checks(target: PostgresTarget, sample_percent: float | None) -> list
     for name, table, expression, definition, no_inherit in conn.execute(_CHECK_CONSTRAINTS).fetchall():
         run = _bind(_check_constraint, conn, name, table, expression, definition, no_inherit, sample_percent)
         checks.append(PlannedCheck("check constraint", name, table, run))
-    for name, table, referenced, columns, referenced_columns, match_full in conn.execute(_FOREIGN_KEYS).fetchall():
-        key = _Key(name, table, referenced, columns, referenced_columns, match_full)
+    for name, table, referenced, columns, referenced_columns, match_full, plain in conn.execute(_FOREIGN_KEYS):
+        key = _Key(name, table, referenced, columns, referenced_columns, match_full, only=plain)
         checks.append(PlannedCheck("foreign key", name, table, _bind(_foreign_key, conn, key, sample_percent)))
     for table, column, domain_schema, domain in conn.execute(_DOMAIN_COLUMNS).fetchall():
         subject = f"{table}.{column}"
@@ -143,9 +143,12 @@ def why_stopped(conn: psycopg.Connection[Any]) -> Callable[[Exception], str]:
 
 class _Key:
     def __init__(self, name: str, table: str, referenced: str, columns: list[str], referenced_columns: list[str],
-                 match_full: bool) -> None:  # fmt: skip
+                 match_full: bool, only: bool) -> None:  # fmt: skip
         self.name, self.table, self.referenced = name, table, referenced
         self.columns, self.referenced_columns, self.match_full = columns, referenced_columns, match_full
+        # A foreign key binds the rows of its own table: the children of a plain table (INHERITS) do not
+        # inherit it, so their rows are left out; a partitioned table's rows are all in its partitions.
+        self.only = only
 
 
 def _bind(function: Callable[..., CheckOutcome], *args: Any) -> Callable[[], CheckOutcome]:
@@ -208,9 +211,10 @@ def _foreign_key(conn: psycopg.Connection[Any], key: _Key, sample_percent: float
     keyed = (SQL(" OR ") if key.match_full else SQL(" AND ")).join(SQL("{} IS NOT NULL").format(c) for c in columns)
     pairs = zip(key.referenced_columns, columns, strict=True)
     matches = SQL(" AND ").join(SQL("{} = {}").format(Identifier("p", parent), column) for parent, column in pairs)
-    source = SQL("FROM {table} AS c{sampled} WHERE ({keyed}) "
+    source = SQL("FROM {only}{table} AS c{sampled} WHERE ({keyed}) "
                  "AND NOT EXISTS (SELECT FROM {referenced} AS p WHERE {matches})").format(
-        table=table_identifier(key.table), sampled=_sampled(sample_percent), keyed=keyed,
+        only=SQL("ONLY ") if key.only else SQL(""), table=table_identifier(key.table),
+        sampled=_sampled(sample_percent), keyed=keyed,
         referenced=table_identifier(key.referenced), matches=matches)
     found, _columns, sample = _counted(conn, SQL(", ").join(columns), source)
     shape = f"{key.table} ({', '.join(key.columns)}) -> {key.referenced} ({', '.join(key.referenced_columns)})"

@@ -222,6 +222,7 @@ def test_the_newest_full_backup_is_drilled_not_a_newer_table_scoped_one(real_pg:
     report = drill(DatabaseUrl.parse(real_pg), only_scoped, load_policy(None))
     assert report.scope == "tables" and any("no full backup" in note for note in report.notes), report.notes
 
+
 def test_an_interrupted_drill_removes_its_sandbox_and_journals_nothing(real_pg: str, tmp_path: Path) -> None:
     store, _ = backup_of(real_pg, tmp_path / "store")
     restoring: list[str] = []

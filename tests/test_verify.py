@@ -170,6 +170,7 @@ def test_foreign_key_of_a_table_with_inheritance_children_binds_its_own_rows_onl
     assert code == 1 and set(failed) == {"sales.visit.visit_store_id_fkey"}, failed
     assert failed["sales.visit.visit_store_id_fkey"]["sample"] == [{"store_id": 4343}]
 
+
 def test_invalid_index_from_a_failed_concurrent_build(real_pg: str) -> None:
     with pytest.raises(psycopg.errors.UniqueViolation):
         superuser(real_pg, "CREATE UNIQUE INDEX CONCURRENTLY customer_since_unique ON sales.customer (since)")
@@ -447,11 +448,12 @@ def test_a_table_scoped_backup_is_no_fresh_backup_of_the_database(tmp_path: Path
         code, text, _ = verify("--db", url, "--backup-dir", str(store_dir), "--max-backup-age", "26h")
         assert f"newest verified: {full.id}" in text and "scoped" in text
 
+
 def test_help_documents_the_exit_codes() -> None:
     result = runner.invoke(app, ["verify", "--help"], env={"COLUMNS": "120"})
     assert result.exit_code == 0
     for line in ("0  every check passed", "1  a violation", "4  the database cannot be reached",
-                 "5  no verified backup", "8  incomplete", "Example:"):  # fmt: skip
+                 "5  no verified full backup", "8  incomplete", "Example:"):  # fmt: skip
         assert line in result.stdout
 
 

@@ -389,6 +389,9 @@ def test_sqlite_sample_runs_quick_check(tmp_path: Path) -> None:
     code, report = verify_json("--db", f"sqlite:///{db}", "--sample", "10")
     assert code == 0
     assert checks(report)["main"]["check"] == "quick_check"
+    # the text says what --sample changed on SQLite, and claims no sample of pages it did not take
+    code, text, _ = verify("--db", f"sqlite:///{db}", "--sample", "10")
+    assert code == 0 and "quick_check instead of integrity_check" in text and "of each table's pages" not in text
 
 
 # -- backups --

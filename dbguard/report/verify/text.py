@@ -33,7 +33,10 @@ def render(report: VerifyReport, color: bool = False, width: int = 100) -> str:
     server = f"{_PRODUCT.get(report.dialect, report.dialect)} {report.server_version}"
     console.print(f"target   {report.target} ({server}), policy {report.policy}, "
                   f"{duration(report.seconds)}", soft_wrap=True)  # fmt: skip
-    if report.sample_percent is not None:
+    if report.sample_percent is not None and report.dialect == "sqlite":  # SQLite cannot read a sample of pages
+        console.print("sample   quick_check instead of integrity_check: it does not check that every index matches "
+                      "its table; the row-by-row checks read every row", soft_wrap=True)  # fmt: skip
+    elif report.sample_percent is not None:
         console.print(f"sample   {report.sample_percent:g}% of each table's pages in the row-by-row checks: a "
                       "violation elsewhere is not seen", soft_wrap=True)  # fmt: skip
     for outcome in report.outcomes:

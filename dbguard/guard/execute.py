@@ -26,7 +26,7 @@ from psycopg.sql import SQL, Identifier
 
 from dbguard.dialects import Dialect
 from dbguard.policy.policy import Timeouts
-from dbguard.run.wrapper import transaction_wrapper
+from dbguard.run.wrapper import released_savepoints, transaction_wrapper
 from dbguard.sql.model import LockMode, Script, Statement
 from dbguard.targets.url import mask
 
@@ -207,7 +207,7 @@ def execute_script(
     runner.begin(timeouts, in_transaction)
     sequences_before = runner.sequences()
     runs = [_planned(s) for s in script.statements if s.parent is None]
-    wrapper = transaction_wrapper(script)
+    wrapper, released = transaction_wrapper(script), released_savepoints(script)
     start = time.perf_counter()
     committed = 0
     pending = False  # a statement ran in the open transaction: committing it is worth a note
@@ -219,7 +219,7 @@ def execute_script(
             run.notices.append(f"not sent to the server: dbguard's own transaction stands in for the {statement.kind} "
                                "that wraps the whole script")  # fmt: skip
             continue
-        refusal = _refusal(statement) or (refuse(statement) if refuse else None)
+        refusal = _refusal(statement, released) or (refuse(statement) if refuse else None)
         if refusal:
             run.error = refusal
             break
@@ -298,10 +298,10 @@ def server_error(error: BaseException) -> ServerError:
                        int(position) if position else None)  # fmt: skip
 
 
-def _refusal(statement: Statement) -> str | None:
+def _refusal(statement: Statement, released: frozenset[int]) -> str | None:
     if not statement.recognized:
         return f"not executed: dbguard does not run a statement it cannot classify ({statement.kind.lower()})"
-    if statement.actions_of("transaction-control"):
+    if statement.actions_of("transaction-control") and statement.index not in released:
         return f"not executed: {statement.kind} would end the transaction that dbguard owns"
     return None
 

@@ -7,8 +7,10 @@ applies in full or not at all.
 
 A plain BEGIN as the script's first statement with a COMMIT as its last, around one step (how sqitch
 deploy scripts and `sqlite3 .dump` are written), asks for the one transaction dbguard gives anyway:
-no finding; dbguard does not execute them (dbguard.run.wrapper). A COMMIT in the middle, a
-wrapper around several steps, or a BEGIN with options is still an error.
+no finding; dbguard does not execute them (dbguard.run.wrapper). A SAVEPOINT that a later RELEASE of
+the same step releases nests inside dbguard's transaction and commits nothing: no finding either. A
+COMMIT in the middle, a wrapper around several steps, a BEGIN with options, ROLLBACK TO SAVEPOINT or a
+savepoint never released is still an error.
 
 Bad:
     BEGIN;
@@ -16,6 +18,10 @@ Bad:
     COMMIT;
 
     SAVEPOINT before_fix;
+
+    SAVEPOINT before_fix;
+    UPDATE stock SET qty = 0 WHERE qty < 0;
+    ROLLBACK TO SAVEPOINT before_fix;
 
     BEGIN;
     UPDATE stock SET qty = 0 WHERE qty < 0;
@@ -35,17 +41,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from dbguard.registry import RuleContext, Severity, Violation, rule
-from dbguard.run.wrapper import transaction_wrapper
+from dbguard.run.wrapper import released_savepoints, transaction_wrapper
 from dbguard.sql.model import Statement
 
 
 @rule("ban-transaction-control", Severity.ERROR, "Transaction control inside a script")
 def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     wrapper = context.per_script("transaction-wrapper", transaction_wrapper)
+    released = context.per_script("released-savepoints", released_savepoints)
     for action in statement.actions_of("transaction-control"):
         command = " ".join(str(action.get("command") or statement.kind).split())
-        if statement.index in wrapper:
-            continue  # asks for the transaction dbguard runs the script in anyway; not executed
+        if statement.index in wrapper or statement.index in released:
+            continue  # the transaction dbguard runs the script in anyway, or a savepoint nested in it
         yield Violation(
             message=f"{command} controls the transaction, which dbguard owns: the script runs in one "
             "transaction that dbguard commits only after its integrity checks",

@@ -1,4 +1,5 @@
-"""A script wrapped in its own BEGIN ... COMMIT: the wrapper says what dbguard does anyway.
+"""Transaction control that asks for nothing dbguard does not do anyway: a BEGIN ... COMMIT wrapper, and
+savepoints the script releases.
 
 Migration tools write each change as one transaction of its own (sqitch's deploy scripts, `sqlite3 .dump`'s
 `BEGIN TRANSACTION; ... COMMIT;`). dbguard runs a one-step script in one transaction that it commits only
@@ -8,6 +9,12 @@ Anything else is transaction control that would break the guarantee (ban-transac
 the middle makes work permanent before the gate, a wrapper around a script of several steps promises one
 transaction that the steps do not give, and a BEGIN with options (ISOLATION LEVEL SERIALIZABLE, READ
 ONLY), COMMIT AND CHAIN, ROLLBACK or a savepoint ask for something else.
+
+A SAVEPOINT that a later RELEASE of the same step releases nests inside dbguard's transaction (SQLite and
+PostgreSQL docs: RELEASE of an inner savepoint commits nothing; its work stays part of the transaction), so
+the pair is sent to the server as written. ROLLBACK TO SAVEPOINT undoes part of the script and stays an
+error, as does a savepoint never released, a RELEASE of one the script did not make, and any use of the
+name of dbguard's own savepoint.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from dbguard.sql.model import Script, Statement
 _OPENS = (("BEGIN",), ("START", "TRANSACTION"), ("BEGIN", "DEFERRED"), ("BEGIN", "IMMEDIATE"), ("BEGIN", "EXCLUSIVE"))
 _CLOSES = (("COMMIT",), ("END",))
 _FILLER = re.compile(r"[\s;]*")
+DBGUARD_SAVEPOINT = "dbguard_before_script"  # run's own (commit_or_rollback.SAVEPOINT; that module loads psycopg)
 
 
 def transaction_wrapper(script: Script) -> frozenset[int]:
@@ -53,3 +61,32 @@ def _nothing_but_comments(script: Script, start: int, end: int) -> bool:
             return False
         cursor = max(cursor, comment_end)
     return _FILLER.fullmatch(text, min(cursor, end), end) is not None
+
+
+def released_savepoints(script: Script) -> frozenset[int]:
+    """The indexes of each SAVEPOINT that a later RELEASE in the same step releases, of that RELEASE, and of
+    the savepoints made between them (a RELEASE releases those too)."""
+    step_of = {s.index: step.number for step in split_steps(script) for s in step.script.statements}
+    made: list[tuple[str, int]] = []  # (name, statement index), innermost last
+    released: set[int] = set()
+    for statement in (s for s in script.statements if s.parent is None):
+        actions = statement.actions_of("transaction-control")
+        words = str(actions[0].get("command") or "").split() if len(actions) == 1 else []
+        if words and words[0].upper() in ("SAVEPOINT", "RELEASE"):
+            name = _savepoint_name(words[-1]) if len(words) > 1 else ""
+            if name == DBGUARD_SAVEPOINT:
+                continue
+            if words[0].upper() == "SAVEPOINT":
+                made.append((name, statement.index))
+                continue
+            same = [i for i, (n, index) in enumerate(made) if n == name and step_of[index] == step_of[statement.index]]
+            if same:
+                released.update(index for _, index in made[same[-1] :])
+                released.add(statement.index)
+                del made[same[-1] :]
+    return frozenset(released)
+
+
+def _savepoint_name(word: str) -> str:
+    """Savepoint names as the server compares them: unquoted ones case-insensitively."""
+    return word[1:-1].replace('""', '"') if word.startswith('"') and word.endswith('"') else word.lower()

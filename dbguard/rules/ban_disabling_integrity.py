@@ -35,6 +35,17 @@ _HAZARDS = {
     "ignore_check_constraints": _ON,
     "sql_log_bin": _OFF,  # MySQL: the writes that follow never reach the replicas
 }
+# SQLite ignores PRAGMA foreign_keys inside a transaction ("This pragma is a no-op within a transaction"),
+# and dbguard runs every script in one: the schema-change recipe that starts with it then loses rows.
+_SQLITE_FOREIGN_KEYS = (
+    "PRAGMA foreign_keys = {value} does nothing inside a transaction, and dbguard runs the script in one: foreign "
+    "keys stay enforced, so a DROP TABLE of a referenced table first deletes its rows, and ON DELETE CASCADE "
+    "deletes the rows that refer to them"
+)
+_SQLITE_HELP = (
+    "SQLite's recipe for schema changes turns foreign keys off before its transaction begins, so it cannot run "
+    "inside dbguard's: run it by hand after a backup, or rebuild only tables that no foreign key refers to."
+)
 _WORDS = {"off": False, "false": False, "no": False, "on": True, "true": True, "yes": True}
 _HELP = (
     "Keep triggers and checks on and fix the rows that fail them; if a bulk load truly needs them off, do "
@@ -63,7 +74,9 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     for action in statement.actions_of("set", "pragma"):
         name = _bare(action.get("name")).rsplit(".", 1)[-1].lstrip("@")
         value = _bare(action.get("value"))
-        if _switches_off(name, value):
+        if _switches_off(name, value) and action.kind == "pragma" and name == "foreign_keys":
+            yield Violation(message=_SQLITE_FOREIGN_KEYS.format(value=value), help=_SQLITE_HELP)
+        elif _switches_off(name, value):
             verb = "PRAGMA" if action.kind == "pragma" else "SET"
             lasting = " for every later session" if action.get("persistent") else ""
             yield Violation(

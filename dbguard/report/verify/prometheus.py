@@ -8,7 +8,7 @@ Per check (labels `check`, `subject`, `table`):
 - `dbguard_verify_violations`: the rows (or problems) found, where counted.
 Per run: `dbguard_verify_checks{status}`, `dbguard_verify_exit_code`, `dbguard_verify_duration_seconds`,
 `dbguard_verify_last_run_timestamp_seconds`, `dbguard_verify_sample_percent` (with --sample).
-Backup: `dbguard_backup_age_seconds` (the newest verified backup; absent when there is none),
+Backup: `dbguard_backup_age_seconds` (the newest verified full backup; absent when there is none),
 `dbguard_backup_verified` (1 when there is one), and with --max-backup-age `dbguard_backup_max_age_seconds`
 and `dbguard_backup_fresh`.
 """
@@ -54,14 +54,14 @@ def render(report: VerifyReport) -> str:
               ).labels(database).set(report.sample_percent)  # fmt: skip
     backup = report.backup
     if backup is not None:
-        gauge("dbguard_backup_verified", "1 when a verified backup of the database is in the store"
+        gauge("dbguard_backup_verified", "1 when a verified full backup of the database is in the store"
               ).labels(database).set(1 if backup.newest_verified_id else 0)  # fmt: skip
         if backup.age_seconds is not None:
-            gauge("dbguard_backup_age_seconds", "Age of the newest verified backup").labels(database).set(
+            gauge("dbguard_backup_age_seconds", "Age of the newest verified full backup").labels(database).set(
                 backup.age_seconds)
         if backup.max_age_seconds is not None:
             gauge("dbguard_backup_max_age_seconds", "The age a verified backup may have (--max-backup-age)"
                   ).labels(database).set(backup.max_age_seconds)  # fmt: skip
-            gauge("dbguard_backup_fresh", "1 when the newest verified backup is within --max-backup-age"
+            gauge("dbguard_backup_fresh", "1 when the newest verified full backup is within --max-backup-age"
                   ).labels(database).set(0 if backup.stale else 1)  # fmt: skip
     return generate_latest(registry).decode("utf-8")

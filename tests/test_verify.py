@@ -283,7 +283,9 @@ def test_sample_reads_part_of_each_table_and_says_so(real_pg: str) -> None:
     assert code == 0 and "50% sample" in text and "PASS (sample)" in text
 
 
-@pytest.mark.parametrize("bad", [["--sample", "0"], ["--sample", "100"], ["--time-budget", "0"],
+@pytest.mark.parametrize("bad", [["--sample", "0"], ["--sample", "100"], ["--sample", "nan"], ["--time-budget", "0"],
+                                 ["--time-budget", "nan"], ["--time-budget", "inf"],
+                                 ["--time-budget", "3000000"],  # past statement_timeout's range: no internal error
                                  ["--max-backup-age", "soon"]])  # fmt: skip
 def test_bad_options_are_usage_errors(bad: list[str], tmp_path: Path) -> None:
     code, _, err = verify("--db", f"sqlite:///{make_sqlite_warehouse(tmp_path / 'w.db')}", *bad)

@@ -29,6 +29,7 @@ from dbguard.targets.postgres import PostgresTarget
 from dbguard.targets.sqlite import SqliteTarget
 from dbguard.targets.url import DatabaseUrl
 
+MAX_TIME_BUDGET_SECONDS = 2_147_483  # statement_timeout takes whole milliseconds up to 2^31 - 1
 _UNEVALUATED = "could not be checked:"  # how guard.invariants.evaluate says an invariant's query did not run
 
 
@@ -46,8 +47,10 @@ def verify_database(url: DatabaseUrl, policy: Policy, options: VerifyOptions) ->
     session is not read-only, UsageError (exit 2) for options out of range."""
     if options.sample_percent is not None and not 0 < options.sample_percent < 100:
         raise UsageError(f"--sample {options.sample_percent:g} must be above 0 and below 100 (percent of pages)")
-    if options.time_budget_seconds is not None and options.time_budget_seconds <= 0:
-        raise UsageError(f"--time-budget {options.time_budget_seconds:g} must be a positive number of seconds")
+    budget_seconds = options.time_budget_seconds
+    if budget_seconds is not None and not 0 < budget_seconds <= MAX_TIME_BUDGET_SECONDS:  # NaN fails it too
+        raise UsageError(f"--time-budget {budget_seconds:.10g} must be a positive number of seconds, at most "
+                         f"{MAX_TIME_BUDGET_SECONDS} (24 days: PostgreSQL's largest statement_timeout)")  # fmt: skip
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     budget = Budget(options.time_budget_seconds)
     target = open_target(url, autocommit=True, read_only=True)

@@ -5,7 +5,8 @@ below also judge relations the statement reaches only through the schema, which 
 - ALTER DOMAIN ... ADD CHECK and SET NOT NULL lock every table with a column of the domain SHARE (writes
   wait) to check its values; ADD CHECK ... NOT VALID locks none (require-not-valid-check, ban-set-not-null);
 - DROP VIEW and CREATE OR REPLACE VIEW lock the view alone, never its tables ACCESS EXCLUSIVE, so only
-  queries through the view queue behind them (require-lock-timeout: a warning).
+  queries through the view queue behind them (require-lock-timeout: a warning); ALTER VIEW names a view
+  for sure, since the server refuses it on a table.
 Each statement runs in a transaction that is rolled back; the locks are read from pg_locks by name.
 """
 
@@ -81,4 +82,11 @@ def test_a_view_is_locked_alone(conn: psycopg.Connection[Any]) -> None:
                 "CREATE OR REPLACE VIEW open_orders AS SELECT id FROM orders WHERE status = 'open'"):  # fmt: skip
         locks = held(conn, sql, ["open_orders", "orders"])
         assert locks["open_orders"] == "AccessExclusiveLock" and locks.get("orders") in (None, "AccessShareLock")
+        assert severities(sql, "require-lock-timeout") == {Severity.WARNING}
+
+
+def test_alter_view_is_refused_on_a_table(conn: psycopg.Connection[Any]) -> None:
+    for sql in ("ALTER VIEW orders RENAME TO orders_v1", "ALTER VIEW orders SET (security_barrier = true)"):
+        with pytest.raises(psycopg.errors.WrongObjectType, match='"orders" is not a view'):
+            held(conn, sql, ["orders"])
         assert severities(sql, "require-lock-timeout") == {Severity.WARNING}

@@ -88,7 +88,7 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
         return
     created = context.per_script("require-lock-timeout:creations", _creations)
     maybe_new: dict[str, _Created] = {}
-    views = {a.table for a in statement.actions_of("drop") if a.get("object") == "view"}
+    views = {a.table for a in statement.actions if a.get("object") == "view"}  # DROP VIEW, ALTER VIEW
     for table in list(waiting):
         made = created.get(bare_table(table))
         if made is None or made.index > statement.index or context.step_of(made.index) != context.step_of(statement):

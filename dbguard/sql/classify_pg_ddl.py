@@ -189,7 +189,7 @@ def alter_table(node: ast.AlterTableStmt, c: Collector) -> tuple[str, bool]:
     if ObjectType(node.objtype) == ObjectType.OBJECT_TYPE:  # ALTER TYPE ... ADD / ALTER / DROP ATTRIBUTE
         c.add("alter-type", table, object="type")
     c.write(table, lock)
-    c.add("alter-table", table)
+    c.add("alter-table", table, object="view" if node.objtype == ObjectType.OBJECT_VIEW else None)
     return "ALTER TABLE", not detach_concurrently  # DETACH PARTITION CONCURRENTLY refuses a transaction block
 
 
@@ -291,7 +291,8 @@ def rename(node: ast.RenameStmt, c: Collector) -> tuple[str, bool]:
         c.add("rename-column", table, node.subname, new_name=node.newname)
         return "ALTER TABLE", True
     if rename_type in (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW):
-        c.add("rename-table", table, new_name=node.newname)
+        c.add("rename-table", table, new_name=node.newname,
+              object="view" if rename_type == ObjectType.OBJECT_VIEW else None)  # fmt: skip
         return "ALTER TABLE", True
     return "ALTER RENAME", True
 

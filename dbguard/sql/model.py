@@ -17,7 +17,7 @@ every dialect. The action kinds, with the details each carries:
 | detach-partition | table | partition, concurrently |
 | add-constraint | table | constraint (foreign, check, ...), not_valid, using_index, name, not_null_column¹, inline² |
 | validate-constraint | table | name |
-| alter-table | table | algorithm, lock (MySQL online DDL options, lower case) |
+| alter-table | table | algorithm, lock (MySQL online DDL options, lower case); object ("view": ALTER VIEW) |
 | alter-type | name (of the domain or type) | object ("domain", "type"); ALTER DOMAIN: change¹⁰, name, not_valid |
 | create-table | table | columns: tuple of (name, type, is_primary_key, is_identity), if_not_exists, how³ |
 | create-relation | name | object ("view", "materialized view", "sequence"), if_not_exists (or OR REPLACE) |
@@ -26,7 +26,7 @@ every dialect. The action kinds, with the details each carries:
 | vacuum | table or None | full |
 | cluster | table or None | |
 | lock-table | table | mode |
-| rename-table, rename-column | table, column | new_name |
+| rename-table, rename-column | table, column | new_name; object ("view": ALTER VIEW ... RENAME) |
 | rename-index | table | name, new_name (MySQL ALTER TABLE ... RENAME INDEX) |
 | set-default | table, column | (SET / DROP DEFAULT on SQLite and MySQL) |
 | catalog-write | table | (a write to sqlite_schema/sqlite_master or MySQL's mysql.* tables) |

@@ -119,8 +119,8 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
         queued = " and ".join(f"{_queued(lock)} on {', '.join(group)} ({lock.label if lock else 'its lock'})"
                               for lock, group in by_mode.items()) + " queue behind it"  # fmt: skip
     lighter = [t for t in waiting if t in views or t in maybe_new]
-    notes = [f"{t} is a view: it holds no data, only queries that read through it queue (the tables under it are "
-             "not locked)" for t in waiting if t in views]  # fmt: skip
+    notes = [f"{t} is a view: it holds no data, so only queries through it queue; its tables' readers and writers "
+             "go on" for t in waiting if t in views]  # fmt: skip
     notes += [f"{t} is new unless it already existed ({m.how} on line {m.line} may have found it)"
               for t, m in maybe_new.items() if t not in views]  # fmt: skip
     yield Violation(

@@ -10,6 +10,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -418,7 +419,8 @@ def test_backup_freshness(tmp_path: Path) -> None:
     assert 0 <= report["backup"]["age_seconds"] < 26 * 3600
     code, text, _ = verify("--db", url, "--backup-dir", str(store_dir), "--max-backup-age", "26h")
     assert f"newest verified: {manifest.id}" in text and "fresh" in text
-    later = datetime.fromisoformat(manifest.created_at) + timedelta(hours=27)
+    snapshot = datetime.strptime(manifest.id[:27], "%Y-%m-%dT%H-%M-%S.%fZ").replace(tzinfo=UTC)
+    later = snapshot + timedelta(hours=27)  # the backup's age counts from its snapshot
     stale = backup_freshness(store, DatabaseUrl.parse(url), 26 * 3600, now=later.astimezone(UTC))
     assert stale.stale is True and stale.age_seconds == pytest.approx(27 * 3600)
     # a verified backup whose dump file is gone is no backup
@@ -452,6 +454,21 @@ def test_a_table_scoped_backup_is_no_fresh_backup_of_the_database(tmp_path: Path
         assert any(newer_scoped.id in problem for problem in report["backup"]["problems"])
         code, text, _ = verify("--db", url, "--backup-dir", str(store_dir), "--max-backup-age", "26h")
         assert f"newest verified: {full.id}" in text and "scoped" in text
+
+
+def test_a_backups_age_counts_from_its_snapshot_not_from_when_its_manifest_was_written(tmp_path: Path) -> None:
+    """A dump of a big database takes hours: its manifest is written then, but its data is as old as the
+    snapshot stamped in its id. Counting from the manifest would call 27-hour-old data fresh under 26h."""
+    db = make_sqlite_warehouse(tmp_path / "w.db")
+    url, store = DatabaseUrl.parse(f"sqlite:///{db}"), BackupStore(tmp_path / "store")
+    manifest = take_backup(url, store, None)
+    snapshot = datetime.strptime(manifest.id[:27], "%Y-%m-%dT%H-%M-%S.%fZ").replace(tzinfo=UTC)
+    slow = replace(manifest, created_at=(snapshot + timedelta(hours=3)).isoformat(timespec="seconds"))
+    store.save(slow)  # as if the dump had taken three hours
+    freshness = backup_freshness(store, url, 26 * 3600, now=snapshot + timedelta(hours=27))
+    assert freshness.newest_verified_id == manifest.id
+    assert freshness.age_seconds == pytest.approx(27 * 3600) and freshness.stale is True
+    assert freshness.newest_verified_at == snapshot.isoformat()
 
 
 def test_help_documents_the_exit_codes() -> None:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from dbguard.backup.store import VERIFIED, BackupStore, Manifest
 from dbguard.errors import UsageError
 from dbguard.monitor.model import BackupFreshness
+from dbguard.pipeline.drill import taken_at
 from dbguard.targets.url import DatabaseUrl
 
 
@@ -43,10 +44,12 @@ def backup_freshness(store: BackupStore, target: DatabaseUrl, max_age_seconds: f
     if scoped is not None and (verified is None or mine.index(scoped) < mine.index(verified)):  # newer
         problems.append(f"{scoped.id} is a verified backup of only {len(scoped.tables)} table(s) (scoped): it "
                         "does not count, only a full backup brings the database back")  # fmt: skip
-    age = (moment - datetime.fromisoformat(verified.created_at)).total_seconds() if verified else None
+    # the age of the backup's data: from its snapshot (the time in its id), not from when the manifest was
+    # written, which comes after a dump that may take hours
+    age = (moment - taken_at(verified)).total_seconds() if verified else None
     stale = None if max_age_seconds is None else (age is None or age > max_age_seconds)
     return BackupFreshness(str(store.directory), verified.id if verified else None,
-                           verified.created_at if verified else None, age, newest.id if newest else None,
+                           taken_at(verified).isoformat() if verified else None, age, newest.id if newest else None,
                            newest_status, max_age_seconds, stale, tuple(problems))  # fmt: skip
 
 

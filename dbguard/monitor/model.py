@@ -66,8 +66,8 @@ class BackupFreshness:
 
     store: str  # the store's directory
     newest_verified_id: str | None
-    newest_verified_at: str | None  # ISO 8601, UTC
-    age_seconds: float | None  # of the newest verified backup, at the time of the check
+    newest_verified_at: str | None  # its snapshot's time (stamped in its id), ISO 8601, UTC
+    age_seconds: float | None  # of the newest verified backup's data (since its snapshot), at the check
     newest_id: str | None  # the newest backup of the target, whatever its state
     newest_status: str | None  # VERIFIED, FAILED, UNVERIFIED, MISSING, SIZE MISMATCH
     max_age_seconds: float | None

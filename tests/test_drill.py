@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from dbguard.backup.store import FAILED, VERIFIED, BackupStore, Manifest, sha256_of
 from dbguard.backup.take import take_backup
 from dbguard.journal import Journal
+from dbguard.monitor.backups import backup_freshness
 from dbguard.pipeline.drill import drill
 from dbguard.policy.policy import load_policy, parse_policy
 from dbguard.report.drill import json as drill_json
@@ -288,6 +290,29 @@ def test_a_sqlite_drill_restores_to_a_scratch_file(tmp_path: Path) -> None:
     failed = drill(DatabaseUrl.parse(f"sqlite:///{database}"), store, policy, journal=journal)
     assert not failed.passed and failed.failure is not None and "sha256" in failed.failure
     assert [r.fields["verdict"] for r in journal.trusted().records] == ["PASSED", "FAILED"]
+
+
+def test_sqlite_files_of_one_relative_name_in_two_directories_are_two_databases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sqlite:///app.db` backed up in a/ and in b/ into one store: from a/, drill and verify must see a/'s
+    backups only (a manifest that recorded the relative path named b/'s file from a/, and the newer one won)."""
+    store, manifests = BackupStore(tmp_path / "store"), {}
+    for name, rows in (("a", 1), ("b", 2)):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        with closing(sqlite3.connect("app.db")) as conn:
+            conn.execute("CREATE TABLE t (x)")
+            conn.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(rows)])
+            conn.commit()
+        manifests[name] = take_backup(DatabaseUrl.parse("sqlite:///app.db"), store, None)
+    assert manifests["a"].target == f"sqlite:///{(tmp_path / 'a' / 'app.db').resolve()}"
+    monkeypatch.chdir(tmp_path / "a")
+    report = drill(DatabaseUrl.parse("sqlite:///app.db"), store, load_policy(None))
+    assert report.backup_id == manifests["a"].id, report.backup_id
+    assert [(t.table, t.restored_rows) for t in report.tables] == [("t", 1)]
+    freshness = backup_freshness(store, DatabaseUrl.parse("sqlite:///app.db"), 3600)
+    assert freshness.newest_verified_id == manifests["a"].id
 
 
 def test_backup_verify_all_reports_every_backup_and_fails_on_one_bad(real_pg: str, tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from dbguard.backup.store import (
 from dbguard.errors import BackupFailure
 from dbguard.targets.model import TableStats
 from dbguard.targets.sqlite import SqliteTarget
+from dbguard.targets.url import DatabaseUrl
 
 Progress = Callable[[str], None]
 DUMP_SUFFIX = ".sqlite"
@@ -59,7 +60,9 @@ def snapshot_backup(
             id=backup_id,
             created_at=utc_now(),
             dialect="sqlite",
-            target=str(target.url),
+            # the file's absolute path: a relative one would name another file from another directory, and
+            # drill and verify would take that database's backups for this one's
+            target=str(DatabaseUrl.parse(f"sqlite:///{target.url.sqlite_path.resolve()}")),
             server_version=target.server_version,
             tools={"dbguard": __version__, "sqlite": sqlite3.sqlite_version},
             tables={t: TableImage(s.rows, s.hash) for t, s in sorted(stats.items())},

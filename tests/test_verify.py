@@ -172,6 +172,19 @@ def test_foreign_key_of_a_table_with_inheritance_children_binds_its_own_rows_onl
     assert failed["sales.visit.visit_store_id_fkey"]["sample"] == [{"store_id": 4343}]
 
 
+def test_a_value_a_not_valid_domain_constraint_left_in_is_no_violation(real_pg: str) -> None:
+    """ALTER DOMAIN ... ADD CONSTRAINT ... NOT VALID keeps the old values that break it, by design: verify must
+    not call that database violated (exit 1); the re-cast stops at such a value, so the column is INCOMPLETE."""
+    superuser(real_pg, "ALTER DOMAIN sales.year DROP CONSTRAINT year_check",
+              "UPDATE sales.customer SET since = 1066 WHERE id = 7",
+              "ALTER DOMAIN sales.year ADD CONSTRAINT year_positive CHECK (VALUE > 0)",  # validated: 1066 holds it
+              "ALTER DOMAIN sales.year ADD CONSTRAINT year_check CHECK (VALUE >= 1901 AND VALUE <= 2155) NOT VALID")
+    code, report = verify_json("--db", real_pg)
+    since = checks(report)["sales.customer.since"]
+    assert code == 8 and since["status"] == "incomplete", since
+    assert "year_check" in since["detail"] and "NOT VALID" in since["detail"]
+
+
 def test_invalid_index_from_a_failed_concurrent_build(real_pg: str) -> None:
     with pytest.raises(psycopg.errors.UniqueViolation):
         superuser(real_pg, "CREATE UNIQUE INDEX CONCURRENTLY customer_since_unique ON sales.customer (since)")

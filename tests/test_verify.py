@@ -185,6 +185,22 @@ def test_a_value_a_not_valid_domain_constraint_left_in_is_no_violation(real_pg: 
     assert "year_check" in since["detail"] and "NOT VALID" in since["detail"]
 
 
+def test_a_column_of_a_domain_built_on_a_checked_domain_is_checked(real_pg: str) -> None:
+    """A domain over a domain has no CHECK of its own but runs its base's: its columns must not be left out."""
+    superuser(real_pg, "CREATE DOMAIN sales.fiscal_year AS sales.year",
+              "CREATE TABLE sales.budget (id int PRIMARY KEY, fy sales.fiscal_year)",
+              "INSERT INTO sales.budget VALUES (1, 2024)")  # fmt: skip
+    code, report = verify_json("--db", real_pg)
+    assert code == 0 and checks(report)["sales.budget.fy"]["status"] == "pass", report["checks"]
+    superuser(real_pg, "ALTER DOMAIN sales.year DROP CONSTRAINT year_check",
+              "INSERT INTO sales.budget VALUES (2, 1066)",
+              "ALTER DOMAIN sales.year ADD CONSTRAINT year_check CHECK (VALUE >= 1901 AND VALUE <= 2155) NOT VALID",
+              "UPDATE pg_constraint SET convalidated = true WHERE conname = 'year_check'")  # fmt: skip
+    code, report = verify_json("--db", real_pg)
+    budget = checks(report)["sales.budget.fy"]
+    assert code == 1 and budget["status"] == "fail" and "year_check" in budget["detail"], budget
+
+
 def test_invalid_index_from_a_failed_concurrent_build(real_pg: str) -> None:
     with pytest.raises(psycopg.errors.UniqueViolation):
         superuser(real_pg, "CREATE UNIQUE INDEX CONCURRENTLY customer_since_unique ON sales.customer (since)")

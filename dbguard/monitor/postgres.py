@@ -57,7 +57,10 @@ SELECT n.nspname || '.' || c.relname, a.attname, tn.nspname, t.typname
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid AND t.typtype = 'd' JOIN pg_namespace tn ON tn.oid = t.typnamespace
 WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped AND {user_schema}
-  AND EXISTS (SELECT FROM pg_constraint d WHERE d.contypid = t.oid AND d.contype = 'c' AND d.convalidated)
+  AND EXISTS (  -- a validated CHECK on the column's domain, or on a domain it is built on (any depth)
+    WITH RECURSIVE chain(oid) AS (
+      SELECT t.oid UNION ALL SELECT b.typbasetype FROM pg_type b JOIN chain ON b.oid = chain.oid WHERE b.typtype = 'd')
+    SELECT FROM pg_constraint d JOIN chain ON d.contypid = chain.oid WHERE d.contype = 'c' AND d.convalidated)
 ORDER BY 1, 2""").format(user_schema=USER_SCHEMA)
 _INVALID_INDEXES = SQL("""
 SELECT n.nspname || '.' || ic.relname, tn.nspname || '.' || tc.relname, pg_get_indexdef(i.indexrelid)

@@ -361,6 +361,17 @@ def test_unreachable_database_exits_4_in_one_line() -> None:
     assert err.startswith("dbguard: error: ") and len(err.strip().splitlines()) == 1 and SECRET not in err
 
 
+def test_a_session_lost_between_two_checks_exits_4_in_one_line(real_pg: str, tmp_path: Path) -> None:
+    """The session is lost during an invariant (here it ends itself, as pg_terminate_backend from another
+    session would); the next check finds the connection closed: exit 4, one line, never an internal error."""
+    policy = tmp_path / "lost.toml"
+    policy.write_text('[[invariants]]\nname = "session lost"\nkind = "sql"\nsql = "SELECT 1 FROM (SELECT '
+                      'pg_terminate_backend(pg_backend_pid()) AS t OFFSET 0) AS x WHERE NOT t"\n')  # fmt: skip
+    code, out, err = verify("--db", real_pg, "--policy", str(policy))
+    assert code == 4 and out == "", (out, err)
+    assert err.startswith("dbguard: error: the connection was lost") and len(err.strip().splitlines()) == 1
+
+
 # -- SQLite --
 
 

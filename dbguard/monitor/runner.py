@@ -58,9 +58,9 @@ def run_planned(
         if budget.exhausted():
             outcomes.append(CheckOutcome(item.check, item.subject, item.table, Status.INCOMPLETE, NOT_REACHED))
             continue
-        arm(budget.remaining())
         start = time.monotonic()
         try:
+            arm(budget.remaining())  # on the connection too: a session lost since the last check is said here
             outcome = item.run()
         except Exception as error:  # whatever stopped it, the check did not finish: fail closed
             outcome = CheckOutcome(item.check, item.subject, item.table, Status.INCOMPLETE, why_stopped(error))

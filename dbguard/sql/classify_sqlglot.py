@@ -180,7 +180,7 @@ def _columns(schema: exp.Schema, c: Collector) -> tuple[tuple[str, str, bool, bo
     columns = []
     for col in schema.expressions:
         if isinstance(col, exp.ColumnDef):
-            kinds = [k.kind for k in col.constraints]
+            kinds = [k.args.get("kind") for k in col.constraints]  # a malformed ALTER may hold a ForeignKey here
             primary = col.name in table_pk or any(isinstance(k, exp.PrimaryKeyColumnConstraint) for k in kinds)
             identity = any(isinstance(k, IDENTITY) for k in kinds)
             columns.append((col.name, c.type_name(col.args.get("kind")), primary, identity))

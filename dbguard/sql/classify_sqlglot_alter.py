@@ -76,7 +76,7 @@ def alter_table(e: exp.Alter, c: Collector) -> str | None:
 
 
 def _add_column(table: str, col: exp.ColumnDef, c: Collector) -> None:
-    kinds = [k.kind for k in col.constraints]
+    kinds = [k.args.get("kind") for k in col.constraints]  # a malformed ALTER may hold a ForeignKey here
     default = next((k.this for k in kinds if isinstance(k, exp.DefaultColumnConstraint)), None)
     generated = any(isinstance(k, _GENERATED) for k in kinds)
     not_null = any(

@@ -29,6 +29,7 @@ from dbguard.dialects import Dialect
 from dbguard.pipeline.check import check_text
 from dbguard.policy.policy import load_policy
 from dbguard.report.check import github as render_github
+from dbguard.report.check import gitlab as render_gitlab
 from dbguard.report.check import json as render_json
 from dbguard.report.check import junit as render_junit
 from dbguard.report.check import markdown as render_markdown
@@ -113,6 +114,7 @@ FORMATS: dict[str, Callable[[CheckReport], None]] = {
     "junit": lambda r: ET.fromstring(render_junit.render(r).encode("utf-8")),
     "markdown": lambda r: _no_raw_escape(render_markdown.render(r)),
     "github": lambda r: _no_raw_escape(render_github.render(r)),
+    "gitlab": lambda r: json.loads(render_gitlab.render(r)),
 }
 
 

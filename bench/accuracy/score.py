@@ -3,8 +3,10 @@ counterparts: recall, false-positive rate and coverage per dialect.
 
 The corpus
   bench/accuracy/cases/<dialect>.toml, one [[case]] per script: name, label ("hazard" or "safe"),
-  source (the URL or doc section the case was written from), why (what the source says), sql. Every case
-  was written for this corpus from what its source documents; none is a verbatim copy.
+  source (the URL or doc section the case was written from), why (what the source says), sql, and
+  `heldout = true` on the cases written after the fixes the first runs prompted (scored apart as well:
+  the rest of the corpus has been used to fix dbguard, so its figures flatter). Every case was written
+  for this corpus from what its source documents; none is a verbatim copy.
 
 What counts as a positive
   dbguard: the script draws at least one *blocking* finding under the built-in default policy, i.e. a
@@ -63,6 +65,7 @@ class Case:
     source: str
     why: str
     sql: str
+    heldout: bool = False  # written after the fixes that this corpus prompted, and not used for them
 
     @property
     def hazard(self) -> bool:
@@ -91,7 +94,8 @@ def load_cases() -> list[Case]:
             if raw["name"] in names:
                 raise BenchError(f"{path}: case name {raw['name']!r} is used twice")
             names.add(raw["name"])
-            cases.append(Case(dialect, raw["name"], raw["label"], raw["source"], raw["why"], raw["sql"]))
+            cases.append(Case(dialect, raw["name"], raw["label"], raw["source"], raw["why"], raw["sql"],
+                              bool(raw.get("heldout"))))  # fmt: skip
     return cases
 
 
@@ -230,6 +234,19 @@ def main(argv: list[str] | None = None) -> int:
                     details.append(f"  {dialect}/{tool} {kind}: {name} [{rules}]")
     overall = score(cases, verdicts)
     print(f"{'all':<9} {'dbguard':<8} {overall.cases:>5} {overall.row()}")
+    heldout = [c for c in cases if c.heldout]
+    if heldout:
+        print("\nheld-out cases only (written after the fixes this corpus prompted, not used for them):")
+        for dialect in DIALECTS:
+            subset = [c for c in heldout if c.dialect == dialect]
+            tools = [("dbguard", verdicts)] + ([("squawk", squawk_seen)] if dialect == "postgres" else [])
+            for tool, seen in tools:
+                result = score(subset, seen)
+                results[f"heldout/{dialect}/{tool}"] = result.as_dict()
+                print(f"{dialect:<9} {tool:<8} {result.cases:>5} {result.row()}")
+        held = score(heldout, verdicts)
+        results["heldout/all/dbguard"] = held.as_dict()
+        print(f"{'all':<9} {'dbguard':<8} {held.cases:>5} {held.row()}")
     met = overall.recall >= TARGET_RECALL and overall.fp_rate <= TARGET_FP
     print(f"\ndbguard overall: targets {'met' if met else 'not met'}")
     print(f"squawk- is squawk without its style rules ({', '.join(sorted(SQUAWK_STYLE))})")

@@ -264,3 +264,11 @@ def test_only_the_policy_key_names_a_built_in_one(tmp_path: Path) -> None:
     (tmp_path / "dbguard.toml").write_text('policy = "strict"\nbackup_dir = "default"\n')
     config = discover(tmp_path)
     assert config.policy == "strict" and config.backup_dir == str((tmp_path / "default").resolve())
+
+
+def test_a_message_with_a_driver_detail_is_shown_on_one_line() -> None:
+    from dbguard.cli.base import _one_line
+
+    message = 'invalid input syntax for type integer: "x"\nDETAIL:  Token "x" is invalid.\n  HINT: quote it\n'
+    assert _one_line(message) == 'invalid input syntax for type integer: "x"; DETAIL:  Token "x" is invalid.; ' \
+        "HINT: quote it"

@@ -34,7 +34,8 @@ class Guarded(TyperGroup):
         except DbguardError as error:
             from dbguard.report.printable import visible  # a file name may hold escape sequences
 
-            stderr.print(Text.assemble(("dbguard: error: ", "bold red"), visible(str(error))), soft_wrap=True)
+            stderr.print(Text.assemble(("dbguard: error: ", "bold red"), visible(_one_line(str(error)))),
+                         soft_wrap=True)  # fmt: skip
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             stderr.print("dbguard: interrupted")
@@ -57,11 +58,18 @@ class Guarded(TyperGroup):
                 raise
             from dbguard.targets.url import mask
 
-            message = f"internal error ({type(error).__name__}: {mask(str(error))}); DBGUARD_DEBUG=1 shows where"
+            message = f"internal error ({type(error).__name__}: {_one_line(mask(str(error)))}); DBGUARD_DEBUG=1 " \
+                "shows where"
             from dbguard.report.printable import visible
 
             stderr.print(Text.assemble(("dbguard: ", "bold red"), visible(message)), soft_wrap=True)
             raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _one_line(message: str) -> str:
+    """A message that may carry a driver's DETAIL or HINT on lines of their own, on one line: errors are one
+    line each, for a log or an alert to show whole."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 app = typer.Typer(

@@ -21,8 +21,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
 from dbguard.backup.store import BackupStore
+from dbguard.cli import app
 from dbguard.errors import ConnectionFailure, JournalFailure
 from dbguard.inputs import Source
 from dbguard.journal import Journal, Transaction, group_runs
@@ -141,6 +143,9 @@ def test_a_run_that_holds_commits_and_journals_it(runs: Runs) -> None:
     outcome = runs.outcome(report)
     assert outcome["verdict"] == "COMMITTED" and outcome["backup_id"] == report.backup_id
     assert [s["rows"] for s in outcome["statements"]] == [40]
+    # the quick verification (FAST: no restore test) is VERIFIED for run, and says so wherever it is shown
+    listed = CliRunner().invoke(app, ["backup", "list", "--backup-dir", str(runs.store_dir)])
+    assert "VERIFIED (quick: no restore test)" in listed.output, listed.output
 
 
 def test_a_failing_invariant_rolls_back_and_proves_it(runs: Runs) -> None:

@@ -66,7 +66,7 @@ SQLITE_SCHEMA = SCHEMA.with_name("warehouse_sqlite.sql")
 
 
 def make_sqlite_warehouse(path: Path) -> Path:
-    """The same warehouse in a SQLite file, from scripts/schema/warehouse_sqlite.sql (which the README's examples use)."""
+    """The same warehouse in a SQLite file, from scripts/schema/warehouse_sqlite.sql (the README's examples use it)."""
     conn = sqlite3.connect(path)
     try:
         conn.executescript(SQLITE_SCHEMA.read_text())

@@ -24,6 +24,7 @@ from dbguard.errors import BackupFailure, UsageError
 
 MANIFEST_VERSION = 2  # 2: signed with a key (HMAC-SHA256); 1 carried a plain sha256 of itself
 VERIFIED, FAILED, UNVERIFIED = "VERIFIED", "FAILED", "UNVERIFIED"
+QUICK_METHOD = "sha256 and size, pg_restore --list (quick: no restore test)"  # what `run --quick-verify` checks
 MISSING, SIZE_MISMATCH = "MISSING", "SIZE MISMATCH"  # what `backup list` shows when the dump file is wrong
 _ID = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}(\.[0-9]+)?Z-[A-Za-z0-9_.-]+$")
 _ID_PREFIX = re.compile(r"^[A-Za-z0-9_.-]+$")  # what an id is made of: no glob, path or space characters
@@ -46,6 +47,11 @@ class Verification:
     at: str | None = None
     method: str | None = None  # what was checked, e.g. "sha256, pg_restore --list, restore into a sandbox"
     reason: str | None = None  # why it FAILED
+
+    @property
+    def shown(self) -> str:
+        """The status as people read it: VERIFIED by `run --quick-verify` (no restore test) says so."""
+        return f"{self.status} (quick: no restore test)" if self.method == QUICK_METHOD else self.status
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ def backup_list(
             continue
         size = f"{entry.dump_bytes / 1024 / 1024:.1f} MiB"
         problem = store.dump_problem(entry)
-        status, where = problem if problem else (entry.verification.status, entry.target)
+        status, where = problem if problem else (entry.verification.shown, entry.target)
         rows.append((entry.id, status, str(len(entry.tables)), size, where))
     for line in _aligned(rows):
         typer.echo(line)
@@ -239,7 +239,7 @@ def _print_manifest(manifest: Any, directory: Path) -> None:
     from dbguard.backup.store import VERIFIED
 
     verification = manifest.verification
-    typer.echo(f"backup {manifest.id}: {verification.status}")
+    typer.echo(f"backup {manifest.id}: {verification.shown}")
     typer.echo(f"  target    {manifest.target} ({manifest.dialect} {manifest.server_version})")
     dump = directory / manifest.dump_file
     typer.echo(f"  dump      {dump} ({manifest.dump_bytes} bytes, sha256 {manifest.dump_sha256[:16]}...)")
@@ -320,7 +320,7 @@ def restore_command(
             if not sys.stdin.isatty():
                 raise UsageError(f"restore replaces every row of {', '.join(chosen)} in {target_url}: "
                                  "pass --yes to confirm non-interactively")  # fmt: skip
-            typer.echo(f"backup {manifest.id} ({manifest.verification.status}, {manifest.created_at}) -> {target_url}")
+            typer.echo(f"backup {manifest.id} ({manifest.verification.shown}, {manifest.created_at}) -> {target_url}")
             for table, now in current_stats(manifest, target_url, chosen).items():
                 image = manifest.tables[table]
                 same = now is not None and (now.rows, now.hash) == (image.rows, image.hash)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from dbguard.backup import postgres as pg_backup
 from dbguard.backup import sqlite as sqlite_backup
-from dbguard.backup.store import VERIFIED, BackupStore, Manifest, Verification, utc_now
+from dbguard.backup.store import QUICK_METHOD, VERIFIED, BackupStore, Manifest, Verification, utc_now
 from dbguard.backup.verify import VerificationUnfinished, check_file, restore_list, verify_backup
 from dbguard.dialects import Dialect
 from dbguard.errors import (
@@ -80,7 +80,6 @@ from dbguard.targets.url import DatabaseUrl
 
 Progress = Callable[[str], None]
 EXIT_ROLLED_BACK, EXIT_UNKNOWN = ExecutionFailure.exit_code, OutcomeUnknown.exit_code
-QUICK_METHOD = "sha256 and size, pg_restore --list (quick: no restore test)"
 
 
 @dataclass(frozen=True)
@@ -401,3 +400,4 @@ def policy_sha256(policy: Policy) -> str:
     else:
         text = Path(policy.source).read_text("utf-8")
     return hashlib.sha256(text.encode()).hexdigest()
+

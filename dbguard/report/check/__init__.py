@@ -1,1 +1,2 @@
-"""The `check` report: its model and one pure renderer per format (text, json, markdown, sarif, junit, github, gitlab)."""
+"""The `check` report: its model, and one pure renderer per format (text, json, markdown, sarif, junit,
+github, gitlab)."""

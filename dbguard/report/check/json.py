@@ -15,7 +15,6 @@ from dbguard.report.check.model import REPORT_SCHEMA_VERSION, CheckReport, FileR
 from dbguard.report.printable import printable, without_surrogates
 from dbguard.sql.model import Statement
 
-
 # A lone surrogate as json writes it: a high one not followed by a low one, or a low one not after a high one.
 # (A false match, such as a backslash the script wrote before "ud800", only takes the slower, exact path.)
 _LONE_SURROGATE = re.compile(r"\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}")

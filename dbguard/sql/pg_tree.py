@@ -23,12 +23,13 @@ def walk(node: Any) -> Iterator[ast.Node]:
     """Every node below `node`, in source order. This is the hot loop: only the attributes that can hold a
     node are read (see _node_attributes), never a node's strings, numbers, flags or locations."""
     stack = [node]
-    push, pop = stack.append, stack.pop
+    push, pop, known = stack.append, stack.pop, _NODE_ATTRIBUTES
     while stack:
         item = pop()
         if isinstance(item, ast.Node):
             yield item
-            for attr in _node_attributes(type(item)):
+            attributes = known.get(type(item))
+            for attr in attributes if attributes is not None else _node_attributes(type(item)):
                 value = getattr(item, attr)
                 if value is not None:
                     push(value)

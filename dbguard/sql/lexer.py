@@ -49,6 +49,7 @@ def lex(text: str, dialect: Dialect) -> Lexed:
     words: list[str] = []  # leading words of the current statement, to spot SQLite trigger bodies
     block_depth = 0
     delimiter = ";"
+    opening = _OPENING[dialect]  # the characters a string or quoted name can start with
 
     def end_statement(end: int) -> None:
         nonlocal stmt_start, block_depth
@@ -111,7 +112,7 @@ def lex(text: str, dialect: Dialect) -> Lexed:
             continue
         if stmt_start is None:
             stmt_start = pos
-        quoted_end = _quoted_end(text, pos, dialect)
+        quoted_end = _quoted_end(text, pos, dialect) if ch in opening else None
         if quoted_end is not None:
             if quoted_end < 0:
                 out.unterminated = Piece(pos, n)
@@ -156,6 +157,9 @@ def _block_comment_end(text: str, pos: int, nested: bool) -> int | None:
     return None
 
 
+_OPENING = {Dialect.POSTGRES: "Ee$'\"", Dialect.MYSQL: "'\"`", Dialect.SQLITE: "'\"`["}
+
+
 def _quoted_end(text: str, pos: int, dialect: Dialect) -> int | None:
     """If a string or quoted name starts at pos, return where it ends (-1 if never); else None."""
     ch = text[pos]
@@ -186,16 +190,20 @@ def _quoted_end(text: str, pos: int, dialect: Dialect) -> int | None:
 
 
 def _scan_quote(text: str, pos: int, quote: str, backslash: bool) -> int:
-    i, n = pos + 1, len(text)
-    while i < n:
-        ch = text[i]
-        if backslash and ch == "\\":
-            i += 2
-            continue
-        if ch == quote:
-            if text[i + 1 : i + 2] == quote:
-                i += 2
-                continue
-            return i + 1
-        i += 1
-    return -1
+    """Where the string or quoted name opened by `quote` at pos ends (a doubled quote stays inside; with
+    `backslash`, so does an escaped character), or -1 if it never does."""
+    match = _QUOTED[quote, backslash].match(text, pos)
+    return match.end() if match else -1
+
+
+# One regular expression per kind of quote: the scan runs in C, not a character at a time in Python. The
+# quantifier is possessive (*+): "'a''" never ends early by giving back the doubled quote it consumed.
+_QUOTED = {
+    (quote, backslash): re.compile(
+        re.escape(quote) + "(?:" + (r"[^\\" if backslash else "[^") + re.escape(quote) + "]"
+        + (r"|\\." if backslash else "") + "|" + re.escape(quote * 2) + ")*+" + re.escape(quote),
+        re.DOTALL,
+    )
+    for quote in "'\"`"
+    for backslash in (False, True)
+}

@@ -29,10 +29,9 @@ _DML = ("insert", "update", "delete", "merge")
 
 
 def _dml_statements(script: Script) -> list[Statement]:
-    """The top-level statements that change rows (a nested change counts at its parent), in order."""
-    by_index = {s.index: s for s in script.statements}
-    tops = {script.top_of[s.index] for s in script.statements if s.actions_of(*_DML)}
-    return [by_index[index] for index in sorted(tops)]
+    """The top-level statements that change rows, in order. A change inside a trigger's, procedure's or
+    event's body does not run when the script runs (MySQL has no anonymous block), so it does not count."""
+    return [s for s in script.statements if s.parent is None and s.actions_of(*_DML)]
 
 
 @rule("ban-mixed-ddl-and-dml", Severity.ERROR, "DDL mixed with DML in one MySQL script",

@@ -44,6 +44,17 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
         if statement.dialect is Dialect.MYSQL:
             if _mysql_online(statement):
                 continue  # MySQL refuses the change rather than copy the table (VARCHAR widening passes)
+            copies = any(a.get("algorithm") == "copy" for a in statement.actions_of("alter-table"))
+            if mysql_list_type(action) and not copies:
+                yield Violation(
+                    message=f"changing {where} to a new {action.get('type')} list copies {action.table} row by row "
+                    "unless it only appends values at the end (then MySQL changes the metadata alone): check cannot "
+                    "see the current list offline",
+                    help="Add `, ALGORITHM=INSTANT`: MySQL then makes the change only if it is instant (values "
+                    f"appended), and refuses it otherwise. {help_text}",
+                    at_most=Severity.WARNING,
+                )
+                continue
             yield Violation(message=f"changing the type of {where} to {action.get('type')} copies {action.table} "
                             "row by row: writes to it wait until the copy is done", help=help_text)  # fmt: skip
             continue
@@ -75,6 +86,12 @@ def _postgres(action: Action, where: str, help_text: str, context: RuleContext) 
         )
         return
     yield Violation(message=f"changing the type of {where} to {new} {rewrite}", help=help_text)
+
+
+def mysql_list_type(action: Action) -> bool:
+    """A MySQL type change to an ENUM or SET: instant when it only appends values ("Online DDL Operations",
+    column operations), a table copy otherwise; which one, only the current list tells."""
+    return str(action.get("type") or "").lower().split("(")[0].strip() in ("enum", "set")
 
 
 def _mysql_online(statement: Statement) -> bool:

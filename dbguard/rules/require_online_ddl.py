@@ -38,6 +38,7 @@ from collections.abc import Iterator
 
 from dbguard.dialects import Dialect
 from dbguard.registry import RuleContext, Severity, Violation, rule
+from dbguard.rules.ban_column_type_change import mysql_list_type
 from dbguard.sql.model import Statement
 
 
@@ -90,10 +91,15 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
             blocked = "reads and writes" if lock == "exclusive" else "writes"
             problem = (f"runs in place with LOCK={(lock or 'default').upper()}: MySQL may block {blocked} "
                        "for the whole change")  # fmt: skip
+        changes = [a for a in statement.actions if a.kind != "alter-table"]
+        maybe_instant = algorithm is None and lock is None and changes and all(
+            a.kind == "alter-column-type" and mysql_list_type(a) for a in changes)  # fmt: skip
+        instant_note = " (an ENUM or SET list that only gains values at its end is changed instantly)"
         yield Violation(
-            message=f"{subject} {problem}",
+            message=f"{subject} {problem}" + (instant_note if maybe_instant else ""),
             help="Append `, ALGORITHM=INPLACE, LOCK=NONE` (or `, ALGORITHM=INSTANT`) so MySQL refuses the "
             "change instead of copying the table under a lock.",
+            at_most=Severity.WARNING if maybe_instant else None,
         )
 
 

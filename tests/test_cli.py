@@ -272,3 +272,16 @@ def test_a_message_with_a_driver_detail_is_shown_on_one_line() -> None:
     message = 'invalid input syntax for type integer: "x"\nDETAIL:  Token "x" is invalid.\n  HINT: quote it\n'
     assert _one_line(message) == 'invalid input syntax for type integer: "x"; DETAIL:  Token "x" is invalid.; ' \
         "HINT: quote it"
+
+
+@pytest.mark.parametrize("command", [
+    ["verify", "--db", "postgresql://postgres@127.0.0.1:1/nowhere"],  # nothing listens: it would be exit 4
+    ["drill", "--db", "postgresql://postgres@127.0.0.1:1/nowhere"],  # no backup: it would be exit 5
+    ["dry-run", "scripts/safe_add_stock_index.sql", "--db", "postgresql://postgres@127.0.0.1:1/nowhere"],
+])  # fmt: skip
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(command: list[str], tmp_path: Path) -> None:
+    store = ["--backup-dir", str(tmp_path / "store")] if command[0] == "drill" else []
+    for output, why in ((tmp_path, "it is a directory"), (tmp_path / "missing" / "r.txt", "is not a directory")):
+        result = runner.invoke(app, [*command, *store, "--output", str(output)])
+        assert result.exit_code == 2, result.output
+        assert why in result.output and len(result.output.strip().splitlines()) == 1, result.output

@@ -131,6 +131,20 @@ def policy_from(option: str | None, config: Config) -> Policy:
     return load_policy(option or config.policy)
 
 
+def writable_output(output: Path | None) -> None:
+    """Refuse (UsageError, exit 2) an --output path that cannot be written, before a long command does any
+    work: a drill journaled as PASSED, or a verify run against the database, must not end in "cannot write"."""
+    if output is None:
+        return
+    folder = output.parent if str(output.parent) else Path(".")
+    if output.is_dir():
+        raise UsageError(f"cannot write the report to {output}: it is a directory")
+    if not folder.is_dir():
+        raise UsageError(f"cannot write the report to {output}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        raise UsageError(f"cannot write the report to {output}: permission denied")
+
+
 def emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)

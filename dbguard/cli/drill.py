@@ -19,6 +19,7 @@ from dbguard.cli.base import (
     emit,
     policy_from,
     stderr,
+    writable_output,
 )
 from dbguard.config import discover
 from dbguard.journal.journal import DEFAULT_JOURNAL_PATH
@@ -80,6 +81,7 @@ def drill_command(
     """
     from dbguard.backup.store import BackupStore
     from dbguard.journal import Journal, journal_path
+    writable_output(output)
     from dbguard.pipeline.drill import DrillFailed, DrillOptions, drill
     from dbguard.report.drill import json as drill_json
     from dbguard.report.drill import markdown as drill_markdown

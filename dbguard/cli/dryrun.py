@@ -20,6 +20,7 @@ from dbguard.cli.base import (
     emit,
     policy_from,
     stderr,
+    writable_output,
 )
 from dbguard.config import discover
 from dbguard.errors import EXIT_FINDINGS, UsageError
@@ -70,6 +71,7 @@ def dry_run_command(
     from dbguard.targets.url import DatabaseUrl
 
     install_sigterm_handler()  # SIGTERM unwinds like Ctrl-C, so the sandbox is always removed
+    writable_output(output)
     config = discover()
     sources = list(read_sources([script]))
     if len(sources) != 1:

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from dbguard.cli.backup import ManifestKeyOption, backup_directory
-from dbguard.cli.base import OutputOption, PolicyOption, TargetOption, app, policy_from, stderr
+from dbguard.cli.base import OutputOption, PolicyOption, TargetOption, app, policy_from, stderr, writable_output
 from dbguard.config import discover
 from dbguard.errors import UsageError
 
@@ -79,6 +79,7 @@ def verify_command(
     from dbguard.monitor.verify import VerifyOptions, verify_database
     from dbguard.targets.url import DatabaseUrl
 
+    writable_output(output)
     config = discover()
     url = DatabaseUrl.parse(db)
     key = manifest_key or (Path(config.manifest_key) if config.manifest_key else None)

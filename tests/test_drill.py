@@ -292,6 +292,17 @@ def test_a_sqlite_drill_restores_to_a_scratch_file(tmp_path: Path) -> None:
     assert [r.fields["verdict"] for r in journal.trusted().records] == ["PASSED", "FAILED"]
 
 
+def test_an_invariant_that_cannot_be_evaluated_fails_the_drill_without_blaming_the_backup(tmp_path: Path) -> None:
+    database = sqlite_db(tmp_path / "shop.db")
+    store, _ = backup_of(f"sqlite:///{database}", tmp_path / "store")
+    policy = parse_policy('[[invariants]]\nname = "typo"\nsql = "SELECT * FROM stock WHERE quantity < 0"\n',
+                          "test")  # fmt: skip
+    report = drill(DatabaseUrl.parse(f"sqlite:///{database}"), store, policy)
+    assert report.restored and not report.passed  # fail closed: an invariant not checked is no pass
+    (reason,) = report.reasons
+    assert reason.startswith("invariant 'typo' could not be evaluated on the restored data") and "quantity" in reason
+
+
 def test_sqlite_files_of_one_relative_name_in_two_directories_are_two_databases(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

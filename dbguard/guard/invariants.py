@@ -14,7 +14,7 @@ from typing import Any
 
 from dbguard.dialects import Dialect
 from dbguard.policy.policy import Invariant
-from dbguard.targets.model import CheckResult, TableStats, Target
+from dbguard.targets.model import UNCHECKED, CheckResult, TableStats, Target
 from dbguard.targets.sqlite import quote_identifier
 
 SAMPLE_LIMIT = 10
@@ -40,7 +40,7 @@ def _evaluate_one(invariant: Invariant, target: Target, before: Mapping[str, Tab
     except _Unresolved as error:
         return CheckResult(invariant.name, False, str(error))
     except Exception as error:  # whatever stops the check fails the invariant: fail closed
-        return CheckResult(invariant.name, False, f"could not be checked: {_first_line(error)}")
+        return CheckResult(invariant.name, False, f"{UNCHECKED}: {_first_line(error)}")
     if not rows:
         return CheckResult(invariant.name, True, f"no {what}")
     count = f"more than {SAMPLE_LIMIT}" if len(rows) > SAMPLE_LIMIT else str(len(rows))

@@ -111,6 +111,9 @@ class SequenceColumn:
     largest: Any  # max() of the column now; None when the table is empty
 
 
+UNCHECKED = "could not be checked"  # how a CheckResult's detail begins when the check itself failed (a fail)
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """One integrity check or invariant. A failure names up to 10 offending rows."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dbguard.targets.model import CheckResult
+from dbguard.targets.model import UNCHECKED, CheckResult
 
 PASSED, FAILED = "PASSED", "FAILED"
 
@@ -73,6 +73,9 @@ class DrillReport:
     @property
     def reasons(self) -> tuple[str, ...]:
         """Why the drill failed, in order; empty when it passed."""
-        broken = tuple(f"invariant {check.name!r} broken on the restored data: {check.detail}"
+        broken = tuple(f"invariant {check.name!r} could not be evaluated on the restored data (the invariant's "
+                       f"query or the sandbox session, not the backup, may be at fault): {check.detail}"
+                       if check.detail.startswith(UNCHECKED) else
+                       f"invariant {check.name!r} broken on the restored data: {check.detail}"
                        for check in self.broken_invariants)  # fmt: skip
         return ((self.failure,) if self.failure else ()) + broken

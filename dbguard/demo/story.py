@@ -27,12 +27,11 @@ from dbguard.dialects import Dialect
 from dbguard.errors import EXIT_INTERRUPTED, UsageError
 from dbguard.inputs import Source
 from dbguard.journal import Journal, group_runs
-from dbguard.pipeline.check import check_text
+from dbguard.pipeline.check import check_sources
 from dbguard.pipeline.drill import DrillOptions, drill
 from dbguard.pipeline.dryrun import DryRunOptions, dry_run
 from dbguard.pipeline.run import RunOptions, run_script
 from dbguard.policy.policy import Policy
-from dbguard.report.check.model import CheckReport
 from dbguard.report.check.text import plural
 from dbguard.report.drill import text as drill_text
 from dbguard.report.dryrun import text as dryrun_text
@@ -84,8 +83,7 @@ class Story:
         n.say(f"On 6 June 2024 a maintenance script meant to \"optimize the database\" corrupted the stock table "
               f"and stopped 90% of the warehouse for six and a half hours. It is kept in [bold]{ROGUE_SCRIPT}[/bold]. "
               "`dbguard check` reads it offline, as the PostgreSQL it was written for:")  # fmt: skip
-        file = check_text(script_text(ROGUE_SCRIPT), Dialect.POSTGRES, self.policy, ROGUE_SCRIPT)
-        report = CheckReport(policy=self.policy, files=(file,))
+        report = check_sources([Source(ROGUE_SCRIPT, script_text(ROGUE_SCRIPT))], Dialect.POSTGRES, self.policy)
         blocking = report.blocking
         n.lines([f"  line {f.line:>3}  {f.rule_id:<36} {f.message}" for f in blocking], cut=True)
         n.say(f"({plural(len(blocking), 'blocking finding')}; `dbguard check {ROGUE_SCRIPT}` explains each one.)")
@@ -111,9 +109,8 @@ class Story:
         n.say(f"[bold]{SUBTLE_SCRIPT}[/bold] ships the picked orders: it books their lines out of stock and marks "
               "them shipped. Every statement has a WHERE clause, and its write to the protected stock table is "
               "waived with a reason, so the static check passes:")  # fmt: skip
-        file = check_text(source.text, self.target.dialect, self.policy, source.name)
-        report = CheckReport(policy=self.policy, files=(file,))
-        waived = sum(f.waived for f in file.findings)
+        report = check_sources([source], self.target.dialect, self.policy)
+        waived = sum(f.waived for f in report.findings)
         n.claim(2, f"check passes it ({plural(report.statement_count, 'statement')}, no blocking finding, "
                    f"{waived} waived with its reason)", not report.blocking and waived > 0,
                 f"{len(report.blocking)} blocking, {waived} waived")  # fmt: skip
@@ -175,9 +172,8 @@ class Story:
             "'backordered'; the rest ship. `dbguard run` does every step in order: check, dry-run, the plan, a "
             "backup verified by a restore test, the script, the integrity gate, COMMIT, the journal."
         )
-        file = check_text(source.text, self.target.dialect, self.policy, source.name)
-        n.claim(4, "check passes it", not CheckReport(policy=self.policy, files=(file,)).blocking,
-                "blocking findings")  # fmt: skip
+        checked = check_sources([source], self.target.dialect, self.policy)
+        n.claim(4, "check passes it", not checked.blocking, "blocking findings")
 
         def show_plan(plan: RunPlan) -> bool:
             n.report(run_text.render_plan(plan, color=n.color, width=n.width))

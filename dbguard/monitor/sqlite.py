@@ -16,7 +16,7 @@ from typing import Any
 
 from dbguard.monitor.model import CheckOutcome, Status
 from dbguard.monitor.runner import PlannedCheck
-from dbguard.targets.sqlite import SqliteTarget, _check_clauses, quote_identifier
+from dbguard.targets.sqlite import SqliteTarget, check_clauses, quote_identifier
 
 SAMPLE_LIMIT = 10
 _PROGRESS_STEPS = 10_000  # SQLite virtual machine instructions between two looks at the clock
@@ -26,12 +26,11 @@ def planned_checks(target: SqliteTarget, sample_percent: float | None) -> list[P
     conn = target.conn
     pragma = "quick_check" if sample_percent is not None else "integrity_check"
     checks = [PlannedCheck(pragma, "main", None, lambda: _integrity(conn, pragma))]
+    create_sql = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
     for table in target.all_tables():
         if conn.execute(f"PRAGMA foreign_key_list({quote_identifier(table)})").fetchone():
             checks.append(PlannedCheck("foreign_key_check", table, table, _bind(_foreign_keys, conn, table)))
-        create_sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
-                                  (table,)).fetchone()[0] or ""  # fmt: skip
-        for number, expression in enumerate(_check_clauses(create_sql), start=1):
+        for number, expression in enumerate(check_clauses(create_sql[table] or ""), start=1):
             subject = f"{table}.check{number}"
             checks.append(PlannedCheck("check constraint", subject, table,
                                        _bind(_check_clause, conn, table, subject, expression)))  # fmt: skip

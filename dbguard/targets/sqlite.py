@@ -185,7 +185,7 @@ class SqliteTarget:
                 columns = self._index_columns(name)
                 yield Constraint(f"{table}_{'_'.join(columns)}_key", table, "unique",
                                  f"UNIQUE ({', '.join(columns)})", True)  # fmt: skip
-        checks = _check_clauses(self._create_sql(table))
+        checks = check_clauses(self._create_sql(table))
         if checks:
             yield Constraint(f"{table}_check", table, "check", ", ".join(f"CHECK ({c})" for c in checks), True)
 
@@ -359,7 +359,7 @@ def _reachable(start: set[str], edges: dict[str, set[str]]) -> set[str]:
     return seen
 
 
-def _check_clauses(create_sql: str) -> list[str]:
+def check_clauses(create_sql: str) -> list[str]:
     """The expressions of the CHECK clauses in a CREATE TABLE statement, as written."""
     clauses: list[str] = []
     after_check = False

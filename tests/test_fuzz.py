@@ -176,4 +176,8 @@ def test_a_sample_through_the_command_line(tmp_path: Path) -> None:
                 result = runner.invoke(app, ["check", str(script), "-d", dialect.value, "-f", output_format])
                 where = f"mutant {number * 15} ({dialect.value}, {output_format})"
                 assert result.exit_code in (0, 1, 3), f"{where}: exit {result.exit_code}: {result.stderr}"
+                # CliRunner catches an exception that escapes the command and reports it as exit 1, with no
+                # traceback in the output: only `exception` tells it from a real exit 1 (findings).
+                assert result.exception is None or isinstance(result.exception, SystemExit), (
+                    f"{where}: {type(result.exception).__name__}: {result.exception}")  # fmt: skip
                 assert "Traceback" not in result.output and "internal error" not in result.stderr, where

@@ -57,10 +57,5 @@ def by_size(severity: Severity, table: TableInfo, thresholds: Thresholds) -> Sev
     return severity
 
 
-def spelled(table: TableInfo) -> str:
-    """The table's name as a finding shows it: without the default schema."""
-    return table.name if table.schema in ("public", "main") else table.qualified
-
-
 def size_note(table: TableInfo) -> str:
-    return f" ({spelled(table)}: {table.size_text})"
+    return f" ({table.spelled}: {table.size_text})"

@@ -71,6 +71,11 @@ class TableInfo:
     def qualified(self) -> str:
         return f"{self.schema}.{self.name}"
 
+    @property
+    def spelled(self) -> str:
+        """The name as a script or a finding writes it: without the default schema (public; SQLite: main)."""
+        return self.name if self.schema in ("public", "main") else self.qualified
+
     def column(self, name: str) -> ColumnInfo | None:
         return next((c for c in self.columns if c.name == name), None)
 
@@ -137,14 +142,12 @@ class Catalog:
                 return f"{schema}.{name}"
         return None
 
+    @cached_property
     def column_types(self) -> dict[tuple[str, str], str]:
-        """(table as a script names it without `public.`, column) -> type: RuleContext.column_types."""
-        out = {}
-        for table in self.tables.values():
-            spelled = table.name if table.schema in ("public", "main") else table.qualified
-            for column in table.columns:
-                out[(spelled.lower(), column.name)] = column.type
-        return out
+        """(table as a script names it without `public.`, column) -> type: RuleContext.column_types. Built
+        once per snapshot, not once per checked script."""
+        return {(table.spelled.lower(), column.name): column.type
+                for table in self.tables.values() for column in table.columns}  # fmt: skip
 
     def to_json(self) -> str:
         document = {

@@ -35,7 +35,7 @@ def check_script(script: Script, policy: Policy, catalog: Catalog | None = None)
     if catalog is not None and catalog.dialect is not script.dialect:
         raise UsageError(f"{script.path} is checked as {script.dialect.value}, but the table statistics are of a "
                          f"{catalog.dialect.value} database ({catalog.source})")  # fmt: skip
-    context = RuleContext(script, policy, catalog.column_types() if catalog else {}, catalog)
+    context = RuleContext(script, policy, catalog.column_types if catalog else {}, catalog)
     active = [
         (r.id, r.check, policy.severity_of(r.id))
         for r in RULES.values()

@@ -127,6 +127,10 @@ class Catalog:
     def _every_relation(self) -> dict[str, object]:
         return {**self.relations, **self.tables}
 
+    def schemas_searched(self, search_path: Iterable[str] = ()) -> list[str]:
+        """Where an unqualified name is looked up: `search_path`, else public (SQLite: main)."""
+        return list(search_path) or (["main"] if self.dialect is Dialect.SQLITE else ["public"])
+
     def _resolve(self, name: str, search_path: Iterable[str], known: Mapping[str, object]) -> str | None:
         if '"' in name:  # regclass text, as in nextval('"Sales"."Seq"'): the server's own reading of it
             name = ".".join(quoted.replace('""', '"') if not bare else bare.lower()
@@ -136,8 +140,7 @@ class Catalog:
             if self.dialect is Dialect.SQLITE and schema in ("main", "temp"):
                 schema = "main"
             return name if name in known else (f"{schema}.{bare}" if f"{schema}.{bare}" in known else None)
-        schemas = list(search_path) or (["main"] if self.dialect is Dialect.SQLITE else ["public"])
-        for schema in schemas:
+        for schema in self.schemas_searched(search_path):
             if f"{schema}.{name}" in known:
                 return f"{schema}.{name}"
         return None

@@ -50,8 +50,7 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
             continue  # the system catalogs are not in the snapshot
         close = difflib.get_close_matches(name, [t.name for t in catalog.tables.values()], n=1)
         hint = f"Did you mean {close[0]!r}? " if close else ""
-        schemas = search_path or (["main"] if catalog.dialect.value == "sqlite" else ["public"])
-        where = "its schema" if "." in name else "schema " + ", ".join(schemas)
+        where = "its schema" if "." in name else "schema " + ", ".join(catalog.schemas_searched(search_path))
         yield Violation(
             message=f"{name} does not exist in {catalog.source} (looked in {where})",
             help=f"{hint}Check the name, and that the statistics are of the database the script is for "

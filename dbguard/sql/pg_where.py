@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pglast import ast
 
-from dbguard.sql.pg_tree import children, deparse, walk
+from dbguard.sql.pg_tree import children, deparse
 
 _VARYING = (ast.ColumnRef, ast.ParamRef, ast.RangeVar, ast.FuncCall)  # a subquery over a table varies too
 _SAME_TEXT_MAX_NODES = 50  # sides this small are compared as text: deparse() recurses several frames a level
@@ -28,8 +28,7 @@ def may_be_always_true(where: ast.Node | None, changed: ast.RangeVar | None = No
         return False
     varies: dict[int, bool] = {}
     size: dict[int, int] = {}
-    for node in reversed(list(walk(where))):  # walk lists parents first: reversed, children come first
-        below = children(node)
+    for node, below in reversed(_preorder(where)):  # parents come first: reversed, children come first
         varies[id(node)] = isinstance(node, _VARYING) or any(varies[id(child)] for child in below)
         size[id(node)] = 1 + sum(size[id(child)] for child in below)
         if isinstance(node, ast.BoolExpr) and not all(varies[id(arg)] for arg in node.args or ()):
@@ -41,6 +40,19 @@ def may_be_always_true(where: ast.Node | None, changed: ast.RangeVar | None = No
         if isinstance(node, ast.A_Expr) and _constant_or_reflexive(node, varies, size):
             return True  # an inner 1 = 1, or x = x
     return not varies[id(where)]  # WHERE true, WHERE 1 = 1
+
+
+def _preorder(root: ast.Node) -> list[tuple[ast.Node, list[ast.Node]]]:
+    """Every node below `root` with the nodes right below it, parents first in source order (`walk`'s order):
+    each node's attributes are read once, not once by walk and again by children."""
+    out: list[tuple[ast.Node, list[ast.Node]]] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        below = children(node)
+        out.append((node, below))
+        stack.extend(reversed(below))
+    return out
 
 
 def _null_and_not_null(args: tuple[ast.Node, ...]) -> bool:

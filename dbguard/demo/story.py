@@ -23,6 +23,7 @@ from rich.markup import escape
 from dbguard.backup.restore import restore_into
 from dbguard.backup.store import VERIFIED, BackupStore
 from dbguard.demo.narration import Narrator
+from dbguard.demo.schema import ORDER_STATUSES
 from dbguard.dialects import Dialect
 from dbguard.errors import EXIT_INTERRUPTED, UsageError
 from dbguard.inputs import Source
@@ -202,7 +203,8 @@ class Story:
         n.claim(4, "the journal holds its intent and its outcome",
                 journaled is not None and journaled.intent is not None and journaled.outcome is not None,
                 "not in the journal")  # fmt: skip
-        picked, backordered = _count_orders(self.target, "picked"), _count_orders(self.target, "backordered")
+        orders = _orders_by_status(self.target)
+        picked, backordered = orders.get("picked", 0), orders.get("backordered", 0)
         n.claim(4, f"no order is left picked; {backordered} oversold one(s) wait as backorders",
                 picked == 0 and backordered > 0, f"{picked} picked, {backordered} backordered")  # fmt: skip
 
@@ -280,12 +282,13 @@ def changed_tables(before: dict[str, TableStats], after: dict[str, TableStats]) 
     return sorted(t for t in set(before) | set(after) if before.get(t) != after.get(t))
 
 
-def _count_orders(url: DatabaseUrl, status: str) -> int:
+def _orders_by_status(url: DatabaseUrl) -> dict[str, int]:
+    """How many orders are in each status (a status with none is left out), in one read-only session."""
     with closing(open_target(url, read_only=True)) as target:
-        rows = target.query(f"SELECT count(*) FROM orders WHERE status = '{status}'", limit=1)
+        rows = target.query("SELECT status, count(*) FROM orders GROUP BY status", limit=len(ORDER_STATUSES))
         if url.dialect is Dialect.POSTGRES:
             target.conn.rollback()
-    return int(rows[0][0])
+    return {status: int(count) for status, count in rows}
 
 
 def _stop_if_interrupted(report: RunReport) -> None:

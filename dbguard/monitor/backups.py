@@ -12,9 +12,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from dbguard.backup.store import VERIFIED, BackupStore, Manifest
-from dbguard.errors import UsageError
 from dbguard.monitor.model import BackupFreshness
-from dbguard.pipeline.drill import taken_at
+from dbguard.pipeline.drill import same_database, taken_at
 from dbguard.targets.url import DatabaseUrl
 
 
@@ -28,7 +27,7 @@ def backup_freshness(store: BackupStore, target: DatabaseUrl, max_age_seconds: f
     for entry in store.list():  # newest first
         if isinstance(entry, tuple):
             problems.append(f"manifest {entry[0]} cannot be trusted: {entry[1]}")
-        elif _same_database(entry, target):
+        elif same_database(entry, target):
             mine.append(entry)
     newest = mine[0] if mine else None
     newest_status = None
@@ -51,10 +50,3 @@ def backup_freshness(store: BackupStore, target: DatabaseUrl, max_age_seconds: f
     return BackupFreshness(str(store.directory), verified.id if verified else None,
                            taken_at(verified).isoformat() if verified else None, age, newest.id if newest else None,
                            newest_status, max_age_seconds, stale, tuple(problems))  # fmt: skip
-
-
-def _same_database(manifest: Manifest, target: DatabaseUrl) -> bool:
-    try:
-        return DatabaseUrl.parse(manifest.target).same_database(target)
-    except UsageError:  # a manifest's URL this dbguard cannot read names no database it can verify
-        return False

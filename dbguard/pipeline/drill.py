@@ -145,7 +145,7 @@ def choose_backup(store: BackupStore, target: DatabaseUrl | None, backup_id: str
     """The manifest to drill (see `drill`), and notes on what was passed over (unreadable manifests)."""
     if backup_id is not None:
         manifest = store.load(store.resolve(backup_id))
-        if target is not None and not _same_database(manifest, target):
+        if target is not None and not same_database(manifest, target):
             raise UsageError(f"backup {manifest.id} is of {manifest.target}, not of {target}: drop --db, or "
                              "choose a backup of that database")  # fmt: skip
         return manifest, []
@@ -153,7 +153,7 @@ def choose_backup(store: BackupStore, target: DatabaseUrl | None, backup_id: str
         raise UsageError("a drill needs the database whose newest backup it restores (--db URL), or --backup ID")
     entries = store.list()
     unreadable = [entry for entry in entries if isinstance(entry, tuple)]
-    ours = [entry for entry in entries if isinstance(entry, Manifest) and _same_database(entry, target)]
+    ours = [entry for entry in entries if isinstance(entry, Manifest) and same_database(entry, target)]
     notes = [f"{len(unreadable)} manifest(s) in {store.directory} could not be read and were passed over (see "
              "`dbguard backup list`)"] if unreadable else []  # fmt: skip
     if not ours:
@@ -256,7 +256,9 @@ def _restored_sqlite(manifest: Manifest, dump: Path, say: Progress) -> Iterator[
             copy.close()
 
 
-def _same_database(manifest: Manifest, target: DatabaseUrl) -> bool:
+def same_database(manifest: Manifest, target: DatabaseUrl) -> bool:
+    """Whether `manifest` is a backup of `target` (`DatabaseUrl.same_database`); False when its URL cannot
+    be read (it names no database dbguard can reach)."""
     source = source_url(manifest)
     return source is not None and source.same_database(target)
 

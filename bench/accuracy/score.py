@@ -99,14 +99,13 @@ def load_cases() -> list[Case]:
     return cases
 
 
-UNRECOGNIZED: list[str] = []  # "<case>: <statement's first words>", filled by dbguard_verdicts
-
-
-def dbguard_verdicts(cases: list[Case]) -> tuple[dict[str, Verdict], dict[str, tuple[int, int]]]:
-    """Per case: blocking or not, and the rules behind it; per dialect: (statements recognized, statements)."""
+def dbguard_verdicts(cases: list[Case]) -> tuple[dict[str, Verdict], dict[str, tuple[int, int]], list[str]]:
+    """Per case: blocking or not, and the rules behind it; per dialect: (statements recognized, statements);
+    and each statement not recognized, as "  <dialect>: <case>: <its first words>"."""
     policy = load_policy(None)
     verdicts: dict[str, Verdict] = {}
     coverage: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    unrecognized: list[str] = []
     for case in cases:
         report = check_text(case.sql, Dialect(case.dialect), policy, f"{case.name}.sql")
         blocking = sorted({f.rule_id for f in report.findings if f.blocks(policy.fail_on)})
@@ -114,9 +113,9 @@ def dbguard_verdicts(cases: list[Case]) -> tuple[dict[str, Verdict], dict[str, t
         statements = report.script.statements
         coverage[case.dialect][0] += sum(1 for s in statements if s.recognized)
         coverage[case.dialect][1] += len(statements)
-        UNRECOGNIZED.extend(f"  {case.dialect}: {case.name}: {' '.join(s.text.split()[:8])}"
+        unrecognized.extend(f"  {case.dialect}: {case.name}: {' '.join(s.text.split()[:8])}"
                             for s in statements if not s.recognized)  # fmt: skip
-    return verdicts, {d: (c[0], c[1]) for d, c in coverage.items()}
+    return verdicts, {d: (c[0], c[1]) for d, c in coverage.items()}, unrecognized
 
 
 def squawk_verdicts(cases: list[Case], squawk: str) -> dict[str, Verdict]:
@@ -199,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         squawk = shutil.which(args.squawk)
         if squawk is None:
             raise BenchError(f"{args.squawk} is not an executable (pip install squawk-cli)")
-        verdicts, coverage = dbguard_verdicts(cases)
+        verdicts, coverage, unrecognized = dbguard_verdicts(cases)
         squawk_seen = squawk_verdicts([c for c in cases if c.dialect == "postgres"], squawk)
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -253,9 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     if details:
         print("\nmisses and false positives (rules that fired):")
         print("\n".join(details))
-    if UNRECOGNIZED:
+    if unrecognized:
         print("\nstatements dbguard did not fully understand (coverage):")
-        print("\n".join(UNRECOGNIZED))
+        print("\n".join(unrecognized))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"overall": overall.as_dict(), **results}, indent=2))

@@ -66,8 +66,8 @@ def classify(node: ast.Node) -> Facts:
     c = Collector()
     nodes = list(walk(node))
     kind, transactional = _classify_into(node, nodes, c)
-    pg_locks.add_locks(node, nodes, c)
-    cte_names = {cte.ctename for cte in nodes if isinstance(cte, ast.CommonTableExpr)}
+    cte_names = pg_locks.cte_names(nodes)
+    pg_locks.add_locks(node, nodes, cte_names, c)
     created = {a.table for a in c.actions if a.kind == "create-table"}  # SELECT INTO / CREATE TABLE AS: not read
     for rv in nodes:
         if isinstance(rv, ast.RangeVar):

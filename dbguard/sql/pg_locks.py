@@ -62,20 +62,18 @@ def dotted(parts: Iterable[ast.Node]) -> str:
     return ".".join(str(p.sval) for p in parts if isinstance(p, ast.String))
 
 
-def add_locks(node: ast.Node, nodes: list[ast.Node], c: Collector, runs: bool = True) -> None:
+def add_locks(node: ast.Node, nodes: list[ast.Node], cte_names: set[str], c: Collector, runs: bool = True) -> None:
     """Record the locks `node` takes beyond those its classifier recorded on its target. One pass over
     `nodes` (every node of the statement, as classify_pg walked them): a query's FROM list is read down
-    its joins only, since each subquery is a node of its own in the pass. `runs`: the statement runs now
-    (not a function body being validated), so the functions it calls run too."""
+    its joins only, since each subquery is a node of its own in the pass. `cte_names`: the names of the
+    statement's WITH queries (a FROM naming one without a schema reads no relation). `runs`: the statement
+    runs now (not a function body being validated), so the functions it calls run too."""
     reads: list[tuple[ast.RangeVar, LockMode]] = []
     locked: set[int] = set()  # subqueries in the FROM of a FOR UPDATE / SHARE query: their rows are locked too
-    cte_names: set[str] = set()
     sequence_lock = _sequence_lock(node) if runs else None
     for inner in nodes:
         if type(inner) in _QUERIES:
             _query_reads(inner, reads, locked)
-        elif isinstance(inner, ast.CommonTableExpr):
-            cte_names.add(str(inner.ctename))
         elif isinstance(inner, ast.Constraint) and inner.contype == ConstrType.CONSTR_FOREIGN and inner.pktable:
             referenced = name_of(inner.pktable)
             if not (isinstance(node, ast.CreateStmt) and referenced == name_of(node.relation)):  # new itself
@@ -230,10 +228,15 @@ def _validated_body(node: ast.CreateFunctionStmt, c: Collector) -> None:
         return  # the nested statement reports the syntax error
     for raw in statements:
         nodes = list(walk(raw.stmt))
-        add_locks(raw.stmt, nodes, c, runs=False)
+        add_locks(raw.stmt, nodes, cte_names(nodes), c, runs=False)
         for inner in nodes:
             if isinstance(inner, ast.InsertStmt | ast.UpdateStmt | ast.DeleteStmt | ast.MergeStmt) and inner.relation:
                 c.lock_on(name_of(inner.relation), L.ROW_EXCLUSIVE)
+
+
+def cte_names(nodes: list[ast.Node]) -> set[str]:
+    """The names of the WITH queries among `nodes`."""
+    return {str(cte.ctename) for cte in nodes if isinstance(cte, ast.CommonTableExpr)}
 
 
 def _sibling(table: ast.RangeVar, index: str) -> str:

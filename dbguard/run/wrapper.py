@@ -66,24 +66,28 @@ def _nothing_but_comments(script: Script, start: int, end: int) -> bool:
 def released_savepoints(script: Script) -> frozenset[int]:
     """The indexes of each SAVEPOINT that a later RELEASE in the same step releases, of that RELEASE, and of
     the savepoints made between them (a RELEASE releases those too)."""
-    step_of = {s.index: step.number for step in split_steps(script) for s in step.script.statements}
-    made: list[tuple[str, int]] = []  # (name, statement index), innermost last
-    released: set[int] = set()
+    marks = []  # (SAVEPOINT or RELEASE, savepoint name, statement index), in script order
     for statement in (s for s in script.statements if s.parent is None):
         actions = statement.actions_of("transaction-control")
         words = str(actions[0].get("command") or "").split() if len(actions) == 1 else []
         if words and words[0].upper() in ("SAVEPOINT", "RELEASE"):
             name = _savepoint_name(words[-1]) if len(words) > 1 else ""
-            if name == DBGUARD_SAVEPOINT:
-                continue
-            if words[0].upper() == "SAVEPOINT":
-                made.append((name, statement.index))
-                continue
-            same = [i for i, (n, index) in enumerate(made) if n == name and step_of[index] == step_of[statement.index]]
-            if same:
-                released.update(index for _, index in made[same[-1] :])
-                released.add(statement.index)
-                del made[same[-1] :]
+            if name != DBGUARD_SAVEPOINT:
+                marks.append((words[0].upper(), name, statement.index))
+    if not any(command == "RELEASE" for command, _, _ in marks):
+        return frozenset()  # nothing released: the script's steps need not be cut (every check asks)
+    step_of = {s.index: step.number for step in split_steps(script) for s in step.script.statements}
+    made: list[tuple[str, int]] = []  # (name, statement index), innermost last
+    released: set[int] = set()
+    for command, name, at in marks:
+        if command == "SAVEPOINT":
+            made.append((name, at))
+            continue
+        same = [i for i, (n, index) in enumerate(made) if n == name and step_of[index] == step_of[at]]
+        if same:
+            released.update(index for _, index in made[same[-1] :])
+            released.add(at)
+            del made[same[-1] :]
     return frozenset(released)
 
 

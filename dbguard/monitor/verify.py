@@ -24,13 +24,12 @@ from dbguard.monitor.model import CheckOutcome, Status, VerifyReport
 from dbguard.monitor.runner import Budget, PlannedCheck, run_planned
 from dbguard.policy.policy import Invariant, Policy
 from dbguard.targets import open_target
-from dbguard.targets.model import Target
+from dbguard.targets.model import UNCHECKED, Target
 from dbguard.targets.postgres import PostgresTarget
 from dbguard.targets.sqlite import SqliteTarget
 from dbguard.targets.url import DatabaseUrl
 
 MAX_TIME_BUDGET_SECONDS = 2_147_483  # statement_timeout takes whole milliseconds up to 2^31 - 1
-_UNEVALUATED = "could not be checked:"  # how guard.invariants.evaluate says an invariant's query did not run
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ def _invariant(target: Target, invariant: Invariant) -> CheckOutcome:
     (result,) = evaluate([invariant], target, {}, {})
     if result.passed:
         status = Status.PASS
-    elif result.detail.startswith(_UNEVALUATED):
+    elif result.detail.startswith(UNCHECKED):
         status = Status.INCOMPLETE  # its query did not run to its end (the time budget, a refused query)
     else:
         status = Status.FAIL

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -88,14 +89,14 @@ def planned_checks(target: PostgresTarget, sample_percent: float | None) -> list
     conn = target.conn
     checks = [PlannedCheck("invalid index", "all indexes", None, lambda: _invalid_indexes(conn))]
     for name, table, expression, definition, no_inherit in conn.execute(_CHECK_CONSTRAINTS).fetchall():
-        run = _bind(_check_constraint, conn, name, table, expression, definition, no_inherit, sample_percent)
+        run = partial(_check_constraint, conn, name, table, expression, definition, no_inherit, sample_percent)
         checks.append(PlannedCheck("check constraint", name, table, run))
     for name, table, referenced, columns, referenced_columns, match_full, plain in conn.execute(_FOREIGN_KEYS):
         key = _Key(name, table, referenced, columns, referenced_columns, match_full, only=plain)
-        checks.append(PlannedCheck("foreign key", name, table, _bind(_foreign_key, conn, key, sample_percent)))
+        checks.append(PlannedCheck("foreign key", name, table, partial(_foreign_key, conn, key, sample_percent)))
     for table, column, domain_schema, domain in conn.execute(_DOMAIN_COLUMNS).fetchall():
         subject = f"{table}.{column}"
-        run = _bind(_domain_column, conn, table, column, (domain_schema, domain), sample_percent)
+        run = partial(_domain_column, conn, table, column, (domain_schema, domain), sample_percent)
         checks.append(PlannedCheck("domain check", subject, table, run))
     return checks
 
@@ -110,7 +111,7 @@ def amcheck_checks(target: PostgresTarget) -> list[PlannedCheck]:
                                "CREATE EXTENSION amcheck enables this check)")  # fmt: skip
         return [PlannedCheck("amcheck", "btree indexes", None, lambda: skipped)]
     function = Identifier(str(row[0]), "bt_index_check")
-    return [PlannedCheck("amcheck", name, table, _bind(_bt_index_check, conn, function, name, table, oid))
+    return [PlannedCheck("amcheck", name, table, partial(_bt_index_check, conn, function, name, table, oid))
             for name, table, oid in conn.execute(_BTREE_INDEXES).fetchall()]  # fmt: skip
 
 
@@ -152,10 +153,6 @@ class _Key:
         # A foreign key binds the rows of its own table: the children of a plain table (INHERITS) do not
         # inherit it, so their rows are left out; a partitioned table's rows are all in its partitions.
         self.only = only
-
-
-def _bind(function: Callable[..., CheckOutcome], *args: Any) -> Callable[[], CheckOutcome]:
-    return lambda: function(*args)
 
 
 def _sampled(sample_percent: float | None) -> Composable:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any
+from functools import partial
 
 from dbguard.monitor.model import CheckOutcome, Status
 from dbguard.monitor.runner import PlannedCheck
@@ -29,11 +29,11 @@ def planned_checks(target: SqliteTarget, sample_percent: float | None) -> list[P
     create_sql = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
     for table in target.all_tables():
         if conn.execute(f"PRAGMA foreign_key_list({quote_identifier(table)})").fetchone():
-            checks.append(PlannedCheck("foreign_key_check", table, table, _bind(_foreign_keys, conn, table)))
+            checks.append(PlannedCheck("foreign_key_check", table, table, partial(_foreign_keys, conn, table)))
         for number, expression in enumerate(check_clauses(create_sql[table] or ""), start=1):
             subject = f"{table}.check{number}"
             checks.append(PlannedCheck("check constraint", subject, table,
-                                       _bind(_check_clause, conn, table, subject, expression)))  # fmt: skip
+                                       partial(_check_clause, conn, table, subject, expression)))  # fmt: skip
     return checks
 
 
@@ -56,10 +56,6 @@ def why_stopped(error: Exception) -> str:
     if isinstance(error, sqlite3.Error):
         return f"could not run: {error}"
     raise error  # not the database's answer: a bug, reported as one
-
-
-def _bind(function: Callable[..., CheckOutcome], *args: Any) -> Callable[[], CheckOutcome]:
-    return lambda: function(*args)
 
 
 def _integrity(conn: sqlite3.Connection, pragma: str) -> CheckOutcome:

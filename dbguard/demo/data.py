@@ -95,7 +95,7 @@ def generate(scale: float = 1.0, seed: int = SEED) -> WarehouseData:
                 reservations.append((len(reservations) + 1, o, *pair, qty, expires))
                 stock[pair][3] += qty
     # A few picked lines are oversold: the stock count found less on the shelf than was picked.
-    for pair in sorted(set(picked_lines), key=picked_lines.index)[:OVERSOLD_LINES]:
+    for pair in list(dict.fromkeys(picked_lines))[:OVERSOLD_LINES]:  # the first picked, in order
         stock[pair][2] = max(0, demand[pair] - rng.randint(1, 5))
         data.oversold.append(pair)
     data.rows["stock"] = [tuple(row) for row in stock.values()]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from psycopg import sql
 
+from dbguard.dialects import Dialect
 from dbguard.errors import UsageError
 from dbguard.sandbox.base import removed_afterwards
 from dbguard.sandbox.catalog import connect
@@ -70,7 +71,7 @@ def demo_databases(server: DatabaseUrl | None, workdir: Path) -> Iterator[tuple[
         yield (DatabaseUrl.parse(f"sqlite:///{workdir / 'warehouse.db'}"),
                DatabaseUrl.parse(f"sqlite:///{workdir / 'restored.db'}"))  # fmt: skip
         return
-    if server.dialect.value != "postgres":
+    if server.dialect is not Dialect.POSTGRES:
         raise UsageError(f"--db takes a PostgreSQL server (postgresql://user@host:5432/postgres), not {server}: "
                          "without --db the demo runs on SQLite")  # fmt: skip
     name = demo_name()

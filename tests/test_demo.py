@@ -145,7 +145,7 @@ def test_a_story_that_does_not_hold_exits_1(tmp_path: Path) -> None:
     [
         (["--scale", "0"], "--scale must be above 0"),
         (["--db", "sqlite:///x.db"], "--db takes a PostgreSQL server"),
-        (["--workdir", "README.md"], "must be a new or empty directory"),
+        (["--workdir", str(ROOT / "README.md")], "must be a new or empty directory"),
     ],
 )
 def test_bad_options_are_one_line_errors(args: list[str], message: str) -> None:

@@ -13,7 +13,7 @@ from sqlglot import exp
 from dbguard.dialects import Dialect
 from dbguard.sql.classify_sqlglot import classify
 from dbguard.sql.model import Action, Facts
-from dbguard.sql.sqlglot_collector import FLAGS, ONLINE_OPTION, Collector
+from dbguard.sql.sqlglot_collector import FLAGS, ONLINE_OPTION, Collector, online_options
 
 
 def command(e: exp.Command | exp.Block, dialect: Dialect) -> Facts | None:
@@ -91,7 +91,7 @@ def unparsable(sql: str, dialect: Dialect) -> Facts | None:
 def _drop_index_online(text: str, c: Collector) -> Facts | None:
     """MySQL DROP INDEX ... ON t ALGORITHM=... LOCK=...: MySQL maps it to ALTER TABLE t DROP INDEX, so the
     options become the statement's alter-table action, judged like ALTER TABLE's."""
-    options = {k.lower(): v.lower() for k, v in ONLINE_OPTION.findall(text)}
+    options = online_options(text)
     facts = _reparsed(ONLINE_OPTION.sub("", text), c)
     if facts is None or facts.kind != "DROP INDEX" or len(facts.tables_written) != 1:
         return None
@@ -189,7 +189,7 @@ def _replace(m: re.Match[str], c: Collector) -> Facts | None:
 
 def _create_index_online(m: re.Match[str], c: Collector) -> Facts | None:
     """MySQL CREATE INDEX ... ALGORITHM=... LOCK=...: sqlglot parses it once the options are taken out."""
-    options = {k.lower(): v.lower() for k, v in ONLINE_OPTION.findall(m[0])}
+    options = online_options(m[0])
     if not options:  # nothing to take out: reparsing the same text would come back here for ever
         return None
     facts = _reparsed(ONLINE_OPTION.sub("", m[0]), c)
@@ -203,7 +203,7 @@ def _convert_charset(m: re.Match[str], c: Collector) -> str:
     """ALTER TABLE ... CONVERT TO CHARACTER SET: every text column is converted, so the table is rebuilt
     (MySQL: "Converting a character set": rebuilds the table, no concurrent DML)."""
     table = _unquote(m["table"])
-    options = {k.lower(): v.lower() for k, v in ONLINE_OPTION.findall(m[0])}
+    options = online_options(m[0])
     c.write(table)
     c.add("vacuum", table, full=True)
     c.add("alter-table", table, algorithm=options.get("algorithm"), lock=options.get("lock"))

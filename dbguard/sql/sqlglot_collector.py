@@ -70,6 +70,11 @@ class Collector:
                      nested_sql=tuple(self.nested))  # fmt: skip
 
 
+def online_options(text: str) -> dict[str, str]:
+    """MySQL's ALGORITHM= and LOCK= clauses in `text`, names and values lower case: {"algorithm": "inplace"}."""
+    return {k.lower(): v.lower() for k, v in ONLINE_OPTION.findall(text)}
+
+
 def name_of(table: exp.Table) -> str:
     return ".".join(part for part in (table.catalog, table.db, table.name) if part)
 

@@ -9,7 +9,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -261,20 +261,27 @@ def _hold_lock(url: str, table: str, locked: threading.Event, release: threading
         conn.rollback()
 
 
+@contextmanager
+def _locked(url: str, table: str) -> Iterator[None]:
+    """Another session holds ACCESS EXCLUSIVE on `table` for the block (released when it ends, however)."""
+    locked, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_lock, args=(url, table, locked, release))
+    holder.start()
+    try:
+        assert locked.wait(10)
+        yield
+    finally:
+        release.set()
+        holder.join()
+
+
 def test_time_budget_reports_unfinished_and_unreached_checks_as_incomplete(real_pg: str, tmp_path: Path) -> None:
     """A check blocked by a lock longer than the budget is stopped by statement_timeout; every later check
     is not reached. Nothing failed, nothing passes by default: exit 8."""
     policy = tmp_path / "patient.toml"
     policy.write_text('[timeouts]\nlock_timeout = "1min"\n')
-    locked, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_hold_lock, args=(real_pg, "sales.store", locked, release))
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with _locked(real_pg, "sales.store"):
         code, report = verify_json("--db", real_pg, "--policy", str(policy), "--time-budget", "1")
-    finally:
-        release.set()
-        holder.join()
     assert code == 8 and report["verdict"] == "INCOMPLETE"
     details = [(c["subject"], c["status"], c["detail"]) for c in report["checks"]]
     stopped = [d for d in details if d[2].startswith("stopped: the time budget ran out")]
@@ -287,15 +294,8 @@ def test_time_budget_reports_unfinished_and_unreached_checks_as_incomplete(real_
 def test_lock_held_by_another_session_is_incomplete_not_passed(real_pg: str, tmp_path: Path) -> None:
     policy = tmp_path / "quick.toml"
     policy.write_text('[timeouts]\nlock_timeout = "200ms"\n')
-    locked, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_hold_lock, args=(real_pg, "sales.customer", locked, release))
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with _locked(real_pg, "sales.customer"):
         code, report = verify_json("--db", real_pg, "--policy", str(policy))
-    finally:
-        release.set()
-        holder.join()
     assert code == 8
     incomplete = checks(report, "incomplete")
     assert incomplete and all("lock" in c["detail"] for c in incomplete.values())

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from dbguard.cli import app
 from dbguard.demo.demo import DemoResult, run_demo
 from dbguard.demo.narration import Narrator
+from dbguard.journal import Journal, group_runs
 from dbguard.targets.url import DatabaseUrl
 from tests.warehouse import ADMIN_URL
 
@@ -76,7 +77,10 @@ def demo_databases() -> set[str]:
     return {name for (name,) in rows if f"_{os.getpid()}" in name}
 
 
-def test_the_whole_story_on_sqlite_at_the_default_scale(tmp_path: Path) -> None:
+def test_the_whole_story_on_sqlite_at_the_default_scale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = tmp_path / "user"  # the user's project, where dbguard's own .dbguard/ would go
+    user.mkdir()
+    monkeypatch.chdir(user)
     told, out, _ = narrator()
     result = run_demo(told, workdir=tmp_path / "demo")
     assert_story_held(result, out.getvalue())
@@ -84,6 +88,9 @@ def test_the_whole_story_on_sqlite_at_the_default_scale(tmp_path: Path) -> None:
     # --workdir keeps the files; the journal there holds the three runs, the user's .dbguard/ nothing new
     assert {p.name for p in (tmp_path / "demo").iterdir()} >= {"warehouse.db", "restored.db", "journal.jsonl",
                                                                "backups", "manifest.key"}  # fmt: skip
+    runs = group_runs(Journal(tmp_path / "demo" / "journal.jsonl").verify().records)
+    assert [run.result.split(" (")[0] for run in runs] == ["ROLLED BACK", "COMMITTED", "drill PASSED"]
+    assert list(user.iterdir()) == []
 
 
 def test_the_whole_story_on_postgresql_in_a_database_of_its_own_dropped_afterwards(tmp_path: Path) -> None:

@@ -51,8 +51,9 @@ class Collector:
             self.names.update(id(t) for t in node.find_all(exp.Table))
 
     def collect_reads(self, tree: exp.Expr) -> None:
-        ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
-        for table in tree.find_all(exp.Table):
+        found = list(tree.find_all(exp.CTE, exp.Table))  # one walk of the tree for both
+        ctes = {node.alias_or_name for node in found if isinstance(node, exp.CTE)}
+        for table in (node for node in found if isinstance(node, exp.Table)):
             if id(table) in self.names or not isinstance(table.this, exp.Identifier):
                 continue
             name = name_of(table)

@@ -89,16 +89,16 @@ class Story:
         n.lines([f"  line {f.line:>3}  {f.rule_id:<36} {f.message}" for f in blocking], cut=True)
         n.say(f"({plural(len(blocking), 'blocking finding')}; `dbguard check {ROGUE_SCRIPT}` explains each one.)")
         n.say("Among them, what the postmortem's script did:")
+        named = {rule_id: next((f for f in blocking if f.rule_id == rule_id), None) for rule_id in ROGUE_HAZARDS}
         for rule_id, hazard in ROGUE_HAZARDS.items():
-            found = next((f for f in blocking if f.rule_id == rule_id), None)
-            if found is not None:
+            if (found := named[rule_id]) is not None:
                 n.say(f"[bold]{hazard}[/bold] (line {found.line}, {rule_id}): {escape(found.message)}.\n"
                       f"[dim]fix: {escape(found.help)}[/dim]")  # fmt: skip
         n.claim(1, f"check blocks the rogue script ({plural(len(blocking), 'blocking finding')} in "
                    f"{plural(report.statement_count, 'statement')}: exit 1)", bool(blocking),
                 f"{report.counts()}")  # fmt: skip
         for rule_id, hazard in ROGUE_HAZARDS.items():
-            n.claim(1, f"{rule_id} names {hazard}", any(f.rule_id == rule_id for f in blocking),
+            n.claim(1, f"{rule_id} names {hazard}", named[rule_id] is not None,
                     "no blocking finding of that rule")  # fmt: skip
 
     # -- step 2 --

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from dbguard.backup.store import VERIFIED, BackupStore, Manifest
+from dbguard.backup.store import VERIFIED, BackupStore
 from dbguard.monitor.model import BackupFreshness
-from dbguard.pipeline.drill import same_database, taken_at
+from dbguard.pipeline.drill import backups_of, taken_at
 from dbguard.targets.url import DatabaseUrl
 
 
@@ -22,13 +22,8 @@ def backup_freshness(store: BackupStore, target: DatabaseUrl, max_age_seconds: f
     """The newest usable VERIFIED full backup of `target` in `store`, its age, and whether it is older than
     `max_age_seconds` (or missing); see BackupFreshness."""
     moment = now or datetime.now(UTC)
-    problems: list[str] = []
-    mine: list[Manifest] = []
-    for entry in store.list():  # newest first
-        if isinstance(entry, tuple):
-            problems.append(f"manifest {entry[0]} cannot be trusted: {entry[1]}")
-        elif same_database(entry, target):
-            mine.append(entry)
+    mine, unreadable = backups_of(store, target)
+    problems = [f"manifest {backup_id} cannot be trusted: {problem}" for backup_id, problem in unreadable]
     newest = mine[0] if mine else None
     newest_status = None
     if newest is not None:

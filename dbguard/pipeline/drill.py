@@ -151,15 +151,13 @@ def choose_backup(store: BackupStore, target: DatabaseUrl | None, backup_id: str
         return manifest, []
     if target is None:
         raise UsageError("a drill needs the database whose newest backup it restores (--db URL), or --backup ID")
-    entries = store.list()
-    unreadable = [entry for entry in entries if isinstance(entry, tuple)]
-    ours = [entry for entry in entries if isinstance(entry, Manifest) and same_database(entry, target)]
+    ours, unreadable = backups_of(store, target)
     notes = [f"{len(unreadable)} manifest(s) in {store.directory} could not be read and were passed over (see "
              "`dbguard backup list`)"] if unreadable else []  # fmt: skip
     if not ours:
         raise BackupFailure(f"no backup of {target} in {store.directory}: nothing to drill (take one with "
                             "`dbguard backup --db URL`)")  # fmt: skip
-    newest = max(ours, key=lambda manifest: (taken_at(manifest), manifest.id))
+    newest = ours[0]
     # A table-scoped backup (run takes one of the tables it writes) holds those rows only: its RTO and RPO
     # say nothing of a recovery of the database. The newest full backup is the one a recovery would use.
     full = [manifest for manifest in ours if manifest.scope == "full"]
@@ -167,11 +165,20 @@ def choose_backup(store: BackupStore, target: DatabaseUrl | None, backup_id: str
         notes.append(f"no full backup of {target} in {store.directory}: this table-scoped backup is the newest; "
                      "the database could not be recovered whole from it")  # fmt: skip
         return newest, notes
-    chosen = max(full, key=lambda manifest: (taken_at(manifest), manifest.id))
+    chosen = full[0]
     if chosen is not newest:
         notes.append(f"the newest full backup was drilled; a newer table-scoped backup ({newest.id}) was passed "
                      "over: it holds the rows of some tables only (`--backup ID` drills it)")  # fmt: skip
     return chosen, notes
+
+
+def backups_of(store: BackupStore, target: DatabaseUrl) -> tuple[list[Manifest], list[tuple[str, str]]]:
+    """The backups in `store` of the database `target` (`same_database`), newest first by `taken_at` (then
+    by id), and the manifests that could not be read or trusted, as (id, the problem)."""
+    entries = store.list()
+    unreadable = [entry for entry in entries if isinstance(entry, tuple)]
+    ours = [entry for entry in entries if isinstance(entry, Manifest) and same_database(entry, target)]
+    return sorted(ours, key=lambda manifest: (taken_at(manifest), manifest.id), reverse=True), unreadable
 
 
 def taken_at(manifest: Manifest) -> datetime:

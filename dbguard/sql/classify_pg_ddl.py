@@ -11,8 +11,7 @@ from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 
 from dbguard.sql.model import LockMode
-from dbguard.sql.pg_locks import TABLE_OBJECTS, dotted
-from dbguard.sql.pg_tree import Collector, deparse, name_of, walk
+from dbguard.sql.pg_tree import Collector, deparse, dotted, name_of, walk
 from dbguard.sql.pg_types import ColumnType
 
 L = LockMode
@@ -131,11 +130,9 @@ def drop(node: ast.DropStmt, c: Collector) -> tuple[str, bool]:
     cascades = cascade(node.behavior)
     for target in node.objects or ():
         parts = target if isinstance(target, list | tuple) else (target,)
-        name = ".".join(str(p.sval) for p in parts if isinstance(p, ast.String)) or deparse(target)
-        if obj in _DROPPED_RELATIONS:
+        name = dotted(parts) or deparse(target)
+        if obj in _DROPPED_RELATIONS:  # DROP TRIGGER t ON tbl locks tbl: see pg_locks
             c.write(name, L.SHARE_UPDATE_EXCLUSIVE if node.concurrent else L.ACCESS_EXCLUSIVE)
-        elif ObjectType(node.removeType) in TABLE_OBJECTS and len(parts) > 1:  # DROP TRIGGER t ON tbl
-            c.lock_on(dotted(parts[:-1]), L.ACCESS_EXCLUSIVE)
         c.add("drop", name, object=obj, cascade=cascades, concurrently=bool(node.concurrent))
     return f"DROP {obj.upper()}", not node.concurrent
 

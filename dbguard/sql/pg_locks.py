@@ -36,7 +36,7 @@ from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 
 from dbguard.sql.model import LockMode
-from dbguard.sql.pg_tree import Collector, name_of, walk
+from dbguard.sql.pg_tree import Collector, dotted, name_of, walk
 
 L = LockMode
 
@@ -47,19 +47,15 @@ _COMMENTED_RELATIONS = {
     ObjectType.OBJECT_MATVIEW, ObjectType.OBJECT_FOREIGN_TABLE,
 }  # fmt: skip
 # DROP of an object that hangs on a table (DROP TRIGGER t ON tbl): the table gets ACCESS EXCLUSIVE.
-TABLE_OBJECTS = {ObjectType.OBJECT_TRIGGER, ObjectType.OBJECT_RULE, ObjectType.OBJECT_POLICY}
+_TABLE_OBJECTS = {ObjectType.OBJECT_TRIGGER, ObjectType.OBJECT_RULE, ObjectType.OBJECT_POLICY}
 # COMMENT ON TRIGGER / RULE / POLICY / CONSTRAINT ... ON tbl only reads its table: ACCESS SHARE.
-_COMMENTED_TABLE_OBJECTS = TABLE_OBJECTS | {ObjectType.OBJECT_TABCONSTRAINT}
+_COMMENTED_TABLE_OBJECTS = _TABLE_OBJECTS | {ObjectType.OBJECT_TABCONSTRAINT}
 # Statements that run the functions they call: nextval('s') and setval('s', ...) lock s ROW EXCLUSIVE.
 _RUNS_FUNCTIONS = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt, ast.CopyStmt,
                    ast.CreateTableAsStmt)  # fmt: skip
 # Statements that store an expression (a view's query, a column default, a rule's action): its sequence
 # gets ACCESS SHARE. EXPLAIN without ANALYZE, DECLARE CURSOR and a function body neither run nor store.
 _STORES_FUNCTIONS = (ast.ViewStmt, ast.CreateStmt, ast.RuleStmt)
-
-
-def dotted(parts: Iterable[ast.Node]) -> str:
-    return ".".join(str(p.sval) for p in parts if isinstance(p, ast.String))
 
 
 def add_locks(node: ast.Node, nodes: list[ast.Node], cte_names: set[str], c: Collector, runs: bool = True) -> None:
@@ -159,6 +155,10 @@ def _object_locks(node: ast.Node, c: Collector) -> None:
             c.lock_on(name_of(node.relation), L.ACCESS_EXCLUSIVE)
         case ast.CreateTrigStmt():
             c.lock_on(name_of(node.relation), L.SHARE_ROW_EXCLUSIVE)
+        case ast.DropStmt() if ObjectType(node.removeType) in _TABLE_OBJECTS:
+            for target in node.objects or ():
+                if isinstance(target, tuple | list) and len(target) > 1:  # DROP TRIGGER t ON tbl: tbl, then t
+                    c.lock_on(dotted(target[:-1]), L.ACCESS_EXCLUSIVE)
         case ast.CreatePolicyStmt() | ast.AlterPolicyStmt():
             c.lock_on(name_of(node.table), L.ACCESS_EXCLUSIVE)
         case ast.CreateStatsStmt():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from pglast import ast
@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 def name_of(range_var: ast.RangeVar) -> str:
     parts = [range_var.schemaname, range_var.relname]
     return ".".join(p for p in parts if p)
+
+
+def dotted(parts: Iterable[ast.Node]) -> str:
+    """A qualified name from its String parts: (public, stock) -> "public.stock"."""
+    return ".".join(str(p.sval) for p in parts if isinstance(p, ast.String))
 
 
 def walk(node: Any) -> Iterator[ast.Node]:

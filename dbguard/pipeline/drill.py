@@ -103,8 +103,7 @@ def drill(
         with _restored(store, manifest, dump, target, options, say) as (copy, sandbox):
             say("counting and hashing the restored tables")
             restored = copy.table_stats(list(manifest.tables))
-            mismatched = [table for table, image in manifest.tables.items()
-                          if not _table_check(table, image.rows, image.hash, restored.get(table)).matches]  # fmt: skip
+            mismatched = [check.table for check in _table_checks(manifest, restored) if not check.matches]
             if mismatched:
                 raise BackupFailure(f"the restored data differs from the backup in {len(mismatched)} table(s): "
                                     + ", ".join(mismatched[:5]))  # fmt: skip
@@ -129,8 +128,7 @@ def drill(
         taken_at=taken.isoformat(), drilled_at=drilled.isoformat(),
         backup_age_seconds=max(0.0, (drilled - taken).total_seconds()), restore_seconds=restore_seconds,
         invariants_seconds=invariants_seconds, sandbox=sandbox, policy=policy.name,
-        tables=tuple(_table_check(table, image.rows, image.hash, restored.get(table))
-                     for table, image in manifest.tables.items()),
+        tables=_table_checks(manifest, restored),
         invariants=tuple(invariants), failure=failure, notes=tuple(notes),
     )  # fmt: skip
     if journal is None:
@@ -268,6 +266,12 @@ def same_database(manifest: Manifest, target: DatabaseUrl) -> bool:
     be read (it names no database dbguard can reach)."""
     source = source_url(manifest)
     return source is not None and source.same_database(target)
+
+
+def _table_checks(manifest: Manifest, restored: Mapping[str, TableStats]) -> tuple[TableCheck, ...]:
+    """Each backed-up table's counts and hash in the manifest beside those of its restored copy (None: absent)."""
+    return tuple(_table_check(table, image.rows, image.hash, restored.get(table))
+                 for table, image in manifest.tables.items())  # fmt: skip
 
 
 def _table_check(table: str, rows: int, digest: str, restored: TableStats | None) -> TableCheck:

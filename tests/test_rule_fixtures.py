@@ -43,6 +43,7 @@ def _policy(case: dict[str, Any]) -> Policy:
 
 @pytest.mark.parametrize(("rule_id", "expect", "case"), _cases())
 def test_rule_fixture(rule_id: str, expect: str, case: dict[str, Any]) -> None:
+    assert rule_id in RULES, f"tests/fixtures/rules/{rule_id}.toml names no rule: its [[passes]] would pass vacuously"
     dialect = Dialect(case.get("dialect", "postgres"))
     catalog = catalog_of(case["tables"], dialect) if "tables" in case else None
     report = check_text(case["sql"], dialect, _policy(case), catalog=catalog)

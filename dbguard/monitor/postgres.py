@@ -26,7 +26,7 @@ from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 from dbguard.errors import ConnectionFailure
 from dbguard.monitor.model import CheckOutcome, Status
 from dbguard.monitor.runner import PlannedCheck
-from dbguard.targets.postgres import PostgresTarget, error_text, table_identifier
+from dbguard.targets.postgres import ForeignKey, PostgresTarget, error_text, table_identifier
 from dbguard.targets.postgres_objects import USER_SCHEMA
 
 SAMPLE_LIMIT = 10
@@ -91,9 +91,10 @@ def planned_checks(target: PostgresTarget, sample_percent: float | None) -> list
     for name, table, expression, definition, no_inherit in conn.execute(_CHECK_CONSTRAINTS).fetchall():
         run = partial(_check_constraint, conn, name, table, expression, definition, no_inherit, sample_percent)
         checks.append(PlannedCheck("check constraint", name, table, run))
-    for name, table, referenced, columns, referenced_columns, match_full, plain in conn.execute(_FOREIGN_KEYS):
-        key = _Key(name, table, referenced, columns, referenced_columns, match_full, only=plain)
-        checks.append(PlannedCheck("foreign key", name, table, partial(_foreign_key, conn, key, sample_percent)))
+    for *fields, plain in conn.execute(_FOREIGN_KEYS).fetchall():
+        key = ForeignKey(*fields)
+        run = partial(_foreign_key, conn, key, plain, sample_percent)
+        checks.append(PlannedCheck("foreign key", key.name, key.table, run))
     for table, column, domain_schema, domain in conn.execute(_DOMAIN_COLUMNS).fetchall():
         subject = f"{table}.{column}"
         run = partial(_domain_column, conn, table, column, (domain_schema, domain), sample_percent)
@@ -143,16 +144,6 @@ def why_stopped(conn: psycopg.Connection[Any]) -> Callable[[Exception], str]:
 
 
 # -- the checks --
-
-
-class _Key:
-    def __init__(self, name: str, table: str, referenced: str, columns: list[str], referenced_columns: list[str],
-                 match_full: bool, only: bool) -> None:  # fmt: skip
-        self.name, self.table, self.referenced = name, table, referenced
-        self.columns, self.referenced_columns, self.match_full = columns, referenced_columns, match_full
-        # A foreign key binds the rows of its own table: the children of a plain table (INHERITS) do not
-        # inherit it, so their rows are left out; a partitioned table's rows are all in its partitions.
-        self.only = only
 
 
 def _sampled(sample_percent: float | None) -> Composable:
@@ -205,7 +196,11 @@ def _check_constraint(conn: psycopg.Connection[Any], name: str, table: str, expr
                         columns=columns, sample=tuple(sample))  # fmt: skip
 
 
-def _foreign_key(conn: psycopg.Connection[Any], key: _Key, sample_percent: float | None) -> CheckOutcome:
+def _foreign_key(conn: psycopg.Connection[Any], key: ForeignKey, only: bool, sample_percent: float | None,
+                 ) -> CheckOutcome:  # fmt: skip
+    """`only`: the key is on a plain table. A foreign key binds the rows of its own table: the children of a
+    plain table (INHERITS) do not inherit it, so their rows are left out; a partitioned table's rows are all
+    in its partitions."""
     columns = [Identifier("c", column) for column in key.columns]
     # MATCH SIMPLE skips a key with any NULL; MATCH FULL checks every key that is not all NULL
     keyed = (SQL(" OR ") if key.match_full else SQL(" AND ")).join(SQL("{} IS NOT NULL").format(c) for c in columns)
@@ -213,11 +208,11 @@ def _foreign_key(conn: psycopg.Connection[Any], key: _Key, sample_percent: float
     matches = SQL(" AND ").join(SQL("{} = {}").format(Identifier("p", parent), column) for parent, column in pairs)
     source = SQL("FROM {only}{table} AS c{sampled} WHERE ({keyed}) "
                  "AND NOT EXISTS (SELECT FROM {referenced} AS p WHERE {matches})").format(
-        only=SQL("ONLY ") if key.only else SQL(""), table=table_identifier(key.table),
+        only=SQL("ONLY ") if only else SQL(""), table=table_identifier(key.table),
         sampled=_sampled(sample_percent), keyed=keyed,
-        referenced=table_identifier(key.referenced), matches=matches)
+        referenced=table_identifier(key.referenced_table), matches=matches)
     found, _columns, sample = _counted(conn, SQL(", ").join(columns), source)
-    shape = f"{key.table} ({', '.join(key.columns)}) -> {key.referenced} ({', '.join(key.referenced_columns)})"
+    shape = f"{key.table} ({', '.join(key.columns)}) -> {key.referenced_table} ({', '.join(key.referenced_columns)})"
     where = _where(key.table, sample_percent)
     if not found:
         return CheckOutcome("foreign key", key.name, key.table, Status.PASS, f"{shape}: every key{where} has its row",

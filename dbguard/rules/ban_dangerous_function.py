@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 from dbguard.dialects import Dialect
 from dbguard.registry import RuleContext, Severity, Violation, rule
+from dbguard.sql.classify_pg import SERVER_FILE_FUNCTIONS
 from dbguard.sql.model import Statement
 
 
@@ -35,7 +36,7 @@ def check(statement: Statement, context: RuleContext) -> Iterator[Violation]:
     for action in statement.actions_of("dangerous-function"):
         name = action.get("name")
         call = action.get("statement") or f"{name}()"  # MySQL's KILL is a statement, not a function
-        if str(name).startswith(("pg_read_", "pg_ls_", "pg_stat_file")):
+        if name in SERVER_FILE_FUNCTIONS:
             yield Violation(
                 message=f"{call} reads the database server's own files as its operating-system user: outside the "
                 "database, nothing a maintenance script needs",

@@ -351,16 +351,18 @@ def _option_on(option: ast.DefElem) -> bool:
     return str(value).lower() not in ("false", "off", "0", "no", "none")
 
 
-# Functions that end other sessions, destroy data outside any table, or run SQL dbguard cannot see.
+# Functions that read the server's own files ("Generic File Access Functions" in the docs).
+SERVER_FILE_FUNCTIONS = frozenset({
+    "pg_read_file", "pg_read_binary_file", "pg_stat_file", "pg_ls_dir", "pg_ls_logdir", "pg_ls_waldir",
+    "pg_ls_tmpdir", "pg_ls_archive_statusdir", "pg_ls_logicalmapdir", "pg_ls_logicalsnapdir", "pg_ls_replslotdir",
+})  # fmt: skip
+# Functions that end other sessions, destroy data outside any table, or run SQL dbguard cannot see; and those above.
 DANGEROUS_FUNCTIONS = frozenset({
     "pg_terminate_backend", "pg_cancel_backend", "lo_unlink", "pg_drop_replication_slot", "dblink_exec",
     "dblink", "pg_reload_conf", "pg_rotate_logfile", "pg_promote", "pg_switch_wal", "pg_replication_origin_drop",
     "pg_file_unlink", "pg_file_write", "pg_truncate_visibility_map", "lo_export", "lo_import", "dblink_connect",
     "dblink_connect_u", "dblink_send_query", "dblink_open", "pg_file_rename", "pg_file_sync",
-}) | frozenset({  # the server's own files ("Generic File Access Functions" in the docs)
-    "pg_read_file", "pg_read_binary_file", "pg_stat_file", "pg_ls_dir", "pg_ls_logdir", "pg_ls_waldir",
-    "pg_ls_tmpdir", "pg_ls_archive_statusdir", "pg_ls_logicalmapdir", "pg_ls_logicalsnapdir", "pg_ls_replslotdir",
-})  # fmt: skip
+}) | SERVER_FILE_FUNCTIONS  # fmt: skip
 
 
 def _function_call(call: ast.FuncCall, c: Collector) -> None:

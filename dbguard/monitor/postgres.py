@@ -26,10 +26,9 @@ from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 from dbguard.errors import ConnectionFailure
 from dbguard.monitor.model import CheckOutcome, Status
 from dbguard.monitor.runner import PlannedCheck
-from dbguard.targets.postgres import ForeignKey, PostgresTarget, error_text, table_identifier
+from dbguard.targets.postgres import SAMPLE_LIMIT, ForeignKey, PostgresTarget, error_text, table_identifier
 from dbguard.targets.postgres_objects import USER_SCHEMA
 
-SAMPLE_LIMIT = 10
 _CORRUPTION_SQLSTATES = {"XX001", "XX002"}  # data_corrupted, index_corrupted
 _SEED = secrets.randbelow(2**31)  # TABLESAMPLE's REPEATABLE seed, one per process
 

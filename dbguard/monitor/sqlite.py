@@ -16,9 +16,8 @@ from functools import partial
 
 from dbguard.monitor.model import CheckOutcome, Status
 from dbguard.monitor.runner import PlannedCheck
-from dbguard.targets.sqlite import SqliteTarget, check_clauses, quote_identifier
+from dbguard.targets.sqlite import SAMPLE_LIMIT, SqliteTarget, check_clauses, quote_identifier
 
-SAMPLE_LIMIT = 10
 _PROGRESS_STEPS = 10_000  # SQLite virtual machine instructions between two looks at the clock
 
 

@@ -17,7 +17,7 @@ from functools import partial
 from dbguard.backup.store import BackupStore
 from dbguard.dialects import Dialect
 from dbguard.errors import ConnectionFailure, UsageError
-from dbguard.guard.invariants import evaluate
+from dbguard.guard.invariants import SAMPLE_LIMIT, evaluate
 from dbguard.monitor import postgres, sqlite
 from dbguard.monitor.backups import backup_freshness
 from dbguard.monitor.model import CheckOutcome, Status, VerifyReport
@@ -107,8 +107,8 @@ def _invariant(target: Target, invariant: Invariant) -> CheckOutcome:
         status = Status.INCOMPLETE  # its query did not run to its end (the time budget, a refused query)
     else:
         status = Status.FAIL
-    # evaluate() shows at most 10 rows, and says "more than 10" in its detail: then the count is not known
-    violations = 0 if result.passed else (len(result.sample) if 0 < len(result.sample) < 10 else None)
+    # evaluate() shows at most SAMPLE_LIMIT rows, and says "more than" in its detail: then the count is not known
+    violations = 0 if result.passed else (len(result.sample) if 0 < len(result.sample) < SAMPLE_LIMIT else None)
     detail = result.detail
     if target.dialect is Dialect.POSTGRES and status is Status.INCOMPLETE and "statement timeout" in detail:
         detail = "stopped: the time budget ran out during this check"

@@ -31,6 +31,7 @@ from typing import Any
 from dbguard import __version__
 from dbguard.report.drill.model import DrillReport, TableCheck
 from dbguard.report.drill.text import status
+from dbguard.report.dryrun.json import json_safe
 from dbguard.report.printable import printable, without_surrogates
 from dbguard.targets.model import CheckResult
 
@@ -86,9 +87,5 @@ def _invariant(check: CheckResult) -> dict[str, Any]:
         "skipped": check.skipped,
         "detail": check.detail,
         "columns": list(check.columns),
-        "sample": [[_scalar(value) for value in row] for row in check.sample],
+        "sample": [[json_safe(value) for value in row] for row in check.sample],
     }
-
-
-def _scalar(value: Any) -> Any:
-    return value if value is None or isinstance(value, bool | int | float | str) else str(value)

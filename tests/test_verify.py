@@ -303,6 +303,22 @@ def test_lock_held_by_another_session_is_incomplete_not_passed(real_pg: str, tmp
     assert report["summary"]["fail"] == 0
 
 
+def test_a_nan_in_a_violating_row_is_written_as_json_text(real_pg: str) -> None:
+    """json.dumps writes a NaN float as NaN, which is not JSON: the sample says it as text."""
+    superuser(real_pg, "CREATE TABLE sales.reading (id int PRIMARY KEY, level float8)",
+              "INSERT INTO sales.reading VALUES (1, 'NaN')",
+              "ALTER TABLE sales.reading ADD CONSTRAINT level_low CHECK (level < 100) NOT VALID",
+              "UPDATE pg_constraint SET convalidated = true WHERE conname = 'level_low'")  # fmt: skip
+    code, out, err = verify("--db", real_pg, "--format", "json")
+
+    def not_json(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    report = json.loads(out, parse_constant=not_json)
+    assert code == 1, err
+    assert checks(report, "fail")["sales.reading.level_low"]["sample"] == [{"id": 1, "level": "nan"}]
+
+
 def test_sample_reads_part_of_each_table_and_says_so(real_pg: str) -> None:
     code, report = verify_json("--db", real_pg, "--sample", "50")
     assert code == 0 and report["sample_percent"] == 50

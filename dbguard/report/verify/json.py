@@ -9,6 +9,7 @@ from typing import Any
 
 from dbguard import __version__
 from dbguard.monitor.model import CheckOutcome, Status, VerifyReport
+from dbguard.report.dryrun.json import json_safe
 from dbguard.report.printable import printable, without_surrogates
 
 SCHEMA_VERSION = 1
@@ -53,7 +54,9 @@ def _check(outcome: CheckOutcome) -> dict[str, Any]:
 
 
 def _row(columns: tuple[str, ...], row: tuple[Any, ...]) -> dict[str, Any] | list[Any]:
-    """A row as {column: value} when its columns are named (and distinct), else as a list."""
+    """A row as {column: value} when its columns are named (and distinct), else as a list; values as
+    dry-run's json_safe writes them (a NaN or Infinity float as text: json.dumps would write no JSON)."""
+    values = [json_safe(value) for value in row]
     if len(columns) == len(row) and len(set(columns)) == len(columns):
-        return dict(zip(columns, row, strict=True))
-    return list(row)
+        return dict(zip(columns, values, strict=True))
+    return values

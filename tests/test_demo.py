@@ -159,3 +159,18 @@ def test_bad_options_are_one_line_errors(args: list[str], message: str) -> None:
     result = CliRunner().invoke(app, ["demo", *args])
     assert result.exit_code == 2, result.output
     assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_a_server_that_refuses_create_database_is_a_one_line_exit_4() -> None:
+    role = f"dbguard_demo_nocreatedb_{os.getpid()}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN NOCREATEDB')
+    try:
+        url = make_url(ADMIN_URL).set(username=role).render_as_string(hide_password=False)
+        result = CliRunner().invoke(app, ["demo", "--db", url, "--scale", "0.1"])
+        assert result.exit_code == 4, result.output
+        assert "cannot create the demo database" in result.output and "permission denied" in result.output
+        assert "internal error" not in result.output and len(result.output.strip().splitlines()) == 1
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP ROLE "{role}"')

@@ -17,15 +17,16 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+import psycopg
 from psycopg import sql
 
 from dbguard.dialects import Dialect
-from dbguard.errors import UsageError
+from dbguard.errors import ConnectionFailure, UsageError
 from dbguard.sandbox.base import removed_afterwards
 from dbguard.sandbox.catalog import connect
 from dbguard.sandbox.server import drop_database
 from dbguard.sandbox.signals import signals_deferred
-from dbguard.targets.url import DatabaseUrl
+from dbguard.targets.url import DatabaseUrl, mask
 
 DEMO_PREFIX = "dbguard_demo_"
 
@@ -59,7 +60,11 @@ def postgres_database(server: DatabaseUrl, name: str) -> Iterator[DatabaseUrl]:
     where = f"{server.host}:{server.port}"
     with removed_afterwards(partial(drop_database, server, name), f'the demo database "{name}" on {where}'):
         with signals_deferred(), closing(connect(server)) as admin:  # CREATE must not commit after the DROP ran
-            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+            try:
+                admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+            except psycopg.Error as error:  # no CREATEDB, a full disk...: one line, exit 4, never exit 70
+                raise ConnectionFailure(f'cannot create the demo database "{name}" on {where}: '
+                                        f"{mask(str(error)).strip()}") from None  # fmt: skip
         yield url
 
 

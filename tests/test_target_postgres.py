@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 
 import psycopg
 import pytest
@@ -12,7 +13,7 @@ from dbguard.errors import ConnectionFailure
 from dbguard.targets.model import CheckResult, SchemaChange
 from dbguard.targets.postgres import PostgresTarget, connect, connection_failure_message
 from dbguard.targets.url import DatabaseUrl
-from tests.warehouse import ADMIN_URL
+from tests.warehouse import ADMIN_URL, scratch_database
 
 SECRET = "S3cretPW!"
 WAREHOUSE_TABLES = ["public.order_lines", "public.orders", "public.products", "public.reservations",
@@ -355,3 +356,20 @@ def test_query_error_leaves_the_callers_transaction_usable(target: PostgresTarge
         target.query("SELECT * FROM no_such_table")
     assert target.query("SELECT count(*) FROM stock") == [(80,)]
     target.conn.rollback()
+
+
+def test_the_gates_foreign_key_check_follows_inheritance_as_the_server_does() -> None:
+    """A foreign key binds its own table's rows, not its INHERITS children's, and only the referenced table's
+    own rows satisfy it: a child row with no parent is legal, a key whose row only a child holds is an orphan."""
+    with scratch_database() as url:
+        admin(url, "CREATE TABLE region (id int PRIMARY KEY)", "CREATE TABLE region_eu () INHERITS (region)",
+              "CREATE TABLE depot (id int PRIMARY KEY, region_id int REFERENCES region)",
+              "CREATE TABLE depot_old () INHERITS (depot)",
+              "INSERT INTO region VALUES (1)", "INSERT INTO region_eu VALUES (2)",
+              "INSERT INTO depot VALUES (1, 1)", "INSERT INTO depot_old VALUES (9, 4242)")  # fmt: skip
+        with closing(connect(DatabaseUrl.parse(url), read_only=True)) as target:
+            assert by_name(target.integrity_checks(["public.depot"]))["foreign keys hold"].passed
+        admin(url, "SET session_replication_role = replica; INSERT INTO depot VALUES (2, 2)")
+        with closing(connect(DatabaseUrl.parse(url), read_only=True)) as target:
+            result = by_name(target.integrity_checks(["public.depot"]))["foreign keys hold"]
+        assert not result.passed and result.sample == (("public.depot.depot_region_id_fkey", 2),), result

@@ -172,6 +172,21 @@ def test_foreign_key_of_a_table_with_inheritance_children_binds_its_own_rows_onl
     assert failed["sales.visit.visit_store_id_fkey"]["sample"] == [{"store_id": 4343}]
 
 
+def test_a_referenced_row_that_only_an_inheritance_child_holds_does_not_satisfy_a_foreign_key(real_pg: str) -> None:
+    """A foreign key looks up the referenced table itself, not its INHERITS children: a key whose row lives only
+    in a child is an orphan (planted behind the server's back), and verify must say so."""
+    superuser(real_pg, "CREATE TABLE sales.region (id int PRIMARY KEY)",
+              "CREATE TABLE sales.region_eu () INHERITS (sales.region)",
+              "CREATE TABLE sales.depot (id int PRIMARY KEY, region_id int REFERENCES sales.region)",
+              "INSERT INTO sales.region VALUES (1)", "INSERT INTO sales.region_eu VALUES (2)",
+              "INSERT INTO sales.depot VALUES (1, 1)",
+              "SET session_replication_role = replica; INSERT INTO sales.depot VALUES (2, 2)")  # fmt: skip
+    code, report = verify_json("--db", real_pg)
+    failed = checks(report, "fail")
+    assert code == 1 and set(failed) == {"sales.depot.depot_region_id_fkey"}, failed
+    assert failed["sales.depot.depot_region_id_fkey"]["sample"] == [{"region_id": 2}]
+
+
 def test_a_value_a_not_valid_domain_constraint_left_in_is_no_violation(real_pg: str) -> None:
     """ALTER DOMAIN ... ADD CONSTRAINT ... NOT VALID keeps the old values that break it, by design: verify must
     not call that database violated (exit 1); the re-cast stops at such a value, so the column is INCOMPLETE."""

@@ -26,7 +26,7 @@ from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 from dbguard.errors import ConnectionFailure
 from dbguard.monitor.model import CheckOutcome, Status
 from dbguard.monitor.runner import PlannedCheck
-from dbguard.targets.postgres import SAMPLE_LIMIT, ForeignKey, PostgresTarget, error_text, table_identifier
+from dbguard.targets.postgres import SAMPLE_LIMIT, ForeignKey, PostgresTarget, error_text, fk_side, table_identifier
 from dbguard.targets.postgres_objects import USER_SCHEMA
 
 _CORRUPTION_SQLSTATES = {"XX001", "XX002"}  # data_corrupted, index_corrupted
@@ -45,7 +45,7 @@ SELECT n.nspname || '.' || c.relname || '.' || con.conname, n.nspname || '.' || 
         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum ORDER BY k.position),
   ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, position)
         JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum ORDER BY k.position),
-  con.confmatchtype = 'f', c.relkind = 'r'
+  con.confmatchtype = 'f', c.relkind = 'r', p.relkind = 'r'
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_class p ON p.oid = con.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
@@ -90,9 +90,9 @@ def planned_checks(target: PostgresTarget, sample_percent: float | None) -> list
     for name, table, expression, definition, no_inherit in conn.execute(_CHECK_CONSTRAINTS).fetchall():
         run = partial(_check_constraint, conn, name, table, expression, definition, no_inherit, sample_percent)
         checks.append(PlannedCheck("check constraint", name, table, run))
-    for *fields, plain in conn.execute(_FOREIGN_KEYS).fetchall():
+    for fields in conn.execute(_FOREIGN_KEYS).fetchall():
         key = ForeignKey(*fields)
-        run = partial(_foreign_key, conn, key, plain, sample_percent)
+        run = partial(_foreign_key, conn, key, sample_percent)
         checks.append(PlannedCheck("foreign key", key.name, key.table, run))
     for table, column, domain_schema, domain in conn.execute(_DOMAIN_COLUMNS).fetchall():
         subject = f"{table}.{column}"
@@ -195,21 +195,18 @@ def _check_constraint(conn: psycopg.Connection[Any], name: str, table: str, expr
                         columns=columns, sample=tuple(sample))  # fmt: skip
 
 
-def _foreign_key(conn: psycopg.Connection[Any], key: ForeignKey, only: bool, sample_percent: float | None,
-                 ) -> CheckOutcome:  # fmt: skip
-    """`only`: the key is on a plain table. A foreign key binds the rows of its own table: the children of a
-    plain table (INHERITS) do not inherit it, so their rows are left out; a partitioned table's rows are all
-    in its partitions."""
+def _foreign_key(conn: psycopg.Connection[Any], key: ForeignKey, sample_percent: float | None) -> CheckOutcome:
+    """A plain table's INHERITS children are left out on both sides (see targets.postgres.ForeignKey); a
+    partitioned table's rows are all in its partitions."""
     columns = [Identifier("c", column) for column in key.columns]
     # MATCH SIMPLE skips a key with any NULL; MATCH FULL checks every key that is not all NULL
     keyed = (SQL(" OR ") if key.match_full else SQL(" AND ")).join(SQL("{} IS NOT NULL").format(c) for c in columns)
     pairs = zip(key.referenced_columns, columns, strict=True)
     matches = SQL(" AND ").join(SQL("{} = {}").format(Identifier("p", parent), column) for parent, column in pairs)
-    source = SQL("FROM {only}{table} AS c{sampled} WHERE ({keyed}) "
+    source = SQL("FROM {table} AS c{sampled} WHERE ({keyed}) "
                  "AND NOT EXISTS (SELECT FROM {referenced} AS p WHERE {matches})").format(
-        only=SQL("ONLY ") if only else SQL(""), table=table_identifier(key.table),
-        sampled=_sampled(sample_percent), keyed=keyed,
-        referenced=table_identifier(key.referenced_table), matches=matches)
+        table=fk_side(key.table, key.only), sampled=_sampled(sample_percent), keyed=keyed,
+        referenced=fk_side(key.referenced_table, key.referenced_only), matches=matches)
     found, _columns, sample = _counted(conn, SQL(", ").join(columns), source)
     shape = f"{key.table} ({', '.join(key.columns)}) -> {key.referenced_table} ({', '.join(key.referenced_columns)})"
     where = _where(key.table, sample_percent)

@@ -172,7 +172,7 @@ SELECT cn.nspname || '.' || c.relname || '.' || con.conname,
         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum ORDER BY k.position),
   ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, position)
         JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum ORDER BY k.position),
-  con.confmatchtype = 'f'
+  con.confmatchtype = 'f', c.relkind = 'r', p.relkind = 'r'
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
 JOIN pg_class p ON p.oid = con.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
@@ -210,6 +210,11 @@ class ForeignKey(NamedTuple):
     columns: list[str]
     referenced_columns: list[str]
     match_full: bool
+    # A plain table (not a partitioned one) is read with ONLY on either side: a foreign key binds the rows of
+    # its own table, not those of its INHERITS children, and only rows of the referenced table itself satisfy
+    # it ("Inheritance, Caveats" in the PostgreSQL docs). A partitioned table's rows are all in its partitions.
+    only: bool = False
+    referenced_only: bool = False
 
 
 def connect(
@@ -544,8 +549,13 @@ def _orphans_query(fk: ForeignKey) -> Composed:
     return SQL(
         "SELECT DISTINCT {columns} FROM {table} AS c WHERE ({keyed})"
         " AND NOT EXISTS (SELECT FROM {referenced} AS p WHERE {matches}) ORDER BY {columns} LIMIT %s"
-    ).format(columns=SQL(", ").join(columns), table=table_identifier(fk.table), keyed=keyed,
-             referenced=table_identifier(fk.referenced_table), matches=matches)  # fmt: skip
+    ).format(columns=SQL(", ").join(columns), table=fk_side(fk.table, fk.only), keyed=keyed,
+             referenced=fk_side(fk.referenced_table, fk.referenced_only), matches=matches)  # fmt: skip
+
+
+def fk_side(table: str, only: bool) -> Composed:
+    """A foreign key's table as its check reads it: `ONLY t` for a plain table (see ForeignKey)."""
+    return SQL("ONLY {}").format(table_identifier(table)) if only else SQL("{}").format(table_identifier(table))
 
 
 def _orphans_text(fk: ForeignKey, example: Row) -> str:

@@ -278,6 +278,7 @@ def test_a_message_with_a_driver_detail_is_shown_on_one_line() -> None:
     ["verify", "--db", "postgresql://postgres@127.0.0.1:1/nowhere"],  # nothing listens: it would be exit 4
     ["drill", "--db", "postgresql://postgres@127.0.0.1:1/nowhere"],  # no backup: it would be exit 5
     ["dry-run", "scripts/safe_add_stock_index.sql", "--db", "postgresql://postgres@127.0.0.1:1/nowhere"],
+    ["run", "scripts/safe_add_stock_index.sql", "--db", "postgresql://postgres@127.0.0.1:1/nowhere", "--yes"],
 ])  # fmt: skip
 def test_an_output_that_cannot_be_written_is_refused_before_any_work(command: list[str], tmp_path: Path) -> None:
     store = ["--backup-dir", str(tmp_path / "store")] if command[0] == "drill" else []

@@ -22,6 +22,7 @@ from dbguard.cli.base import (
     emit,
     policy_from,
     stderr,
+    writable_output,
 )
 from dbguard.config import discover
 from dbguard.errors import UsageError
@@ -95,6 +96,7 @@ def run_command(
     from dbguard.targets.url import DatabaseUrl
 
     install_sigterm_handler()  # SIGTERM unwinds like Ctrl-C: the statement is cancelled, rolled back, proved
+    writable_output(output)  # before the database is touched: a committed run must not end in "cannot write"
     if not yes and not sys.stdin.isatty():
         raise UsageError("no terminal to confirm the plan on: pass --yes to run without asking")
     config = discover()
